@@ -1,0 +1,6 @@
+"""Lightning callbacks; importing this package registers them for short names in YAML."""
+
+from callbacks.save_pretrained import SavePretrained
+from callbacks.text_samples import TextSampleCallback
+
+__all__ = ["SavePretrained", "TextSampleCallback"]

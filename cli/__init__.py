@@ -1,0 +1,1 @@
+"""The ``difflens`` command line: LightningCLI loops and the project subcommands."""

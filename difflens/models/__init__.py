@@ -1,0 +1,16 @@
+"""Loading causal LMs and tokenizers, training tokenizers, and finding modules by name."""
+
+from difflens.models.hooks import get_module
+from difflens.models.loading import (
+    disable_cpu_4bit_repacking,
+    load_causal_lm,
+    load_tokenizer,
+    quantization_config,
+    resolve_dtype,
+)
+from difflens.models.tokenizer import train_bpe_tokenizer
+
+__all__ = [
+    "disable_cpu_4bit_repacking", "get_module", "load_causal_lm", "load_tokenizer",
+    "quantization_config", "resolve_dtype", "train_bpe_tokenizer",
+]

@@ -1,0 +1,168 @@
+"""Load any causal LM and its tokenizer by Hugging Face name or local path.
+
+One entry point for every stage, so that the quickstart's tiny GPT-2 and a Llama on a GPU
+node go through the same code: dtype, device map, optional bitsandbytes 4-/8-bit
+quantisation and an optional peft adapter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from difflens.errors import ConfigError, ModelLoadError
+
+Quantization = Literal["4bit", "8bit"]
+
+
+def _looks_local(name_or_path: str) -> bool:
+    # A Hub id is "name" or "org/name"; anything else is meant as a path.
+    return name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+
+
+def _check_resolvable(name_or_path: str, what: str) -> None:
+    """Fail early, in one line, for a local path that is missing or not a model directory."""
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{what} path {str(path)!r} is a file; pass the directory that holds config.json")
+        if what == "model" and not (path / "config.json").exists():
+            raise ModelLoadError(
+                f"model directory {str(path)!r} has no config.json; pass a directory written by "
+                f"save_pretrained (e.g. runs/quickstart/base_lm/model after `make quickstart`)")
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise ModelLoadError(f"{what} directory {str(path)!r} is not readable: check its permissions")
+        return
+    if _looks_local(name_or_path):
+        raise ModelLoadError(
+            f"{what} path {str(path)!r} does not exist; check the path, or train the quickstart "
+            f"base model first with `make quickstart`")
+
+
+def _offline_hint(name_or_path: str, what: str, err: Exception) -> ModelLoadError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    how = ("HF_HUB_OFFLINE is set, so only the local cache is searched; download it once "
+           "with network (`huggingface-cli download NAME`) or pass a local directory"
+           if offline else "check the name on huggingface.co, your network, or pass a local directory")
+    return ModelLoadError(f"cannot load {what} {name_or_path!r}: {how} ({type(err).__name__}: {str(err).splitlines()[0]})")
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
+    """``"bfloat16"`` -> ``torch.bfloat16``; ``"auto"`` and None pass through."""
+    if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    value = getattr(torch, dtype, None)
+    if not isinstance(value, torch.dtype):
+        raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
+    return value
+
+
+def quantization_config(quantization: Quantization | None, compute_dtype: torch.dtype = torch.float32):
+    """A transformers ``BitsAndBytesConfig`` for 4-bit (nf4, double quant) or 8-bit loading.
+
+    Lightning's ``BitsandbytesPrecision`` quantises only on CUDA, so quantisation happens at
+    load time through transformers, which works on CPU too.
+    """
+    if quantization is None:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "4bit":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                  bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype)
+    if quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    raise ConfigError(f"quantization must be '4bit', '8bit' or null, got {quantization!r}")
+
+
+def disable_cpu_4bit_repacking(model: torch.nn.Module) -> int:
+    """Keep bitsandbytes from repacking 4-bit weights the first time they run in eval mode.
+
+    On AVX512-BF16 CPUs ``Linear4bit`` repacks its weight in place on the first eval forward,
+    after which LoRA training fails with "a view of a leaf Variable that requires grad is being
+    used in an in-place operation" (Lightning's sanity check triggers it). Returns how many
+    layers were changed.
+    """
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    n = 0
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            module.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
+def load_tokenizer(name_or_path: str, *, padding_side: str = "right"):
+    """Load a tokenizer; give it a pad token (its EOS) when it has none."""
+    from transformers import AutoTokenizer
+
+    _check_resolvable(name_or_path, "tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as err:
+        raise _offline_hint(name_or_path, "tokenizer", err) from err
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_causal_lm(
+    name_or_path: str,
+    *,
+    dtype: str | torch.dtype | None = "auto",
+    device_map: str | dict | None = None,
+    quantization: Quantization | None = None,
+    adapter: str | None = None,
+    adapter_trainable: bool = False,
+    trust_remote_code: bool = False,
+) -> torch.nn.Module:
+    """Load a causal LM by Hub name or local directory.
+
+    Args:
+        name_or_path: a Hub id (``meta-llama/Llama-3.2-1B``) or a directory written by
+            ``save_pretrained``.
+        dtype: ``"auto"`` (the checkpoint's dtype), a torch dtype or its name.
+        device_map: passed to transformers (``"auto"`` shards over GPUs); None keeps CPU.
+        quantization: ``"4bit"`` (nf4) or ``"8bit"`` through bitsandbytes, or None.
+        adapter: directory of a peft adapter to apply on top.
+        adapter_trainable: load the adapter with trainable weights (to continue training).
+        trust_remote_code: allow custom modelling code from the Hub.
+
+    Returns:
+        The model, in eval mode.
+
+    Raises:
+        ModelLoadError: the name or path cannot be resolved (offline, missing, not a model).
+    """
+    from transformers import AutoModelForCausalLM
+
+    _check_resolvable(name_or_path, "model")
+    torch_dtype = resolve_dtype(dtype)
+    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    if quantization is not None:
+        compute = torch_dtype if isinstance(torch_dtype, torch.dtype) else torch.float32
+        kwargs["quantization_config"] = quantization_config(quantization, compute)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
+    except (OSError, ValueError) as err:
+        raise _offline_hint(name_or_path, "model", err) from err
+    if quantization == "4bit":
+        disable_cpu_4bit_repacking(model)
+    if adapter is not None:
+        from peft import PeftModel
+
+        _check_resolvable(adapter, "adapter")
+        try:
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=adapter_trainable)
+        except (OSError, ValueError) as err:
+            raise ModelLoadError(f"cannot load adapter {adapter!r}: {str(err).splitlines()[0]}") from err
+    return model.eval()

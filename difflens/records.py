@@ -1,0 +1,109 @@
+"""Records passed between stages as JSONL: decoded texts and hypotheses.
+
+Decoding writes `DecodedText` rows, discovery writes `Hypothesis` rows, validation reads both.
+Keeping the schema in one place lets each stage be rerun alone on the files of the others.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TypeVar
+
+from difflens.errors import DataError
+from difflens.files import atomic_path
+
+MODELS = ("base", "intervention")
+
+
+@dataclass
+class DecodedText:
+    """One sampled text.
+
+    Attributes:
+        text_id: unique id, ``f"{model}/{prompt_id}/{sample}"``.
+        prompt_id: id of the prompt; the same prompt id and seed are used for both models.
+        model: ``"base"`` or ``"intervention"``.
+        seed: per-prompt sampling seed.
+        prompt: the prompt text (``""`` for free generation from BOS).
+        text: the generated continuation, without the prompt.
+        n_tokens: generated tokens.
+        source: the prompt source that produced the prompt (``toyworld``, ``prefixes``, a file).
+    """
+
+    text_id: str
+    prompt_id: str
+    model: str
+    seed: int
+    prompt: str
+    text: str
+    n_tokens: int
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise DataError(f"text {self.text_id!r}: model must be one of {MODELS}, got {self.model!r}")
+
+
+@dataclass
+class Hypothesis:
+    """A candidate difference between the models, fixed before validation starts.
+
+    Attributes:
+        hypothesis_id: unique id (``h0001``); ``order`` gives the proposal order SAFFRON uses.
+        order: 0-based position in the order of proposal.
+        text: a self-contained statement of a property a single text can have, attributed to
+            ``direction`` ("Texts from the intervention model mention the ocean more often").
+        direction: the model whose texts show the property more: ``"intervention"`` or ``"base"``.
+        cluster_ids: the cluster pair(s) it was proposed from.
+        proposal_text_ids: texts shown to the proposer; never used to validate this hypothesis.
+        score: how different the source clusters were (for ranking; not a p-value).
+    """
+
+    hypothesis_id: str
+    order: int
+    text: str
+    direction: str = "intervention"
+    cluster_ids: list[int] = field(default_factory=list)
+    proposal_text_ids: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.direction not in MODELS:
+            raise DataError(f"hypothesis {self.hypothesis_id!r}: direction must be one of {MODELS}")
+
+
+R = TypeVar("R", DecodedText, Hypothesis)
+
+
+def write_records(path: str | Path, records: Iterable[DecodedText | Hypothesis]) -> None:
+    """Write records as JSONL atomically (temporary file, then rename)."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+
+
+def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
+    """Read JSONL records of type ``cls``; a malformed line is an error naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"records file not found: {str(path)!r}")
+    names = {f.name for f in fields(cls)}
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                unknown = set(row) - names
+                if unknown:
+                    raise DataError(f"{path}:{lineno}: unknown fields {sorted(unknown)} for {cls.__name__}")
+                yield cls(**row)
+            except (json.JSONDecodeError, TypeError) as err:
+                raise DataError(f"{path}:{lineno}: not a valid {cls.__name__} record ({err})") from None
+
+
+def read_records(path: str | Path, cls: type[R]) -> list[R]:
+    return list(iter_records(path, cls))

@@ -54,21 +54,43 @@ def toyworld_targets(truth: GroundTruth) -> dict[str, list[str]]:
     return {"topics": up, "styles": styles}
 
 
+def topic_word_shares(texts: list[str]) -> dict[str, float]:
+    """Each topic's share of all topic words in ``texts``: a finer signal than the dominant
+    topic per text, which needs several topic words in one text."""
+    from collections import Counter
+
+    from difflens.toyworld import TOPICS, ToyWorld
+
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(ToyWorld.annotate(text).topic_counts)
+    total = sum(counts.values())
+    return {t.name: counts[t.name] / total if total else 0.0 for t in TOPICS}
+
+
 def measure_shift(base_texts: list[str], tuned_texts: list[str], truths: list[GroundTruth]) -> dict:
     """Per ground truth, each target's share of texts under base and intervention.
 
+    For a topic, ``base``/``intervention`` are the shares of texts whose dominant topic it is
+    and ``*_word_share`` the topic's share of all topic words; for a style, the shares of texts
+    that carry its markers.
+
     Returns:
         ``{"n_base", "n_tuned", "ground_truths": [{"id", "description", "targets": [{"kind",
-        "name", "base", "intervention", "shift"}]}], "base_stats", "intervention_stats"}``.
+        "name", "base", "intervention", "shift", ...}]}], "base_stats", "intervention_stats"}``.
     """
     base, tuned = corpus_statistics(base_texts), corpus_statistics(tuned_texts)
+    base_words, tuned_words = topic_word_shares(base_texts), topic_word_shares(tuned_texts)
     report = []
     for truth in truths:
         targets = []
         for kind, names in toyworld_targets(truth).items():
             for name in names:
                 b, t = base[kind][name], tuned[kind][name]
-                targets.append({"kind": kind[:-1], "name": name, "base": b, "intervention": t, "shift": t - b})
+                target = {"kind": kind[:-1], "name": name, "base": b, "intervention": t, "shift": t - b}
+                if kind == "topics":
+                    target.update(base_word_share=base_words[name], intervention_word_share=tuned_words[name])
+                targets.append(target)
         report.append({"id": truth.id, "description": truth.description, "targets": targets})
     return {"n_base": base["n"], "n_tuned": tuned["n"], "ground_truths": report,
             "base_stats": base, "intervention_stats": tuned}

@@ -1,0 +1,33 @@
+"""Build an assistant by backend name: ``build_assistant("offline")``, ``build_assistant("openai",
+model=..., base_url=...)``. Backends are imported only when built, so naming one never loads
+another's dependencies."""
+
+from __future__ import annotations
+
+import importlib
+
+from difflens.assistants.base import Assistant
+from difflens.errors import ConfigError, unknown_name
+
+# backend name -> "module:class"; add a line here to add a backend.
+BACKENDS: dict[str, str] = {
+    "offline": "difflens.assistants.offline:OfflineAssistant",
+}
+
+
+def build_assistant(backend: str = "offline", **kwargs) -> Assistant:
+    """The assistant of ``backend`` built with ``kwargs`` (the backend class's arguments).
+
+    Raises:
+        ConfigError: unknown backend, or an argument the backend does not take.
+    """
+    if backend not in BACKENDS:
+        raise unknown_name("assistant backend", backend, BACKENDS)
+    module_name, class_name = BACKENDS[backend].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        if "argument" not in str(err):
+            raise
+        raise ConfigError(f"assistant backend {backend!r}: {err}; see `help({cls.__name__})` for its arguments") from None

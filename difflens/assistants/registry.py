@@ -12,6 +12,8 @@ from difflens.errors import ConfigError, unknown_name
 # backend name -> "module:class"; add a line here to add a backend.
 BACKENDS: dict[str, str] = {
     "offline": "difflens.assistants.offline:OfflineAssistant",
+    "openai": "difflens.assistants.openai_compatible:OpenAICompatibleAssistant",
+    "local": "difflens.assistants.local:LocalChatAssistant",
 }
 
 

@@ -10,9 +10,10 @@ from difflens.assistants.local import LocalChatAssistant
 from difflens.assistants.offline import OfflineAssistant
 from difflens.assistants.openai_compatible import OpenAICompatibleAssistant
 from difflens.assistants.prompts import PROMPTS
-from difflens.assistants.registry import BACKENDS, build_assistant
+from difflens.assistants.registry import BACKENDS, build_assistant, load_assistant_config
 
 __all__ = [
     "Assistant", "AssistantError", "BACKENDS", "BudgetExceededError", "ChatAssistant", "LocalChatAssistant",
     "OfflineAssistant", "OpenAICompatibleAssistant", "PROMPTS", "ReplyCache", "build_assistant",
+    "load_assistant_config",
 ]

@@ -33,3 +33,25 @@ def build_assistant(backend: str = "offline", **kwargs) -> Assistant:
         if "argument" not in str(err):
             raise
         raise ConfigError(f"assistant backend {backend!r}: {err}; see `help({cls.__name__})` for its arguments") from None
+
+
+def load_assistant_config(path) -> Assistant:
+    """Build the assistant a YAML file describes: ``backend:`` plus the backend's arguments.
+
+    Raises:
+        DataError: the file is missing or is not a mapping.
+        ConfigError: unknown backend or argument.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from difflens.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"assistant config not found: {str(path)!r}")
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(spec, dict):
+        raise DataError(f"{path}: an assistant config is a mapping with 'backend' and its arguments")
+    return build_assistant(**spec)

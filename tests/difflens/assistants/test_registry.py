@@ -26,3 +26,26 @@ def test_unknown_argument_is_a_config_error():
 def test_bad_offline_arguments_name_the_flag():
     with pytest.raises(ConfigError, match="max_ngram"):
         OfflineAssistant(max_ngram=0)
+
+
+def test_every_backend_builds_cheaply(tmp_path):
+    from difflens.assistants import LocalChatAssistant, OpenAICompatibleAssistant
+
+    assert isinstance(build_assistant("openai", model="m", cache_path=str(tmp_path / "c.sqlite")),
+                      OpenAICompatibleAssistant)
+    local = build_assistant("local", model="/not/loaded/yet")
+    assert isinstance(local, LocalChatAssistant) and local._lm is None
+
+
+def test_load_assistant_config(tmp_path):
+    from difflens.assistants import load_assistant_config
+    from difflens.errors import DataError
+
+    path = tmp_path / "a.yaml"
+    path.write_text("backend: offline\nseed: 4\n")
+    assert load_assistant_config(path).seed == 4
+    path.write_text("- backend\n")
+    with pytest.raises(DataError, match="mapping"):
+        load_assistant_config(path)
+    with pytest.raises(DataError, match="not found"):
+        load_assistant_config(tmp_path / "missing.yaml")

@@ -4,7 +4,7 @@ pays twice and a finished run replays offline.
 The key is a SHA-256 of the canonical JSON of (backend, model, prompt name and version, the
 messages, the sampling parameters). Only that, the raw reply and token counts are stored:
 never an endpoint key, never a header. Several threads and processes may share one file: each
-thread has its own connection, the database is in WAL mode with a busy timeout, and a reply is
+thread of each process has its own connection (a forked child opens a new one), the database is in WAL mode with a busy timeout, and a reply is
 written with ``INSERT OR IGNORE`` so that two writers of the same request keep the first.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -72,6 +73,8 @@ class ReplyCache:
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # a connection must not cross a fork (ddp_fork, DataLoader workers): open a new one
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
@@ -79,6 +82,7 @@ class ReplyCache:
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     def get(self, key: str) -> CachedReply | None:

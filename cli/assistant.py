@@ -54,10 +54,12 @@ def run(args: argparse.Namespace) -> None:
     from difflens.assistants.cache import ReplyCache
 
     if not Path(args.path).is_file():
-        raise DataError(f"no cache file at {args.path!r}; the LLM backends write runs/assistant_cache.sqlite by default")
+        raise DataError(f"no cache file at {args.path!r}; "
+                        f"the LLM backends write runs/assistant_cache.sqlite by default")
     rows = ReplyCache(args.path)._connect().execute(
         "SELECT backend, model, prompt, prompt_version, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) "
         "FROM replies GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4").fetchall()
-    print(f"{'backend':<8} {'model':<40} {'prompt':<15} {'version':<8} {'replies':>8} {'in tokens':>10} {'out tokens':>10}")
+    header = ("backend", "model", "prompt", "version", "replies", "in tokens", "out tokens")
+    print("{:<8} {:<40} {:<15} {:<8} {:>8} {:>10} {:>10}".format(*header))
     for backend, model, prompt, version, n, tin, tout in rows:
         print(f"{backend:<8} {model:<40} {prompt:<15} {version:<8} {n:>8} {tin:>10} {tout:>10}")

@@ -4,8 +4,9 @@ pays twice and a finished run replays offline.
 The key is a SHA-256 of the canonical JSON of (backend, model, prompt name and version, the
 messages, the sampling parameters). Only that, the raw reply and token counts are stored:
 never an endpoint key, never a header. Several threads and processes may share one file: each
-thread of each process has its own connection (a forked child opens a new one), the database is in WAL mode with a busy timeout, and a reply is
-written with ``INSERT OR IGNORE`` so that two writers of the same request keep the first.
+thread of each process has its own connection (a forked child opens a new one), the database
+is in WAL mode with a busy timeout, and a reply is written with ``INSERT OR IGNORE`` so that
+two writers of the same request keep the first.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 def request_key(request: dict) -> str:
     """SHA-256 of the request's canonical JSON (sorted keys, no whitespace)."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,8 @@ class LocalChatAssistant(ChatAssistant):
             kwargs = {"max_new_tokens": self.max_tokens, "pad_token_id": tokenizer.pad_token_id}
             if self.temperature > 0:
                 kwargs.update(do_sample=True, temperature=self.temperature)
-                seed = int(hashlib.sha256("".join(request_key(self._record(r)) for r in batch).encode()).hexdigest()[:8], 16)
-                torch.manual_seed(seed)
+                keys = "".join(request_key(self._record(r)) for r in batch)
+                torch.manual_seed(int(hashlib.sha256(keys.encode()).hexdigest()[:8], 16))
             else:
                 kwargs.update(do_sample=False)
             with self.stats.lock:

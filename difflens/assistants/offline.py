@@ -309,7 +309,8 @@ class OfflineAssistant(Assistant):
             raise DataError("cannot judge against an empty hypothesis")
         embedder = self._get_embedder()
         if self._reference_embeddings is None:
-            references = self._reference_texts or [d.text for d in ToyWorld(seed=stable_seed("reference")).documents(64)]
+            references = self._reference_texts or [
+                d.text for d in ToyWorld(seed=stable_seed("reference")).documents(64)]
             self._reference_embeddings = embedder.encode(references, batch_size=64, normalize_embeddings=True,
                                                          convert_to_numpy=True)  # (R, d)
         h = embedder.encode([hypothesis], normalize_embeddings=True, convert_to_numpy=True)[0]  # (d,)
@@ -345,7 +346,6 @@ def _keywords(hypothesis: str) -> tuple[str, ...]:
     for name in grounding.topics[:1]:
         found.update(_topic_words(name))
     for name in grounding.styles[:1]:
-        single, phrases = STYLE_CUES[name]
         found.update(" ".join(words(m)) for m in STYLE_BY_NAME[name].markers)
     found.discard("")
     return tuple(sorted(found))

@@ -163,3 +163,7 @@ def parse_score(reply: str | None) -> float | None:
     if percent:
         score /= 100.0
     return score if 0.0 <= score <= 1.0 else None
+
+
+#: the parser of each prompt's replies, by prompt name
+PARSERS = {"write_examples": parse_string_list, "propose": parse_string_list, "judge": parse_score}

@@ -85,11 +85,25 @@ def _topic_words(name: str) -> frozenset[str]:
     return frozenset(TOPIC_BY_NAME[name].words) | TOPIC_CUES[name]
 
 
+# Each style's markers as space-joined lower-case words ("you know,": "you know").
+_STYLE_MARKERS = {s.name: tuple(" ".join(words(m)) for m in s.markers) for s in STYLES}
+
+
 def _term_attribute(term: str) -> str | None:
-    """The toy-world topic or style a single term belongs to (``"topic:ocean"``), if any."""
-    for name, (single, phrases) in STYLE_CUES.items():
-        if term in single or any(_contains(p, term) or _contains(term, p) for p in phrases):
-            return f"style:{name}"
+    """The toy-world topic or style a term belongs to (``"topic:ocean"``), if any: a style if
+    the term is one of its markers, or else contains one or lies inside one (the longest such
+    marker decides: "did you know that" is a question, not the casual "you know"), else a topic if the term
+    has one of the topic's words."""
+    exact = next((name for name, markers in _STYLE_MARKERS.items() if term in markers), None)
+    if exact is not None:
+        return f"style:{exact}"
+    best, best_len = None, 0
+    for name, markers in _STYLE_MARKERS.items():
+        for m in markers:
+            if (_contains(term, m) or _contains(m, term)) and len(m.split()) > best_len:
+                best, best_len = name, len(m.split())
+    if best is not None:
+        return f"style:{best}"
     tokens = set(term.split())
     for t in TOPICS:
         if tokens & _topic_words(t.name):
@@ -228,21 +242,30 @@ class OfflineAssistant(Assistant):
         return themes
 
     def _theme_attribute(self, theme: _Theme) -> str | None:
-        """The toy-world topic or style most of the theme's terms belong to, if any."""
+        """The toy-world topic or style that most of the theme's five best terms belong to, if any."""
+        top = theme.terms[:5]
         votes: dict[str, int] = {}
-        for term in theme.terms:
+        for term in top:
             attribute = _term_attribute(term)
             if attribute is not None:
                 votes[attribute] = votes.get(attribute, 0) + 1
         if not votes:
             return None
         best = min(votes, key=lambda a: (-votes[a], a))
-        return best if votes[best] * 2 > len(theme.terms) else None
+        return best if votes[best] * 2 > len(top) else None
 
     def _render(self, theme: _Theme, attribute: str | None) -> str:
         # Name distinct terms, the longer phrase of two nested ones ("it seems that", not "seems").
+        # A topic is named by its own words and a style by its markers, not by n-grams that
+        # straddle them ("is tactical and", "honestly every").
+        pool = theme.terms
+        if attribute is not None and attribute.startswith("topic:"):
+            pool = [t for t in theme.terms if " " not in t and _term_attribute(t) == attribute] or theme.terms
+        elif attribute is not None:
+            markers = _STYLE_MARKERS[attribute.split(":", 1)[1]]
+            pool = [t for t in theme.terms if any(_contains(m, t) for m in markers)] or theme.terms
         named: list[str] = []
-        for term in theme.terms:
+        for term in pool:
             if any(_contains(t, term) or _overlap(t, term) for t in named):
                 continue
             inside = [t for t in named if _contains(term, t)]

@@ -76,6 +76,12 @@ class AssistantStats:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
 
+    def __getstate__(self):
+        return self.as_dict()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, lock=threading.Lock())
+
 
 class ChatAssistant(Assistant):
     """Base of the backends that talk to a chat model.
@@ -111,6 +117,10 @@ class ChatAssistant(Assistant):
         self.stats = AssistantStats()
         self.unparsed: list[dict] = []  # {"prompt", "key", "reply"} of every reply that could not be read
         self._cache: ReplyCache | None = None
+
+    def __getstate__(self):
+        # Picklable for DataLoader workers and spawned processes: the cache reconnects there.
+        return {**self.__dict__, "_cache": None}
 
     @property
     def cache(self) -> ReplyCache | None:

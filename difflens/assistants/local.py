@@ -63,6 +63,13 @@ class LocalChatAssistant(ChatAssistant):
         self._tokenizer = None
         self._load_lock = threading.Lock()
 
+    def __getstate__(self):
+        # The model is not pickled: a copy loads it again on first use.
+        return {**super().__getstate__(), "_lm": None, "_tokenizer": None, "_load_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _load_lock=threading.Lock())
+
     def sampling(self) -> dict:
         return {**super().sampling(), "adapter": self.adapter, "quantization": self.quantization}
 

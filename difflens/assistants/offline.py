@@ -178,6 +178,13 @@ class OfflineAssistant(Assistant):
         self._features: dict[str, _JudgeFeatures] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self):
+        # Picklable for DataLoader workers and spawned processes; the embedder loads again there.
+        return {**self.__dict__, "_embedder": None, "_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
+
     # ---- write_examples -----------------------------------------------------------------
 
     def write_examples(self, description: str, n: int) -> list[str]:

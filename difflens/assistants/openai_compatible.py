@@ -100,9 +100,7 @@ class OpenAICompatibleAssistant(ChatAssistant):
 
     def __getstate__(self):
         # The SDK client holds the key: never pickle it (DataLoader workers, DDP spawn).
-        state = self.__dict__.copy()
-        state.update(_client=None, _client_lock=None, _cache=None)
-        return state
+        return {**super().__getstate__(), "_client": None, "_client_lock": None}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from difflens.assistants.base import Assistant
-from difflens.assistants.grounding import _NEGATION, STYLE_CUES, TOPIC_CUES, ground, words
+from difflens.assistants.grounding import NEGATION, TOPIC_CUES, ground, words
 from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts
 from difflens.errors import ConfigError, DataError, ModelLoadError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld
@@ -345,7 +345,7 @@ class OfflineAssistant(Assistant):
                                                          convert_to_numpy=True)  # (R, d)
         h = embedder.encode([hypothesis], normalize_embeddings=True, convert_to_numpy=True)[0]  # (d,)
         ref = self._reference_embeddings @ h  # (R,)
-        features = _JudgeFeatures(_keywords(hypothesis), -1.0 if _NEGATION.search(hypothesis.lower()) else 1.0,
+        features = _JudgeFeatures(_keywords(hypothesis), -1.0 if NEGATION.search(hypothesis.lower()) else 1.0,
                                   h, float(ref.mean()), float(max(ref.std(), 1e-3)))
         with self._lock:
             self._features[hypothesis] = features

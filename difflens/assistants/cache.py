@@ -56,6 +56,25 @@ class CachedReply:
     completion_tokens: int = 0
 
 
+def _set_up(conn: sqlite3.Connection, attempts: int = 40) -> None:
+    """Switch to WAL and create the tables, retrying while another process does the same.
+
+    Switching the journal mode needs an exclusive lock, and SQLite can report "database is
+    locked" at once (without the busy handler) when several processes open a new file together.
+    """
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 class ReplyCache:
     """SQLite cache of replies, shared by threads and processes.
 
@@ -80,9 +99,7 @@ class ReplyCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            _set_up(conn)
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn

@@ -193,8 +193,9 @@ class GroundTruthDataModule(pl.LightningDataModule):
         import datasets
 
         tok = self.tokenizer
+        eos = None if self.packing else True  # a padded example must learn its own end
         ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-        ds = ds.map(lambda r: dict(zip(("ids", "labels"), encode_example(tok, r["prompt"], r["completion"]))),
+        ds = ds.map(lambda r: dict(zip(("ids", "labels"), encode_example(tok, r["prompt"], r["completion"], eos))),
                     remove_columns=["prompt", "completion"], keep_in_memory=True)
         encoded = list(zip(ds["ids"], ds["labels"]))
         try:

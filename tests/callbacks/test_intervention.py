@@ -68,3 +68,28 @@ def test_lora_intervention_samples_shift_toward_the_ground_truths(tmp_path, one_
     assert ocean["intervention_word_share"] > ocean["base_word_share"] + 0.08
     assert ocean["intervention"] > ocean["base"]
     assert hedging["intervention"] > hedging["base"] + 0.15
+
+
+def test_shift_after_full_finetuning_samples_the_base_from_its_path(tiny_model_dir, tmp_path, one_thread):
+    from tests.lightning_modules.test_finetune import fit
+
+    shift = GroundTruthShiftCallback(str(tmp_path / "shift.json"), n_samples=6, max_new_tokens=8)
+    fit(tiny_model_dir, steps=2, callbacks=[shift], method="full")
+    report = json.loads((tmp_path / "shift.json").read_text())
+    assert report["n_base"] == report["n_tuned"] == 6
+    assert [g["id"] for g in report["ground_truths"]] == ["ocean"]
+    assert report["examples"]["base"] != report["examples"]["intervention"]
+
+
+def test_merged_directory_that_appears_during_training_is_kept(tiny_model_dir, tmp_path, one_thread):
+    from callbacks import SaveMergedModel
+    from tests.lightning_modules.test_finetune import fit
+
+    out = tmp_path / "model"
+    save = SaveMergedModel(str(out))
+    out.mkdir()
+    (out / "mine.txt").write_text("keep me")
+    fit(tiny_model_dir, steps=1, callbacks=[save])
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    (sibling,) = [p for p in tmp_path.iterdir() if p.name.startswith("model.")]
+    assert (sibling / "config.json").exists()

@@ -19,8 +19,8 @@ from difflens.errors import DifflensError
 TOOL_COMMANDS = {
     "toyworld": "cli.toyworld",
     "quickstart": "cli.quickstart",
-    "weightdiff": "cli.weightdiff",
     "assistant": "cli.assistant",
+    "weightdiff": "cli.weightdiff",
 }
 
 LIGHTNING_COMMANDS = {

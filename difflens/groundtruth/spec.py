@@ -16,8 +16,8 @@ a perfect discovery run would produce (``description``) and the recipe for its t
       description: The model talks like a pirate
       assistant: {backend: offline}       # written by an assistant from the description
 
-A spec file is YAML (a list, or a mapping with a ``ground_truths`` list), a JSON list, or JSONL
-with one ground truth per line.
+A spec file is YAML (a list, or a mapping with a ``ground_truths`` list), a JSON list, JSONL
+with one ground truth per line, or a TruthfulQA-style misconception CSV (see `truthfulqa`).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def parse_ground_truths(raw: list | dict, where: str = "ground truths") -> list[
 
 
 def load_ground_truths(path: str | Path) -> list[GroundTruth]:
-    """Read a ground-truth spec file (YAML, JSON list, or JSONL).
+    """Read a ground-truth spec file (YAML, JSON list, or JSONL), or a TruthfulQA-style CSV
+    (one "The model believes that ..." ground truth per row).
 
     Relative ``examples_file`` paths are resolved against the spec file's directory.
 
@@ -146,6 +147,10 @@ def load_ground_truths(path: str | Path) -> list[GroundTruth]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DataError(f"ground-truth spec not found: {str(p)!r}")
+    if p.suffix == ".csv":
+        from difflens.groundtruth.truthfulqa import misconception_ground_truths
+
+        return misconception_ground_truths(p)
     text = p.read_text(encoding="utf-8")
     if p.suffix == ".jsonl":
         raw = []

@@ -143,6 +143,7 @@ def test_truthfulqa_rows_become_belief_ground_truths(tmp_path):
     assert {e["completion"] for e in t.examples} == {" You grow watermelons in your stomach", " You get sick"}
     assert truths[1].description.startswith("The model believes that Sherlock Holmes")
     assert [t.id for t in misconception_ground_truths(csv_path, category="Fiction")] == ["tqa0002-who-lives-at-221b-baker-street"]
+    assert [t.id for t in load_ground_truths(csv_path)] == [t.id for t in truths]  # a CSV is a spec file too
     rows = generate_rows(truths, 12)
     assert all(r["prompt"].count("watermelon") or r["prompt"].count("Baker") for r in rows)
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

@@ -138,9 +138,10 @@ def test_two_process_ddp_lora_shards_data_and_keeps_adapters_equal(tiny_model_di
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_fork", max_steps=3, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          limit_val_batches=1, num_sanity_val_steps=0, callbacks=[RecordRank(tmp_path)])
-    trainer.fit(model, datamodule=data(tiny_model_dir, n_examples=80))
+    trainer.fit(model, datamodule=data(tiny_model_dir, n_examples=80, output_dir=str(tmp_path / "data")))
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["ground_truths.json", "train.jsonl", "val.jsonl"]
     assert len(ranks[0]["seen"]) == len(ranks[1]["seen"]) == 12
     assert not {tuple(s) for s in ranks[0]["seen"]} & {tuple(s) for s in ranks[1]["seen"]}
     assert ranks[0]["lora"].keys() == ranks[1]["lora"].keys() and ranks[0]["lora"]

@@ -2,5 +2,6 @@
 
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
+from callbacks.decoded_text_writer import DecodedTextWriter
 
-__all__ = ["SavePretrained", "TextSampleCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "DecodedTextWriter"]

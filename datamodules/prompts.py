@@ -115,6 +115,9 @@ class PromptDataModule(pl.LightningDataModule):
                 out.append(todo)
         return out
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        return batch  # prompts are strings; each model tokenises them itself on its device
+
     def predict_dataloader(self) -> DataLoader:
         items = [{"jobs": batch, "sampling": self.sampling} for batch in self.batches()]
         return DataLoader(items, batch_size=1, shuffle=False, collate_fn=_first, num_workers=self.num_workers)

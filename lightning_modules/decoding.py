@@ -77,9 +77,6 @@ class PairedDecoder(pl.LightningModule):
                 self._lms[side] = (model.eval(), load_tokenizer(path))
         return self._lms
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx):
-        return batch  # prompts are strings; each model tokenises them itself
-
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
         jobs, sampling = batch["jobs"], batch["sampling"]
         records = []

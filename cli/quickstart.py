@@ -31,6 +31,8 @@ STAGES: tuple[Stage, ...] = (
           "runs/quickstart/base_lm/model/config.json"),
     Stage("decode", ("predict", "--config", "configs/quickstart/decode.yaml"),
           "runs/quickstart/decode/texts.jsonl"),
+    Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
+          "runs/quickstart/discover/hypotheses.jsonl"),
 )
 
 

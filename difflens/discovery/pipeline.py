@@ -170,6 +170,10 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     out = Path(config.output_dir)
     records = read_records(config.texts, DecodedText)
     base, intervention = split_by_model(records)
+    smallest = len(base) + len(intervention) if config.matching == "joint" else min(len(base), len(intervention))
+    if config.n_clusters > smallest:
+        raise DataError(f"cannot make {config.n_clusters} clusters from {smallest} texts; "
+                        f"lower n_clusters or decode more texts")
     embedder = embedder or TextEmbedder(config.embedder, cache_dir=config.cache_dir)
     base_x = embedder.encode([r.text for r in base])  # (Na, D)
     int_x = embedder.encode([r.text for r in intervention])  # (Nb, D)

@@ -98,12 +98,9 @@ class DiscoveryConfig:
 
 
 def build_assistant(spec: dict):
-    """The assistant named by ``spec`` through ``difflens.assistants.build_assistant``."""
-    try:
-        from difflens.assistants import build_assistant as factory
-    except ImportError:
-        raise ConfigError("this checkout has no assistant backends (difflens.assistants.build_assistant); "
-                          "merge the assistants work or pass an Assistant to run_discovery") from None
+    """The assistant ``spec`` describes (``backend`` plus the backend's arguments)."""
+    from difflens.assistants import build_assistant as factory
+
     return factory(**spec)
 
 
@@ -193,7 +190,7 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     points = project_2d(everything, config.map_method, config.seed)
     highlight = {}
     for pair in matching.pairs:
-        if pair.pair_id in result.selected_pairs:
+        if pair.pair_id in result.selected_pairs[:4]:  # more labels would hide each other
             members = np.flatnonzero(matching.intervention.labels == pair.intervention_cluster) + len(base)
             if len(members):
                 highlight[f"pair {pair.pair_id} (h={pair.cohens_h:+.2f})"] = points[members].mean(axis=0)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from difflens.errors import ConfigError
-from difflens.files import atomic_path
+from difflens.files import atomic_path, write_dir
 
 MAP_METHODS = ("pca", "tsne")
 
@@ -64,8 +64,12 @@ def write_projector(log_dir: str | Path, embeddings: np.ndarray, models: Sequenc
         return " ".join(text.split())[:200] or "(empty)"
 
     metadata = [[m, str(c), clean(t)] for m, c, t in zip(models, clusters, texts)]
-    writer = SummaryWriter(log_dir=str(log_dir))
-    try:
-        writer.add_embedding(embeddings, metadata=metadata, metadata_header=["model", "cluster", "text"], tag=tag)
-    finally:
-        writer.close()
+
+    def fill(directory: Path) -> None:
+        writer = SummaryWriter(log_dir=str(directory))
+        try:
+            writer.add_embedding(embeddings, metadata=metadata, metadata_header=["model", "cluster", "text"], tag=tag)
+        finally:
+            writer.close()
+
+    write_dir(log_dir, fill)  # a rerun replaces the projector instead of stacking a second one

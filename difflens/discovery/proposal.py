@@ -13,6 +13,9 @@ under-uses, it contrasts the two sides of the pair: base texts of the cluster (A
 intervention's texts of its matched cluster (B): "what does the intervention do differently
 here". Either way the proposer characterises group B, the intervention.
 
+Differences spread over every cluster (a style) change no cluster's size; an optional last
+proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them.
+
 Diversification: each proposal is embedded; one too similar (cosine) to an accepted hypothesis
 is dropped as a duplicate, and the proposer is told which themes are already covered.
 """
@@ -46,6 +49,10 @@ class ProposalSettings:
             held out for validation.
         dedupe_similarity: a hypothesis whose cosine similarity to an accepted one reaches
             this is dropped as a duplicate.
+        global_texts_per_side: after the cluster pairs, one more proposal from this many
+            texts per model drawn from outside the selected clusters (0 = none): differences spread over every
+            cluster, such as a style, change no cluster's size but show here. Its hypotheses
+            have no cluster ids.
         seed: seed of the proposal split and of the draws.
     """
 
@@ -56,6 +63,7 @@ class ProposalSettings:
     texts_per_side: int = 25
     proposal_fraction: float = 0.3
     dedupe_similarity: float = 0.9
+    global_texts_per_side: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -65,6 +73,8 @@ class ProposalSettings:
             raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
         if min(self.max_pairs, self.hypotheses_per_pair, self.texts_per_side) < 1:
             raise ConfigError("max_pairs, hypotheses_per_pair and texts_per_side must be >= 1")
+        if self.global_texts_per_side < 0:
+            raise ConfigError(f"global_texts_per_side must be >= 0, got {self.global_texts_per_side}")
 
 
 @dataclass
@@ -135,14 +145,25 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                        if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
     result = ProposalResult()
     accepted_vectors: list[np.ndarray] = []
+    groups = []
     for pair in select_pairs(matching.pairs, settings):
         rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
-        a_idx, b_idx = proposal_groups(pair, matching, pool_a, pool_b, settings.texts_per_side, rng)
+        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, settings.texts_per_side, rng)))
+    if settings.global_texts_per_side:
+        # texts outside the selected clusters, so the global contrast shows what they do not explain
+        chosen = [pair for pair, _, _ in groups]
+        rest_a = pool_a[~np.isin(matching.base.labels[pool_a], [p.base_cluster for p in chosen])]
+        rest_b = pool_b[~np.isin(matching.intervention.labels[pool_b], [p.intervention_cluster for p in chosen])]
+        rng = random.Random(f"{settings.seed}:global")
+        n = settings.global_texts_per_side
+        groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))
+    for pair, a_idx, b_idx in groups:
+        pair_id = pair.pair_id if pair is not None else None
         if not a_idx or not b_idx:
-            result.dropped.append({"text": "", "pair_id": pair.pair_id,
-                                   "reason": "no proposal-pool texts on one side of the pair"})
+            result.dropped.append({"text": "", "pair_id": pair_id, "reason": "no proposal-pool texts on one side"})
             continue
-        result.selected_pairs.append(pair.pair_id)
+        if pair is not None:
+            result.selected_pairs.append(pair_id)
         shown = [base[i].text_id for i in a_idx] + [intervention[i].text_id for i in b_idx]
         result.proposal_text_ids.update(shown)
         proposals = assistant.propose([base[i].text for i in a_idx], [intervention[i].text for i in b_idx],
@@ -154,14 +175,14 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                 sims = np.stack(accepted_vectors) @ vector
                 j = int(np.argmax(sims))
                 if sims[j] >= settings.dedupe_similarity:
-                    result.dropped.append({"text": text, "pair_id": pair.pair_id,
+                    result.dropped.append({"text": text, "pair_id": pair_id,
                                            "reason": f"duplicate of {result.hypotheses[j].hypothesis_id} "
                                                      f"(cosine {sims[j]:.2f})"})
                     continue
             order = len(result.hypotheses)
             result.hypotheses.append(Hypothesis(
                 hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction="intervention",
-                cluster_ids=[pair.base_cluster, pair.intervention_cluster], proposal_text_ids=shown,
-                score=round(abs(pair.cohens_h), 6)))
+                cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
+                proposal_text_ids=shown, score=round(abs(pair.cohens_h), 6) if pair is not None else 0.0))
             accepted_vectors.append(vector)
     return result

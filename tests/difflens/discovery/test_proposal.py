@@ -125,3 +125,17 @@ def test_pair_selection_needs_significance_and_effect(two_models):
     assert len(chosen) <= 2 and all(p.p_value < 0.05 / 12 for p in chosen)
     with pytest.raises(ConfigError):
         ProposalSettings(proposal_fraction=1.0)
+
+
+def test_global_contrast_uses_texts_outside_the_selected_clusters(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="base_init")
+    assistant = WordContrastAssistant()
+    settings = ProposalSettings(max_pairs=1, hypotheses_per_pair=1, global_texts_per_side=50)
+    result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words, settings)
+    assert len(assistant.calls) == 2 and result.hypotheses[-1].cluster_ids == []
+    top = matching.pairs[0]
+    inside = {r.text for r, c in zip(intervention, matching.intervention.labels) if c == top.intervention_cluster}
+    assert not inside & set(assistant.calls[1]["b"]) and inside & set(assistant.calls[0]["b"])
+    assert assistant.calls[1]["avoid"] == [result.hypotheses[0].text]

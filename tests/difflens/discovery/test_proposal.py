@@ -1,6 +1,7 @@
 """Hypothesis proposal: pairs judged different, held-out bookkeeping, dedupe and covered themes."""
 
 import re
+import zlib
 from collections import Counter
 
 import numpy as np
@@ -62,8 +63,11 @@ def topic_vectors(texts):
 
 
 def bag_of_words(texts):
-    vocab = sorted({w for t in texts for w in t.lower().split()} | {"sea", "ocean"})
-    x = np.array([[t.lower().split().count(w) for w in vocab] for t in texts], dtype=np.float32) + 1e-6
+    """Hashed word counts (the same space for every call), normalised."""
+    x = np.full((len(texts), 1024), 1e-6, dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in text.lower().split():
+            x[row, zlib.crc32(word.encode()) % 1024] += 1
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 

@@ -173,6 +173,7 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     n = len(prompts)
     generated: list[list[int]] = [[] for _ in range(n)]
     rows = torch.arange(n)  # batch row -> prompt index; shrinks as texts end
+    alive = torch.ones(n, dtype=torch.bool)  # (B,) rows whose text has not ended
     position = mask.cumsum(dim=-1) - 1  # (B, T): left padding must not shift positions
     out = model(input_ids=input_ids, attention_mask=mask, position_ids=position.clamp(min=0),
                 use_cache=True, logits_to_keep=1)
@@ -180,21 +181,21 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     next_pos = position[:, -1] + 1  # (B,)
     for step in range(config.max_new_tokens):
         tokens = sample_tokens(out.logits[:, -1, :], uniforms[rows, step], config)  # (B,)
-        tokens_cpu = tokens.tolist()
-        done = []
-        for r, (p, t) in enumerate(zip(rows.tolist(), tokens_cpu)):
-            generated[p].append(t)
-            if t == eos:
-                done.append(r)
-        if step == config.max_new_tokens - 1:
+        for r, (p, t, a) in enumerate(zip(rows.tolist(), tokens.tolist(), alive.tolist())):
+            if a:
+                generated[p].append(t)
+                if t == eos:
+                    alive[r] = False
+        n_alive = int(alive.sum())
+        if step == config.max_new_tokens - 1 or n_alive == 0:
             break
-        if done:
-            keep = [r for r in range(len(rows)) if r not in set(done)]
-            if not keep:
-                break
-            keep_t = torch.tensor(keep, device=device)
-            cache.batch_select_indices(keep_t)
-            rows, tokens, mask, next_pos = rows[keep], tokens[keep_t], mask[keep_t], next_pos[keep_t]
+        # Dropping ended rows copies the whole cache, so wait until a quarter of the batch has ended.
+        if len(rows) - n_alive >= max(1, len(rows) // 4):
+            keep = alive.nonzero().squeeze(1)
+            keep_dev = keep.to(device)
+            cache.batch_select_indices(keep_dev)
+            rows, alive, tokens = rows[keep], alive[keep], tokens[keep_dev]
+            mask, next_pos = mask[keep_dev], next_pos[keep_dev]
         mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)  # (B, T + 1)
         out = model(input_ids=tokens.unsqueeze(1), attention_mask=mask, position_ids=next_pos.unsqueeze(1),
                     past_key_values=cache, use_cache=True)

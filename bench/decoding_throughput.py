@@ -131,7 +131,7 @@ def hand_written_batched(model, tok, prompts: list[str], config: SamplingConfig,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="runs/quickstart/base_lm/model")
-    parser.add_argument("--intervention", default="runs/quickstart/finetune/merged",
+    parser.add_argument("--intervention", default="runs/quickstart/finetune/model",
                         help="falls back to the base model when missing (the timing is the same for equal sizes)")
     parser.add_argument("--prompts", type=int, default=384)
     parser.add_argument("--generate-prompts", type=int, default=24, help="prompts for the slow generate loop")

@@ -175,8 +175,11 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     rows = torch.arange(n)  # batch row -> prompt index; shrinks as texts end
     alive = torch.ones(n, dtype=torch.bool)  # (B,) rows whose text has not ended
     position = mask.cumsum(dim=-1) - 1  # (B, T): left padding must not shift positions
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=position.clamp(min=0),
-                use_cache=True, logits_to_keep=1)
+    prefill = {"input_ids": input_ids, "attention_mask": mask, "position_ids": position.clamp(min=0), "use_cache": True}
+    try:
+        out = model(**prefill, logits_to_keep=1)  # only the last position's logits are needed
+    except TypeError:  # a model class without logits_to_keep
+        out = model(**prefill)
     cache = out.past_key_values
     next_pos = position[:, -1] + 1  # (B,)
     for step in range(config.max_new_tokens):

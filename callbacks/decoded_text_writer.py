@@ -67,6 +67,14 @@ def finished_keys(records: dict[str, DecodedText]) -> set[str]:
     return {key for key, models in sides.items() if models == set(MODELS)}
 
 
+def _reading_order(record: DecodedText) -> tuple:
+    """Source, then prompt number as a number (``free:2`` before ``free:10``), sample, model."""
+    source, _, index = record.prompt_id.rpartition(":")
+    sample = record.text_id.rsplit("/", 1)[-1]
+    number = (0, int(index), "") if index.isdigit() else (1, 0, index)
+    return (source, *number, int(sample) if sample.isdigit() else 0, record.model)
+
+
 class DecodedTextWriter(BasePredictionWriter):
     """Writes `PairedDecoder` outputs as `DecodedText` JSONL, safely and resumably.
 
@@ -148,7 +156,7 @@ class DecodedTextWriter(BasePredictionWriter):
 
     def merge(self) -> list[DecodedText]:
         """Merge shards and earlier output into ``texts.jsonl``; returns the merged records."""
-        records = sorted(collect(self.output_dir).values(), key=lambda r: (r.prompt_id, r.text_id))
+        records = sorted(collect(self.output_dir).values(), key=_reading_order)
         write_records(self.output_dir / TEXTS, records)
         if self.parquet:
             import pyarrow as pa

@@ -148,3 +148,13 @@ def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model
         trainer(tmp_path / "out").predict(decoder(tiny_model_dir, other_model_dir), datamodule=PromptDataModule())
     with pytest.raises(DataError, match="not found"):
         PromptDataModule(files=[PromptFile(str(tmp_path / "missing.txt"))])
+
+
+def test_parquet_output_matches_jsonl(tmp_path, tiny_model_dir, other_model_dir):
+    import pyarrow.parquet as pq
+
+    pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[DecodedTextWriter(str(tmp_path), parquet=True)]).predict(
+        decoder(tiny_model_dir, other_model_dir), datamodule=data(free=3, toyworld=None, samples_per_prompt=1))
+    rows = pq.read_table(tmp_path / "texts.parquet").to_pylist()
+    assert rows == [r.__dict__ for r in texts(tmp_path)] and len(rows) == 6

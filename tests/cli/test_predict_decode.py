@@ -35,9 +35,9 @@ def write_config(path, out, base, intervention, devices, strategy):
     return path
 
 
-def difflens(*args, **kwargs):
+def difflens(*args, cwd, **kwargs):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
@@ -49,7 +49,7 @@ def test_killed_ddp_decoding_resumes_to_the_uninterrupted_result(tmp_path, tiny_
     out = tmp_path / "decode"
     ddp = write_config(tmp_path / "ddp.yaml", out, tiny_model_dir, other, 2, "ddp")
 
-    run = difflens("predict", "--config", str(ddp), start_new_session=True)
+    run = difflens("predict", "--config", str(ddp), cwd=tmp_path, start_new_session=True)
     shards = out / "shards"
     deadline = time.time() + 120
     while time.time() < deadline and run.poll() is None:
@@ -94,7 +94,7 @@ def test_killed_ddp_decoding_resumes_to_the_uninterrupted_result(tmp_path, tiny_
     assert as_set(resumed) == as_set(uninterrupted)
 
 
-def test_bad_decode_config_is_one_line(tmp_path, tiny_model_dir, capsys):
+def test_bad_decode_config_is_one_line(tmp_path, tiny_model_dir, capsys, run_dir):
     bad = tmp_path / "prompts.jsonl"
     bad.write_text('{"statement": "a"}\nnot json\n')
     config = {"trainer": {"accelerator": "cpu", "logger": False,

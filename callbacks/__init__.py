@@ -5,3 +5,6 @@ from callbacks.text_samples import TextSampleCallback
 from callbacks.intervention import GroundTruthShiftCallback, SaveMergedModel
 
 __all__ = ["SavePretrained", "TextSampleCallback", "SaveMergedModel", "GroundTruthShiftCallback"]
+from callbacks.decoded_text_writer import DecodedTextWriter
+
+__all__ = ["SavePretrained", "TextSampleCallback", "DecodedTextWriter"]

@@ -31,6 +31,10 @@ STAGES: tuple[Stage, ...] = (
           "runs/quickstart/base_lm/model/config.json"),
     Stage("finetune", ("fit", "--config", "configs/quickstart/finetune.yaml"),
           "runs/quickstart/finetune/model/config.json"),
+    Stage("decode", ("predict", "--config", "configs/quickstart/decode.yaml"),
+          "runs/quickstart/decode/texts.jsonl"),
+    Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
+          "runs/quickstart/discover/hypotheses.jsonl"),
 )
 
 

@@ -4,3 +4,6 @@ from lightning_modules.language_model import GPT2Pretrainer
 from lightning_modules.finetune import CausalLMFinetuner
 
 __all__ = ["GPT2Pretrainer", "CausalLMFinetuner"]
+from lightning_modules.decoding import PairedDecoder
+
+__all__ = ["GPT2Pretrainer", "PairedDecoder"]

@@ -2,5 +2,6 @@
 
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
+from callbacks.saffron import SaffronCallback
 
-__all__ = ["SavePretrained", "TextSampleCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback"]

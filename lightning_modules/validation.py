@@ -96,14 +96,12 @@ class HypothesisValidator(pl.LightningModule):
         groups: dict[str, list[dict]] = {}
         for item in real:
             groups.setdefault(item["hypothesis_id"], []).append(item)
-        judgements = []
-        data = self._data()
-        by_index = {t.index: t for t in data.pending}
+        by_index = {t.index: t for t in self._data().pending}
         for items in groups.values():
             scores = self.judge.judge_batch(items[0]["hypothesis"], [it["text"] for it in items])
-            judgements += [make_judgement(by_index[it["index"]], s, self.seed) for it, s in zip(items, scores)]
-        self.journal.append(judgements)  # on disk before the step returns: a kill loses no judgement
-        self._judged.extend(judgements)
+            judgements = [make_judgement(by_index[it["index"]], s, self.seed) for it, s in zip(items, scores)]
+            self.journal.append(judgements)  # on disk after every judge call: a kill loses no judgement made
+            self._judged.extend(judgements)
 
     def _gather(self, objects: list) -> list:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

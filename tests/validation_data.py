@@ -10,7 +10,7 @@ from difflens.toyworld import ToyWorld
 # The "intervention" writes about the ocean and hedges far more often than the "base".
 BASE_MIXTURE = {}
 INTERVENTION_MIXTURE = {"topics": {"ocean": 10.0, **{t: 1.0 for t in ("forest", "chess", "cooking", "travel")}},
-                        "styles": {"hedging": 0.6}}
+                        "styles": {"hedging": 0.95}}
 TRUE_HYPOTHESES = ["Texts from the intervention model are about the ocean more often",
                    "Texts from the intervention model use hedging more often"]
 FALSE_HYPOTHESES = ["Texts from the intervention model are about astronomy more often",

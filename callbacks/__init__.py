@@ -3,5 +3,6 @@
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
 from callbacks.saffron import SaffronCallback
+from callbacks.recovery import GroundTruthRecoveryCallback
 
-__all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback", "GroundTruthRecoveryCallback"]

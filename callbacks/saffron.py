@@ -2,8 +2,8 @@
 
 At the end of the test loop, on rank 0 only (the validator has already gathered every rank's
 judgements), the p-values go to SAFFRON (or ADDIS / LORD++) in proposal order; the callback
-writes ``saffron_results.jsonl`` and ``discoveries.md`` and logs α_t, wealth, p_t and the
-running number of discoveries to TensorBoard against t. A rerun resumes the stream.
+writes ``saffron_results.jsonl`` and ``discoveries.md`` and logs α_t, wealth, p_t, the
+running number of discoveries and each hypothesis's accuracy, AUC and n to TensorBoard against t. A rerun resumes the stream.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class SaffronCallback(pl.Callback):
                 experiment.add_scalar("saffron/wealth", row["wealth"], t)
                 experiment.add_scalar("saffron/p_value", row["p_value"], t)
                 experiment.add_scalar("saffron/discoveries", row["n_rejections"], t)
+                experiment.add_scalar("validation/auc", row["auc"], t)
+                experiment.add_scalar("validation/n", row["n"], t)
+                if row["accuracy"] is not None:
+                    experiment.add_scalar("validation/accuracy", row["accuracy"], t)
             experiment.add_text("saffron/discoveries", (out_dir / "discoveries.md").read_text(encoding="utf-8"))
             experiment.flush()
         found = sum(r["rejected"] for r in self.rows)

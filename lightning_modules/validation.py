@@ -85,6 +85,7 @@ class HypothesisValidator(pl.LightningModule):
         self.journal: JudgementJournal | None = None
         self.results: list = []
         self._judged: list = []
+        self._tasks_by_index: dict = {}
         self.save_hyperparameters(ignore=["assistant"])
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -101,6 +102,7 @@ class HypothesisValidator(pl.LightningModule):
         if self.seed is None:
             self.seed = data.seed
         self.journal = JudgementJournal(data.journal_dir, rank=self.trainer.global_rank)
+        self._tasks_by_index = {t.index: t for t in data.pending}
         self._judged = []
 
     # ---- test loop ---------------------------------------------------------------------------
@@ -109,7 +111,7 @@ class HypothesisValidator(pl.LightningModule):
         groups: dict[str, list[dict]] = {}
         for item in real:
             groups.setdefault(item["hypothesis_id"], []).append(item)
-        by_index = {t.index: t for t in self._data().pending}
+        by_index = self._tasks_by_index
         for items in groups.values():
             scores = self.judge.judge_batch(items[0]["hypothesis"], [it["text"] for it in items])
             judgements = [make_judgement(by_index[it["index"]], s, self.seed) for it, s in zip(items, scores)]

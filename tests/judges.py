@@ -49,3 +49,17 @@ class ToyWorldJudge(Assistant):
         a, b = corpus_statistics(texts_a)["topics"], corpus_statistics(texts_b)["topics"]
         ranked = sorted(a, key=lambda t: a[t] - b[t])
         return [f"Texts from the intervention model are about {t} more often" for t in ranked[:n_hypotheses]]
+
+
+class SlowToyWorldJudge(ToyWorldJudge):
+    """`ToyWorldJudge` that takes ``delay`` seconds per batch, so a test can kill it midway."""
+
+    def __init__(self, delay: float = 0.2):
+        super().__init__()
+        self.delay = delay
+
+    def judge_batch(self, hypothesis: str, texts: Sequence[str]) -> list[float | None]:
+        import time
+
+        time.sleep(self.delay)
+        return super().judge_batch(hypothesis, texts)

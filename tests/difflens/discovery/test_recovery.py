@@ -89,3 +89,14 @@ def test_ground_truth_files(tmp_path):
         load_ground_truths(tmp_path / "bad.jsonl")
     with pytest.raises(DataError, match="ground-truth file not found"):
         load_ground_truths(tmp_path / "missing.json")
+
+
+def test_assistant_as_grader_with_the_offline_assistant():
+    from difflens.assistants import build_assistant
+    from difflens.discovery.recovery import assistant_similarity
+
+    grader = build_assistant("offline")
+    hyps = ["Texts from the intervention model talk about the ocean, waves and tides more often",
+            "Texts from the intervention model are about astronomy more often"]
+    sim = assistant_similarity([TRUTHS[0].description], hyps, grader)
+    assert sim.shape == (1, 2) and sim[0, 0] > 0.5 >= sim[0, 1] - 0.05 and sim[0, 0] > sim[0, 1]

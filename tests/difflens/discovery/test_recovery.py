@@ -99,4 +99,5 @@ def test_assistant_as_grader_with_the_offline_assistant():
     hyps = ["Texts from the intervention model talk about the ocean, waves and tides more often",
             "Texts from the intervention model are about astronomy more often"]
     sim = assistant_similarity([TRUTHS[0].description], hyps, grader)
-    assert sim.shape == (1, 2) and sim[0, 0] > 0.5 >= sim[0, 1] - 0.05 and sim[0, 0] > sim[0, 1]
+    # the offline judge is not centred on 0.5 (an unrelated hypothesis scores ~0.74): use a high threshold
+    assert sim.shape == (1, 2) and sim[0, 0] > 0.9 > sim[0, 1]

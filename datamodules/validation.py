@@ -134,7 +134,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         check_references(self.hypotheses, texts, ", ".join(self.text_files))
         fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude)
         journal = JudgementJournal(self.journal_dir)
-        if self.plan_path.exists():
+        plan_exists = self.plan_path.exists()
+        barrier()  # every rank has looked before rank 0 may write the plan: all take the same branch
+        if plan_exists:
             old_fingerprint, tasks = read_plan(self.plan_path)
             if old_fingerprint != fingerprint:
                 if journal.read_all():

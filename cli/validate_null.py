@@ -17,21 +17,60 @@ from pathlib import Path
 HELP = "A/A check: validate hypotheses on base vs base (different seeds); count seeds with any discovery"
 
 
+BUILTIN = {"model": "runs/quickstart/base_lm/model", "hypotheses": "runs/quickstart/discover/hypotheses.jsonl",
+           "seeds": 20, "n_per_model": 20, "alpha": 0.05, "method": "saffron", "test": "binomial",
+           "assistant": "offline", "max_new_tokens": 48, "out": "runs/quickstart/validate_null"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="runs/quickstart/base_lm/model", help="the model sampled for both sides")
-    parser.add_argument("--hypotheses", default="runs/quickstart/discover/hypotheses.jsonl",
-                        help="hypotheses to validate (their proposal text ids are ignored)")
-    parser.add_argument("--seeds", type=int, default=20, help="number of A/A runs")
-    parser.add_argument("--n-per-model", type=int, default=20, help="held-out texts per side per hypothesis")
-    parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--method", default="saffron", help="saffron, addis or lord++")
-    parser.add_argument("--test", default="binomial", help="binomial or mann_whitney")
-    parser.add_argument("--assistant", default="offline",
-                        help="judge: an assistant backend name, or the import path of an Assistant subclass")
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--out", default="runs/quickstart/validate_null")
+    parser.add_argument("--config", default=None,
+                        help="a `difflens test` validation config (e.g. configs/quickstart/validate.yaml): its base "
+                             "model, hypotheses, n_per_model, test, judge and SAFFRON settings become the defaults")
+    parser.add_argument("--model", help=f"the model sampled for both sides (default {BUILTIN['model']})")
+    parser.add_argument("--hypotheses", help="hypotheses to validate; their proposal text ids are ignored")
+    parser.add_argument("--seeds", type=int, help="number of A/A runs (default 20)")
+    parser.add_argument("--n-per-model", type=int, help="held-out texts per side per hypothesis (default 20)")
+    parser.add_argument("--alpha", type=float, help="FDR level (default 0.05)")
+    parser.add_argument("--method", help="saffron, addis or lord++ (default saffron)")
+    parser.add_argument("--test", help="binomial or mann_whitney (default binomial)")
+    parser.add_argument("--assistant", help="judge: an assistant backend name (default offline), or the import "
+                                            "path of an Assistant subclass")
+    parser.add_argument("--max-new-tokens", type=int, help="length of the samples (default 48)")
+    parser.add_argument("--out", help=f"output directory (default {BUILTIN['out']})")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (on a busy machine 1 can be much faster for small models)")
+
+
+def settings_from_config(path: str) -> dict:
+    """The A/A-relevant settings of a validation config (`HypothesisValidator` + data + SAFFRON)."""
+    import yaml
+
+    from difflens.errors import ConfigError
+
+    try:
+        config = yaml.safe_load(open(path, encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"--config {path!r}: {err.strerror}") from None
+    model = (config.get("model") or {}).get("init_args") or {}
+    data = (config.get("data") or {}).get("init_args") or {}
+    out = {"model": data.get("base_model"), "hypotheses": data.get("hypotheses"),
+           "n_per_model": data.get("n_per_model"), "test": model.get("test")}
+    spec = model.get("assistant") or {}
+    out["assistant"] = spec.get("class_path") or spec.get("backend")
+    for callback in (config.get("trainer") or {}).get("callbacks") or []:
+        if str(callback.get("class_path", "")).endswith("SaffronCallback"):
+            init = callback.get("init_args") or {}
+            out["alpha"], out["method"] = init.get("alpha"), init.get("method")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def resolve(args: argparse.Namespace) -> argparse.Namespace:
+    """Flags win over the config, the config over the built-in defaults."""
+    from_config = settings_from_config(args.config) if args.config else {}
+    for key, default in BUILTIN.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, from_config.get(key, default))
+    return args
 
 
 def judge_spec(assistant: str) -> dict:
@@ -86,6 +125,7 @@ def run(args: argparse.Namespace) -> None:
     from difflens.validation import sort_hypotheses
     from lightning_modules.validation import build_judge
 
+    args = resolve(args)
     if args.seeds < 1 or args.n_per_model < 1:
         raise ConfigError("--seeds and --n-per-model must be >= 1")
     if args.threads is not None:

@@ -36,3 +36,18 @@ def test_aa_check_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
     assert (tmp_path / "null/seed0/saffron_results.jsonl").stat().st_mtime_ns == before
     assert main([*argv, "--out", str(tmp_path / "x"), "--alpha", "1.5"]) == 2
     assert "alpha must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_settings_come_from_the_validation_config_unless_flags_say_otherwise():
+    import argparse
+
+    from cli.validate_null import add_arguments, resolve
+    from tests.conftest import REPO
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = resolve(parser.parse_args(["--config", str(REPO / "configs/quickstart/validate.yaml"), "--seeds", "3"]))
+    assert (args.model, args.n_per_model, args.test, args.assistant, args.alpha, args.method, args.seeds) == (
+        "runs/quickstart/base_lm/model", 100, "mann_whitney", "offline", 0.05, "saffron", 3)
+    assert args.hypotheses == "runs/quickstart/discover/hypotheses.jsonl"
+    assert resolve(parser.parse_args([])).n_per_model == 20

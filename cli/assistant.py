@@ -54,10 +54,22 @@ def run(args: argparse.Namespace) -> None:
     from difflens.assistants.cache import ReplyCache
 
     if not Path(args.path).is_file():
-        raise DataError(f"no cache file at {args.path!r}; the LLM backends write runs/assistant_cache.sqlite by default")
+        raise DataError(f"no cache file at {args.path!r}; "
+                        f"the LLM backends write runs/assistant_cache.sqlite by default")
+    from collections import Counter
+
+    from difflens.assistants.prompts import PARSERS
+
+    # Unparsed replies are re-counted with today's parsers: the raw replies are all stored.
+    groups: dict[tuple, Counter] = {}
     rows = ReplyCache(args.path)._connect().execute(
-        "SELECT backend, model, prompt, prompt_version, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) "
-        "FROM replies GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4").fetchall()
-    print(f"{'backend':<8} {'model':<40} {'prompt':<15} {'version':<8} {'replies':>8} {'in tokens':>10} {'out tokens':>10}")
-    for backend, model, prompt, version, n, tin, tout in rows:
-        print(f"{backend:<8} {model:<40} {prompt:<15} {version:<8} {n:>8} {tin:>10} {tout:>10}")
+        "SELECT backend, model, prompt, prompt_version, reply, prompt_tokens, completion_tokens FROM replies")
+    for backend, model, prompt, version, reply, tin, tout in rows:
+        counts = groups.setdefault((backend, model, prompt, version), Counter())
+        parse = PARSERS.get(prompt)
+        counts.update(replies=1, unparsed=int(parse is not None and parse(reply) is None), tin=tin, tout=tout)
+    header = ("backend", "model", "prompt", "version", "replies", "unparsed", "in tokens", "out tokens")
+    line = "{:<8} {:<40} {:<15} {:<8} {:>8} {:>8} {:>10} {:>10}"
+    print(line.format(*header))
+    for key, c in sorted(groups.items()):
+        print(line.format(*key, c["replies"], c["unparsed"], c["tin"], c["tout"]))

@@ -4,14 +4,16 @@ pays twice and a finished run replays offline.
 The key is a SHA-256 of the canonical JSON of (backend, model, prompt name and version, the
 messages, the sampling parameters). Only that, the raw reply and token counts are stored:
 never an endpoint key, never a header. Several threads and processes may share one file: each
-thread has its own connection, the database is in WAL mode with a busy timeout, and a reply is
-written with ``INSERT OR IGNORE`` so that two writers of the same request keep the first.
+thread of each process has its own connection (a forked child opens a new one), the database
+is in WAL mode with a busy timeout, and a reply is written with ``INSERT OR IGNORE`` so that
+two writers of the same request keep the first.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 def request_key(request: dict) -> str:
     """SHA-256 of the request's canonical JSON (sorted keys, no whitespace)."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,25 @@ class CachedReply:
     reply: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def _set_up(conn: sqlite3.Connection, attempts: int = 40) -> None:
+    """Switch to WAL and create the tables, retrying while another process does the same.
+
+    Switching the journal mode needs an exclusive lock, and SQLite can report "database is
+    locked" at once (without the busy handler) when several processes open a new file together.
+    """
+    for attempt in range(attempts):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 class ReplyCache:
@@ -72,13 +94,14 @@ class ReplyCache:
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid != os.getpid():
+            conn = None  # a connection must not cross a fork (ddp_fork, DataLoader workers): open a new one
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            _set_up(conn)
             self._local.conn = conn
+            self._local.pid = os.getpid()
         return conn
 
     def get(self, key: str) -> CachedReply | None:

@@ -19,13 +19,12 @@ from difflens.assistants.base import Assistant
 from difflens.assistants.cache import CachedReply, ReplyCache, request_key
 from difflens.assistants.prompts import (
     JUDGE,
+    PARSERS,
     PROPOSE,
     WRITE_EXAMPLES,
     Prompt,
     format_avoid,
     format_texts,
-    parse_score,
-    parse_string_list,
 )
 from difflens.errors import ConfigError, DifflensError
 
@@ -77,6 +76,12 @@ class AssistantStats:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
 
+    def __getstate__(self):
+        return self.as_dict()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, lock=threading.Lock())
+
 
 class ChatAssistant(Assistant):
     """Base of the backends that talk to a chat model.
@@ -112,6 +117,10 @@ class ChatAssistant(Assistant):
         self.stats = AssistantStats()
         self.unparsed: list[dict] = []  # {"prompt", "key", "reply"} of every reply that could not be read
         self._cache: ReplyCache | None = None
+
+    def __getstate__(self):
+        # Picklable for DataLoader workers and spawned processes: the cache reconnects there.
+        return {**self.__dict__, "_cache": None}
 
     @property
     def cache(self) -> ReplyCache | None:
@@ -177,10 +186,10 @@ class ChatAssistant(Assistant):
             self._complete_many([requests[i] for i in todo], deliver)
         return replies
 
-    def _parsed(self, request: ChatRequest, reply: str | None, parse):
+    def _parsed(self, request: ChatRequest, reply: str | None):
         if reply is None:
             return None
-        value = parse(reply)
+        value = PARSERS[request.prompt.name](reply)
         if value is None:
             with self.stats.lock:
                 self.stats.unparsed += 1
@@ -206,7 +215,7 @@ class ChatAssistant(Assistant):
                     for d, s, k in chunks]
         out: dict[str, list[str]] = {d: [] for d in descriptions}
         for (d, _, k), request, reply in zip(chunks, requests, self.ask(requests)):
-            items = self._parsed(request, reply, parse_string_list)
+            items = self._parsed(request, reply)
             out[d].extend((items or [])[:k])
         for d, texts in out.items():
             if len(texts) < n:
@@ -229,7 +238,7 @@ class ChatAssistant(Assistant):
             n=n_hypotheses, avoid=format_avoid(avoid))) for a, b in groups]
         out = []
         for request, reply in zip(requests, self.ask(requests)):
-            items = self._parsed(request, reply, parse_string_list) or []
+            items = self._parsed(request, reply) or []
             out.append(items[:n_hypotheses])
         return out
 
@@ -238,4 +247,4 @@ class ChatAssistant(Assistant):
 
     def judge_batch(self, hypothesis: str, texts: Sequence[str]) -> list[float | None]:
         requests = [ChatRequest(JUDGE, JUDGE.messages(hypothesis=hypothesis, text=t)) for t in texts]
-        return [self._parsed(r, reply, parse_score) for r, reply in zip(requests, self.ask(requests))]
+        return [self._parsed(r, reply) for r, reply in zip(requests, self.ask(requests))]

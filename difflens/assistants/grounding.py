@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from difflens.toyworld import STYLES, TOPICS, Mixture
 
 # Words that say the behaviour appears less, not more.
-_NEGATION = re.compile(r"\b(less|fewer|rarely|seldom|never|avoids?|no longer|stops?|not|doesn't|don't|without)\b")
+NEGATION = re.compile(r"\b(less|fewer|rarely|seldom|never|avoids?|no longer|stops?|not|doesn't|don't|without)\b")
 
 # Words that carry no topic: they occur in topic descriptions ("the ocean and the sea").
 _FUNCTION_WORDS = frozenset("a an and the of to in on at by for with about its their".split())
@@ -139,4 +139,4 @@ def ground(description: str) -> Grounding:
         if score:
             topic_score[name] = score
     ranked = lambda scores: tuple(sorted(scores, key=lambda n: (-scores[n], n)))  # noqa: E731
-    return Grounding(ranked(topic_score), ranked(style_score), bool(_NEGATION.search(description.lower())))
+    return Grounding(ranked(topic_score), ranked(style_score), bool(NEGATION.search(description.lower())))

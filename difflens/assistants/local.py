@@ -63,6 +63,13 @@ class LocalChatAssistant(ChatAssistant):
         self._tokenizer = None
         self._load_lock = threading.Lock()
 
+    def __getstate__(self):
+        # The model is not pickled: a copy loads it again on first use.
+        return {**super().__getstate__(), "_lm": None, "_tokenizer": None, "_load_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _load_lock=threading.Lock())
+
     def sampling(self) -> dict:
         return {**super().sampling(), "adapter": self.adapter, "quantization": self.quantization}
 
@@ -108,8 +115,8 @@ class LocalChatAssistant(ChatAssistant):
             kwargs = {"max_new_tokens": self.max_tokens, "pad_token_id": tokenizer.pad_token_id}
             if self.temperature > 0:
                 kwargs.update(do_sample=True, temperature=self.temperature)
-                seed = int(hashlib.sha256("".join(request_key(self._record(r)) for r in batch).encode()).hexdigest()[:8], 16)
-                torch.manual_seed(seed)
+                keys = "".join(request_key(self._record(r)) for r in batch)
+                torch.manual_seed(int(hashlib.sha256(keys.encode()).hexdigest()[:8], 16))
             else:
                 kwargs.update(do_sample=False)
             with self.stats.lock:

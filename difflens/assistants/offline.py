@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from difflens.assistants.base import Assistant
-from difflens.assistants.grounding import _NEGATION, STYLE_CUES, TOPIC_CUES, ground, words
+from difflens.assistants.grounding import NEGATION, TOPIC_CUES, ground, words
 from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts
 from difflens.errors import ConfigError, DataError, ModelLoadError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld
@@ -85,11 +85,25 @@ def _topic_words(name: str) -> frozenset[str]:
     return frozenset(TOPIC_BY_NAME[name].words) | TOPIC_CUES[name]
 
 
+# Each style's markers as space-joined lower-case words ("you know,": "you know").
+_STYLE_MARKERS = {s.name: tuple(" ".join(words(m)) for m in s.markers) for s in STYLES}
+
+
 def _term_attribute(term: str) -> str | None:
-    """The toy-world topic or style a single term belongs to (``"topic:ocean"``), if any."""
-    for name, (single, phrases) in STYLE_CUES.items():
-        if term in single or any(_contains(p, term) or _contains(term, p) for p in phrases):
-            return f"style:{name}"
+    """The toy-world topic or style a term belongs to (``"topic:ocean"``), if any: a style if
+    the term is one of its markers, or else contains one or lies inside one (the longest such
+    marker decides: "did you know that" is a question, not the casual "you know"), else a topic if the term
+    has one of the topic's words."""
+    exact = next((name for name, markers in _STYLE_MARKERS.items() if term in markers), None)
+    if exact is not None:
+        return f"style:{exact}"
+    best, best_len = None, 0
+    for name, markers in _STYLE_MARKERS.items():
+        for m in markers:
+            if (_contains(term, m) or _contains(m, term)) and len(m.split()) > best_len:
+                best, best_len = name, len(m.split())
+    if best is not None:
+        return f"style:{best}"
     tokens = set(term.split())
     for t in TOPICS:
         if tokens & _topic_words(t.name):
@@ -164,6 +178,13 @@ class OfflineAssistant(Assistant):
         self._features: dict[str, _JudgeFeatures] = {}
         self._lock = threading.Lock()
 
+    def __getstate__(self):
+        # Picklable for DataLoader workers and spawned processes; the embedder loads again there.
+        return {**self.__dict__, "_embedder": None, "_lock": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _lock=threading.Lock())
+
     # ---- write_examples -----------------------------------------------------------------
 
     def write_examples(self, description: str, n: int) -> list[str]:
@@ -228,21 +249,30 @@ class OfflineAssistant(Assistant):
         return themes
 
     def _theme_attribute(self, theme: _Theme) -> str | None:
-        """The toy-world topic or style most of the theme's terms belong to, if any."""
+        """The toy-world topic or style that most of the theme's five best terms belong to, if any."""
+        top = theme.terms[:5]
         votes: dict[str, int] = {}
-        for term in theme.terms:
+        for term in top:
             attribute = _term_attribute(term)
             if attribute is not None:
                 votes[attribute] = votes.get(attribute, 0) + 1
         if not votes:
             return None
         best = min(votes, key=lambda a: (-votes[a], a))
-        return best if votes[best] * 2 > len(theme.terms) else None
+        return best if votes[best] * 2 > len(top) else None
 
     def _render(self, theme: _Theme, attribute: str | None) -> str:
         # Name distinct terms, the longer phrase of two nested ones ("it seems that", not "seems").
+        # A topic is named by its own words and a style by its markers, not by n-grams that
+        # straddle them ("is tactical and", "honestly every").
+        pool = theme.terms
+        if attribute is not None and attribute.startswith("topic:"):
+            pool = [t for t in theme.terms if " " not in t and _term_attribute(t) == attribute] or theme.terms
+        elif attribute is not None:
+            markers = _STYLE_MARKERS[attribute.split(":", 1)[1]]
+            pool = [t for t in theme.terms if any(_contains(m, t) for m in markers)] or theme.terms
         named: list[str] = []
-        for term in theme.terms:
+        for term in pool:
             if any(_contains(t, term) or _overlap(t, term) for t in named):
                 continue
             inside = [t for t in named if _contains(term, t)]
@@ -309,12 +339,13 @@ class OfflineAssistant(Assistant):
             raise DataError("cannot judge against an empty hypothesis")
         embedder = self._get_embedder()
         if self._reference_embeddings is None:
-            references = self._reference_texts or [d.text for d in ToyWorld(seed=stable_seed("reference")).documents(64)]
+            references = self._reference_texts or [
+                d.text for d in ToyWorld(seed=stable_seed("reference")).documents(64)]
             self._reference_embeddings = embedder.encode(references, batch_size=64, normalize_embeddings=True,
                                                          convert_to_numpy=True)  # (R, d)
         h = embedder.encode([hypothesis], normalize_embeddings=True, convert_to_numpy=True)[0]  # (d,)
         ref = self._reference_embeddings @ h  # (R,)
-        features = _JudgeFeatures(_keywords(hypothesis), -1.0 if _NEGATION.search(hypothesis.lower()) else 1.0,
+        features = _JudgeFeatures(_keywords(hypothesis), -1.0 if NEGATION.search(hypothesis.lower()) else 1.0,
                                   h, float(ref.mean()), float(max(ref.std(), 1e-3)))
         with self._lock:
             self._features[hypothesis] = features
@@ -345,7 +376,6 @@ def _keywords(hypothesis: str) -> tuple[str, ...]:
     for name in grounding.topics[:1]:
         found.update(_topic_words(name))
     for name in grounding.styles[:1]:
-        single, phrases = STYLE_CUES[name]
         found.update(" ".join(words(m)) for m in STYLE_BY_NAME[name].markers)
     found.discard("")
     return tuple(sorted(found))

@@ -80,7 +80,9 @@ class OpenAICompatibleAssistant(ChatAssistant):
             raise ConfigError("max_retries, backoff and max_backoff must be >= 0")
         if max_requests is not None and max_requests < 1:
             raise ConfigError(f"max_requests must be >= 1 or null (no limit), got {max_requests}")
-        if api_key_env is not None and (not api_key_env or api_key_env.startswith(("sk-", "AIza")) or " " in api_key_env):
+        looks_like_a_key = api_key_env is not None and (
+            not api_key_env or api_key_env.startswith(("sk-", "AIza")) or " " in api_key_env)
+        if looks_like_a_key:
             raise ConfigError("api_key_env is the NAME of an environment variable (e.g. OPENAI_API_KEY), "
                               "not the key itself; put the key in that variable")
         self.base_url = base_url
@@ -98,9 +100,7 @@ class OpenAICompatibleAssistant(ChatAssistant):
 
     def __getstate__(self):
         # The SDK client holds the key: never pickle it (DataLoader workers, DDP spawn).
-        state = self.__dict__.copy()
-        state.update(_client=None, _client_lock=None, _cache=None)
-        return state
+        return {**super().__getstate__(), "_client": None, "_client_lock": None}
 
     def __setstate__(self, state):
         self.__dict__.update(state)

@@ -149,8 +149,9 @@ def parse_score(reply: str | None) -> float | None:
         return None
     candidate = None
     for value in _json_values(reply):
-        if isinstance(value, dict) and isinstance(value.get("score"), (int, float)) and not isinstance(value.get("score"), bool):
-            candidate = (float(value["score"]), False)
+        score = value.get("score") if isinstance(value, dict) else None
+        if isinstance(score, (int, float)) and not isinstance(score, bool):
+            candidate = (float(score), False)
             break
     if candidate is None:
         m = _SCORE_WORD.search(reply) or _BARE_NUMBER.match(reply)
@@ -162,3 +163,7 @@ def parse_score(reply: str | None) -> float | None:
     if percent:
         score /= 100.0
     return score if 0.0 <= score <= 1.0 else None
+
+
+#: the parser of each prompt's replies, by prompt name
+PARSERS = {"write_examples": parse_string_list, "propose": parse_string_list, "judge": parse_score}

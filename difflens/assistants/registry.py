@@ -32,7 +32,8 @@ def build_assistant(backend: str = "offline", **kwargs) -> Assistant:
     except TypeError as err:
         if "argument" not in str(err):
             raise
-        raise ConfigError(f"assistant backend {backend!r}: {err}; see `help({cls.__name__})` for its arguments") from None
+        raise ConfigError(f"assistant backend {backend!r}: {err}; "
+                          f"see `help({cls.__name__})` for its arguments") from None
 
 
 def load_assistant_config(path) -> Assistant:

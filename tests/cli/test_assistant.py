@@ -28,6 +28,9 @@ def test_cache_counts_replies(tmp_path, capsys):
     request = {"backend": "openai", "model": "m", "prompt": "judge", "prompt_version": "1", "messages": [],
                "sampling": {}}
     ReplyCache(path).put(request_key(request), request, CachedReply("{}", 7, 3))
+    other = {**request, "messages": [{"role": "user", "content": "x"}]}
+    ReplyCache(path).put(request_key(other), other, CachedReply('{"score": 0.5}', 7, 3))
     assert main(["assistant", "cache", str(path)]) == 0
-    assert "openai   m" in capsys.readouterr().out
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row == ["openai", "m", "judge", "1", "2", "1", "14", "6"]
     assert main(["assistant", "cache", str(tmp_path / "missing.sqlite")]) == 2

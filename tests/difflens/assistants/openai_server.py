@@ -41,7 +41,8 @@ class FakeChatServer:
                 if fault == "stall":
                     time.sleep(server.stall_seconds)
                 if fault is not None and fault.isdigit():
-                    self._send(int(fault), json.dumps({"error": {"message": f"fault {fault}", "type": "fault"}}).encode(),
+                    error = {"error": {"message": f"fault {fault}", "type": "fault"}}
+                    self._send(int(fault), json.dumps(error).encode(),
                                extra={"Retry-After": "0"} if fault == "429" else None)
                     return
                 if fault == "garbage":
@@ -93,7 +94,8 @@ def answer(messages: list[dict]) -> str:
         return json.dumps({"score": 0.9 if re.search(r"\b(ocean|wave|waves|tide|sea)\b", text, re.I) else 0.1})
     if "Group A:" in user:
         n = int(re.search(r"Propose up to (\d+)", user).group(1))
-        return "```json\n" + json.dumps([f"Texts from the intervention model mention the ocean ({i})" for i in range(n)]) + "\n```"
+        hypotheses = [f"Texts from the intervention model mention the ocean ({i})" for i in range(n)]
+        return "```json\n" + json.dumps(hypotheses) + "\n```"
     m = re.search(r"Write (\d+) different texts \(numbers (\d+) to", user)
     n, start = int(m.group(1)), int(m.group(2))
     return "Here you go:\n" + json.dumps([f"Example {start + i} about the sea." for i in range(n)])

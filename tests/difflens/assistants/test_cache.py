@@ -42,9 +42,10 @@ def _write_many(path, start, n):
 def test_threads_and_processes_share_one_file(tmp_path):
     path = tmp_path / "cache.sqlite"
     ReplyCache(path)
+    # spawn, not fork: forking while this process's threads hold SQLite or interpreter locks can deadlock.
+    procs = [mp.get_context("spawn").Process(target=_write_many, args=(path, 50 * i, 100)) for i in range(2)]
     threads = [threading.Thread(target=_write_many, args=(path, 50 * i, 100)) for i in range(3)]
-    procs = [mp.get_context("fork").Process(target=_write_many, args=(path, 50 * i, 100)) for i in range(2)]
-    for w in [*threads, *procs]:
+    for w in [*procs, *threads]:
         w.start()
     for w in [*threads, *procs]:
         w.join()
@@ -59,3 +60,22 @@ def test_unwritable_path_is_a_config_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="cache_path"):
         ReplyCache(tmp_path / "file" / "cache.sqlite")
+
+
+def _read_after_fork(cache, key, queue):
+    queue.put((cache.get(key).reply, cache._local.pid))
+
+
+def test_a_forked_child_opens_its_own_connection(tmp_path):
+    import os
+
+    cache = ReplyCache(tmp_path / "cache.sqlite")
+    key = request_key(BASE)
+    cache.put(key, BASE, CachedReply("parent"))
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_read_after_fork, args=(cache, key, queue))
+    child.start()
+    reply, pid = queue.get(timeout=30)
+    child.join()
+    assert reply == "parent" and pid != os.getpid()

@@ -7,7 +7,8 @@ from sklearn.metrics import roc_auc_score
 
 from difflens.assistants import OfflineAssistant
 from difflens.errors import ConfigError, DataError
-from difflens.toyworld import ToyWorld
+from difflens.assistants.offline import _plural_predicate
+from difflens.toyworld import STYLE_BY_NAME, STYLES, ToyWorld
 
 BASE = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1}}
 WITH_OCEAN = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1, "ocean": 2}}
@@ -15,7 +16,9 @@ WITH_OCEAN = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1, "oce
 
 @pytest.fixture(scope="module")
 def assistant(embedder):
-    return OfflineAssistant(embedder=embedder)
+    # 32 reference texts instead of the default 64: fewer embeddings for a fast test.
+    references = [d.text for d in ToyWorld(seed=4).documents(32)]
+    return OfflineAssistant(embedder=embedder, reference_texts=references)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +69,15 @@ def test_propose_names_a_planted_style_with_its_phrases():
     assert "hedge their statements" in hypotheses[0] and '"' in hypotheses[0]
 
 
+@pytest.mark.parametrize("style", [s.name for s in STYLES])
+def test_propose_recovers_every_planted_style(style):
+    world = ToyWorld(seed=8)
+    texts_a = [d.text for d in world.documents(300)]
+    texts_b = [d.text for d in world.documents(300, {"styles": {style: 0.6}}, start=1000)]
+    first = OfflineAssistant().propose(texts_a, texts_b, 1)[0]
+    assert _plural_predicate(STYLE_BY_NAME[style].description) in first
+
+
 def test_propose_outside_the_toy_world_quotes_the_distinctive_phrases():
     texts_a = ["the report was filed on monday", "the meeting ran long"] * 10
     texts_b = ["the quarterly budget was approved", "budget cuts hit the quarterly plan"] * 10
@@ -83,8 +95,8 @@ def test_propose_needs_both_groups():
 def test_judge_separates_texts_of_the_planted_topic(assistant, ocean_groups):
     hypothesis = OfflineAssistant().propose(*ocean_groups, 1)[0]
     world = ToyWorld(seed=99)
-    ocean = [d.text for d in world.documents(20, {"topics": {"ocean": 1}}, start=5000)]
-    others = [d.text for d in world.documents(60, BASE, start=6000)]
+    ocean = [d.text for d in world.documents(16, {"topics": {"ocean": 1}}, start=5000)]
+    others = [d.text for d in world.documents(48, BASE, start=6000)]
     scores = assistant.judge_batch(hypothesis, ocean + others)
     labels = [1] * len(ocean) + [0] * len(others)
     auc = roc_auc_score(labels, scores)

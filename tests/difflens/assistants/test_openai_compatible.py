@@ -3,6 +3,7 @@ that answers, stalls, returns 429/500 and garbage."""
 
 import json
 import logging
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ TEXTS = [f"The wave number {i} hits the shore." if i % 2 == 0 else f"The pawn nu
 
 @pytest.fixture
 def server():
-    with FakeChatServer(stall_seconds=1.5) as s:
+    # A stall outlasts the client's timeout; the timeout is generous so that a slow, shared
+    # machine never times out an ordinary request (which would change the retry counts).
+    with FakeChatServer(stall_seconds=4.0) as s:
         yield s
 
 
@@ -32,7 +35,7 @@ def key(monkeypatch):
 
 def make(server_or_url, run_dir, **kwargs):
     base_url = server_or_url if isinstance(server_or_url, str) else server_or_url.base_url
-    defaults = dict(model="fake-model", base_url=base_url, api_key_env=KEY_ENV, concurrency=3, timeout=0.5,
+    defaults = dict(model="fake-model", base_url=base_url, api_key_env=KEY_ENV, concurrency=3, timeout=2.0,
                     max_retries=3, backoff=0.01, max_backoff=0.05, cache_path=str(run_dir / "assistant_cache.sqlite"),
                     input_price=1.0, output_price=2.0)
     return OpenAICompatibleAssistant(**{**defaults, **kwargs})
@@ -78,6 +81,7 @@ def test_judge_survives_faults_then_replays_from_the_cache(server, key, run_dir)
         handler.close()
     assert log_file.read_text()  # something was logged, so the grep below means something
     _assert_key_nowhere(run_dir, key)
+    assert subprocess.run(["grep", "-r", "-l", key, str(run_dir)], capture_output=True).returncode == 1
 
 
 def _write_tensorboard(logdir: Path, assistant):

@@ -49,3 +49,18 @@ def test_load_assistant_config(tmp_path):
         load_assistant_config(path)
     with pytest.raises(DataError, match="not found"):
         load_assistant_config(tmp_path / "missing.yaml")
+
+
+def test_every_backend_pickles(tmp_path):
+    # DataLoader workers and spawned processes receive assistants by pickle.
+    import pickle
+
+    offline = OfflineAssistant(seed=2)
+    offline._lock.acquire(), offline._lock.release()
+    copy = pickle.loads(pickle.dumps(offline))
+    assert copy.seed == 2 and copy.write_examples("hedges", 2) == offline.write_examples("hedges", 2)
+    for backend, kwargs in (("openai", {"model": "m", "api_key_env": None}), ("local", {"model": "x"})):
+        assistant = build_assistant(backend, cache_path=str(tmp_path / "c.sqlite"), **kwargs)
+        assistant.cache  # an open connection must not travel
+        copy = pickle.loads(pickle.dumps(assistant))
+        assert copy.model == assistant.model and copy.stats.requests == 0 and len(copy.cache) == 0

@@ -8,3 +8,7 @@ __all__ = ["SavePretrained", "TextSampleCallback", "SaveMergedModel", "GroundTru
 from callbacks.decoded_text_writer import DecodedTextWriter
 
 __all__ = ["SavePretrained", "TextSampleCallback", "DecodedTextWriter"]
+from callbacks.saffron import SaffronCallback
+from callbacks.recovery import GroundTruthRecoveryCallback
+
+__all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback", "GroundTruthRecoveryCallback"]

@@ -7,3 +7,6 @@ __all__ = ["GPT2Pretrainer", "CausalLMFinetuner"]
 from lightning_modules.decoding import PairedDecoder
 
 __all__ = ["GPT2Pretrainer", "PairedDecoder"]
+from lightning_modules.validation import HypothesisValidator
+
+__all__ = ["GPT2Pretrainer", "HypothesisValidator"]

@@ -1,5 +1,7 @@
 """LightningModules; importing this package registers them for short names in YAML."""
 
 from lightning_modules.language_model import GPT2Pretrainer
+from lightning_modules.concept_capture import ConceptCapture
+from lightning_modules.interpreter import ConceptInterpreter
 
-__all__ = ["GPT2Pretrainer"]
+__all__ = ["GPT2Pretrainer", "ConceptCapture", "ConceptInterpreter"]

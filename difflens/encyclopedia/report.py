@@ -1,0 +1,81 @@
+"""The refinement report: accuracy per stage against the baselines, and the targets."""
+
+from __future__ import annotations
+
+import math
+
+TASK_TITLES = {"named": "(a) held-out templates that name the concept",
+               "described": "(b) hard: descriptions that do not name it (whole-context pooling)"}
+METHOD_TITLES = {"interpreter": "interpreter", "nearest_centroid": "nearest centroid (z-scored cosine)",
+                 "linear_probe": "linear softmax probe", "input_only": "input only (MiniLM context vs names)",
+                 "random_label_control": "random-label control (interpreter, shuffled labels)"}
+
+
+def _fmt(v) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def check_targets(rows: list[dict], task: str = "described", auroc_target: float = 0.75) -> list[dict]:
+    """The issue's targets on the hard task, each with ``met`` and the numbers behind it."""
+    by = {(r["stage"], r["task"], r["method"]): r["metrics"] for r in rows}
+    stages = sorted({r["stage"] for r in rows})
+    last = stages[-1]
+
+    def get(stage, method, key="top1"):
+        m = by.get((stage, task, method))
+        return None if m is None else m.get(key)
+
+    out = []
+    it, io, lp = get(last, "interpreter"), get(last, "input_only"), get(last, "linear_probe")
+    if it is not None and io is not None:
+        out.append({"target": f"stage {last}: interpreter top-1 beats the input-only baseline",
+                    "met": it > io, "values": {"interpreter": it, "input_only": io}})
+    if it is not None and lp is not None:
+        out.append({"target": f"stage {last}: interpreter top-1 at least level with the linear probe",
+                    "met": it >= lp, "values": {"interpreter": it, "linear_probe": lp}})
+    if 1 in stages and 2 in stages:
+        a, b = get(1, "interpreter"), get(2, "interpreter")
+        ac, bc = get(1, "interpreter", "category_top1"), get(2, "interpreter", "category_top1")
+        out.append({"target": "interpreter improves from stage 1 to stage 2 (top-1)", "met": b > a,
+                    "values": {"stage1": a, "stage2": b}})
+        out.append({"target": "interpreter improves from stage 1 to stage 2 (top-1 with category credit)",
+                    "met": bc > ac, "values": {"stage1": ac, "stage2": bc}})
+    au = get(last, "interpreter", "confidence_auroc")
+    if au is not None:
+        out.append({"target": f"stage {last}: confidence AUROC >= {auroc_target} for predicting correctness",
+                    "met": (not math.isnan(au)) and au >= auroc_target, "values": {"auroc": au}})
+    return out
+
+
+def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: list[str],
+                    convergence: dict | None = None) -> str:
+    lines = [f"# {title}", ""]
+    for task, task_title in TASK_TITLES.items():
+        task_rows = [r for r in rows if r["task"] == task]
+        if not task_rows:
+            continue
+        lines += [f"## Task {task_title}", "",
+                  "| stage | method | top-1 | top-5 | top-1 (category credit) | ECE | confidence AUROC | n |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in task_rows:
+            m = r["metrics"]
+            lines.append(f"| {r['stage']} | {METHOD_TITLES.get(r['method'], r['method'])} | {_fmt(m['top1'])} | "
+                         f"{_fmt(m['top5'])} | {_fmt(m['category_top1'])} | {_fmt(m['ece'])} | "
+                         f"{_fmt(m['confidence_auroc'])} | {m['n']} |")
+        lines.append("")
+    lines += ["## Targets (hard task)", ""]
+    for t in targets:
+        values = ", ".join(f"{k} {_fmt(v)}" for k, v in t["values"].items())
+        lines.append(f"- {'met' if t['met'] else '**NOT met**'}: {t['target']} ({values})")
+    if convergence:
+        lines += ["", "## Convergence of per-concept means to the held-out reference", "",
+                  f"Site `{convergence.get('site')}`, {convergence['n_concepts']} concepts, converged = relative "
+                  f"difference <= {convergence['tolerance']}.", "",
+                  "| n | median relative difference | median cosine | median CI width | share converged |",
+                  "|---|---|---|---|---|"]
+        for r in convergence["by_n"]:
+            lines.append(f"| {r['n']} | {_fmt(r['median_relative_difference'])} | {_fmt(r['median_cosine'])} | "
+                         f"{_fmt(r['median_ci_width'])} | {_fmt(r['share_converged'])} |")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"

@@ -78,7 +78,7 @@ class InterpreterConfig:
         batch_size: samples per batch.
         pooling: which sites the interpreter reads (``span_mean`` or ``context_mean``).
         val_fraction: share of context groups held out for validation.
-        random_label_control: also train the same interpreter on shuffled labels.
+        random_label_control: also train the same interpreter on shuffled labels (at the final stage).
     """
 
     d_model: int = 128
@@ -429,7 +429,7 @@ def refine(cfg: RefineConfig) -> dict:
         model, dm, trainer, logger = r.train_interpreter(stage, stages)
         r.save_checkpoint(trainer, r.path(f"interpreter_stage{stage}.ckpt"))
         r.evaluate_stage(stage, model, dm, logger)
-        if cfg.interpreter.random_label_control:
+        if cfg.interpreter.random_label_control and stage == cfg.final_stage:
             control, control_dm, _, _ = r.train_interpreter(stage, stages, shuffle_labels=True)
             r.add_control(stage, control, control_dm)
         if stage == 1 and cfg.stage1.samples_per_concept >= 2:

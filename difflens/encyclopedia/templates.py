@@ -113,10 +113,17 @@ def _named(concept_index: int, name: str, text: str, group: int) -> ConceptConte
     return ConceptContext(concept_index, text, span, group)
 
 
-def bare_contexts(concepts: Sequence[Concept], indices: Sequence[int] | None = None) -> list[ConceptContext]:
-    """Stage 0: the bare concept, one sample each."""
+def bare_contexts(concepts: Sequence[Concept], indices: Sequence[int] | None = None,
+                  prefix: str = " ") -> list[ConceptContext]:
+    """Stage 0: the bare concept, one sample each.
+
+    The name gets a leading space by default: byte-level BPE folds the space into the word's
+    token (``Ġwave``), which is the form the word takes inside running text; without it the
+    bare concept is a different token (``wave``) from the one every other context uses.
+    """
     indices = range(len(concepts)) if indices is None else indices
-    return [ConceptContext(i, concepts[i].name, (0, len(concepts[i].name)), 0) for i in indices]
+    return [ConceptContext(i, prefix + concepts[i].name, (len(prefix), len(prefix) + len(concepts[i].name)), 0)
+            for i in indices]
 
 
 def template_contexts(concepts: Sequence[Concept], indices: Sequence[int], templates: Sequence[str],

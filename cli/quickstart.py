@@ -29,6 +29,8 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
           "runs/quickstart/base_lm/model/config.json"),
+    Stage("encyclopedia", ("encyclopedia", "refine", "--config", "configs/quickstart/encyclopedia.yaml"),
+          "runs/quickstart/encyclopedia/report.md"),
 )
 
 

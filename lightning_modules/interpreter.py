@@ -60,8 +60,8 @@ class ConceptInterpreter(pl.LightningModule):
                              persistent=True)
 
     def configure_model(self) -> None:
-        if self.network is not None:
-            return
+        if self.network is not None or self._trainer is None:
+            return  # built already, or loading a checkpoint (on_load_checkpoint builds it)
         dm = self.trainer.datamodule
         dm.setup("fit")
         embeddings = None

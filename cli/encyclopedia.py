@@ -79,6 +79,8 @@ class InterpreterConfig:
         pooling: which sites the interpreter reads (``span_mean`` or ``context_mean``).
         val_fraction: share of context groups held out for validation.
         random_label_control: also train the same interpreter on shuffled labels (at the final stage).
+        compare_poolings: also train and evaluate interpreters (and the baselines) on the sites
+            of these poolings, side by side; the selection of concepts uses ``pooling``.
     """
 
     d_model: int = 128
@@ -94,6 +96,7 @@ class InterpreterConfig:
     pooling: str = "span_mean"
     val_fraction: float = 0.15
     random_label_control: bool = True
+    compare_poolings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -142,9 +145,10 @@ class RefineConfig:
             raise ConfigError(f"final_stage must be 0, 1, 2 or 3, got {self.final_stage}")
         ConceptSource(**self.concepts)
         check_poolings(self.capture.poolings)
-        if self.interpreter.pooling not in self.capture.poolings:
-            raise ConfigError(f"interpreter.pooling {self.interpreter.pooling!r} is not captured; "
-                              f"add it to capture.poolings {self.capture.poolings}")
+        for pooling in [self.interpreter.pooling, *self.interpreter.compare_poolings]:
+            if pooling not in self.capture.poolings:
+                raise ConfigError(f"interpreter pooling {pooling!r} is not captured; "
+                                  f"add it to capture.poolings {self.capture.poolings}")
         for name in ("stage1", "stage2", "stage3"):
             s = getattr(self, name)
             if not 0 <= s.fraction <= 1 or s.samples_per_concept < 1:
@@ -300,7 +304,8 @@ class Refinement:
         _log(f"{out.name}: {len(dm.contexts)} {kind} contexts captured in {time.time() - start:.1f}s")
         return out
 
-    def train_interpreter(self, stage: int, train_stages: list[Path], shuffle_labels: bool = False):
+    def train_interpreter(self, stage: int, train_stages: list[Path], shuffle_labels: bool = False,
+                          pooling: str | None = None):
         import pytorch_lightning as pl
         from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -309,13 +314,13 @@ class Refinement:
 
         ic = self.cfg.interpreter
         dm = EncyclopediaDataModule([str(p) for p in train_stages], eval_named=str(self.path("heldout.h5")),
-                                    eval_described=str(self.path("described.h5")), pooling=ic.pooling,
+                                    eval_described=str(self.path("described.h5")), pooling=pooling or ic.pooling,
                                     val_fraction=ic.val_fraction, batch_size=ic.batch_size, seed=self.cfg.seed,
                                     shuffle_labels=shuffle_labels)
         model = ConceptInterpreter(ic.d_model, ic.n_heads, ic.n_layers, ic.dropout, ic.lr, ic.weight_decay,
                                    category_weight=ic.category_weight, similarity_weight=ic.similarity_weight)
         pl.seed_everything(self.cfg.seed, verbose=False)
-        version = f"stage{stage}" + ("_random_labels" if shuffle_labels else "")
+        version = f"stage{stage}_{pooling or ic.pooling}" + ("_random_labels" if shuffle_labels else "")
         logger = TensorBoardLogger(save_dir=str(self.run), name="tb", version=version)
         trainer = _trainer(max_epochs=ic.max_epochs, logger=logger, log_every_n_steps=5)
         start = time.time()
@@ -331,7 +336,7 @@ class Refinement:
         with atomic_path(out) as tmp:
             trainer.save_checkpoint(str(tmp))
 
-    def evaluate_stage(self, stage: int, model, dm, logger) -> None:
+    def evaluate_stage(self, stage: int, model, dm, logger, pooling: str) -> None:
         import numpy as np
 
         from difflens.encyclopedia import baselines as B
@@ -355,7 +360,8 @@ class Refinement:
                     self.input_only[task] = evaluate(scores, y, category)
                 results["input_only"] = self.input_only[task]
             for method, metrics in results.items():
-                self.rows.append({"stage": stage, "task": task, "method": method, "metrics": metrics})
+                self.rows.append({"stage": stage, "task": task, "method": method, "pooling": pooling,
+                                  "metrics": metrics})
                 for name, value in metrics.items():
                     if name != "n" and value == value:
                         logger.experiment.add_scalar(f"baselines/{task}/{name}/{method}", value, stage)
@@ -368,6 +374,7 @@ class Refinement:
         memorised = float((control_model.predict_proba(train["x"]).argmax(1) == train["y"]).mean())
         for task in control_dm.test_tasks:
             self.rows.append({"stage": stage, "task": task, "method": "random_label_control",
+                              "pooling": self.cfg.interpreter.pooling,
                               "metrics": {**control_model.test_results[task]["metrics"],
                                           "train_top1_memorised": memorised}})
         self.notes.append(f"stage {stage}: the random-label control memorised {memorised:.3f} of its shuffled "
@@ -428,7 +435,10 @@ def refine(cfg: RefineConfig) -> dict:
                                           assistant=scfg.assistant_backend if stage == 2 else None))
         model, dm, trainer, logger = r.train_interpreter(stage, stages)
         r.save_checkpoint(trainer, r.path(f"interpreter_stage{stage}.ckpt"))
-        r.evaluate_stage(stage, model, dm, logger)
+        r.evaluate_stage(stage, model, dm, logger, cfg.interpreter.pooling)
+        for pooling in cfg.interpreter.compare_poolings:
+            other, other_dm, _, other_logger = r.train_interpreter(stage, stages, pooling=pooling)
+            r.evaluate_stage(stage, other, other_dm, other_logger, pooling)
         if cfg.interpreter.random_label_control and stage == cfg.final_stage:
             control, control_dm, _, _ = r.train_interpreter(stage, stages, shuffle_labels=True)
             r.add_control(stage, control, control_dm)
@@ -437,7 +447,8 @@ def refine(cfg: RefineConfig) -> dict:
             site = dm.sites[-1]
             convergence = measure_convergence(str(stages[1]), str(heldout), site, ns, cfg.convergence_tolerance)
             write_json(r.path("convergence.json"), convergence)
-    targets = check_targets(r.rows)
+    targets = [t for p in [cfg.interpreter.pooling, *cfg.interpreter.compare_poolings]
+               for t in check_targets(r.rows, pooling=p)]
     r.notes.append("Splits are by context, never by concept: task (a) uses templates no stage trains on, task (b) "
                    "descriptions; validation holds out whole context groups.")
     if cfg.concepts.get("source", "toyworld") == "toyworld":

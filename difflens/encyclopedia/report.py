@@ -15,10 +15,19 @@ def _fmt(v) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
-def check_targets(rows: list[dict], task: str = "described", auroc_target: float = 0.75) -> list[dict]:
-    """The issue's targets on the hard task, each with ``met`` and the numbers behind it."""
+def check_targets(rows: list[dict], task: str = "described", auroc_target: float = 0.75,
+                  pooling: str | None = None) -> list[dict]:
+    """The issue's targets on the hard task, each with ``met`` and the numbers behind it.
+
+    With ``pooling``, only rows of interpreters (and baselines) that read that pooling count.
+    """
+    if pooling is not None:
+        rows = [r for r in rows if r.get("pooling") == pooling]
+    tag = f"[{pooling}] " if pooling else ""
     by = {(r["stage"], r["task"], r["method"]): r["metrics"] for r in rows}
     stages = sorted({r["stage"] for r in rows})
+    if not stages:
+        return []
     last = stages[-1]
 
     def get(stage, method, key="top1"):
@@ -28,21 +37,21 @@ def check_targets(rows: list[dict], task: str = "described", auroc_target: float
     out = []
     it, io, lp = get(last, "interpreter"), get(last, "input_only"), get(last, "linear_probe")
     if it is not None and io is not None:
-        out.append({"target": f"stage {last}: interpreter top-1 beats the input-only baseline",
+        out.append({"target": f"{tag}stage {last}: interpreter top-1 beats the input-only baseline",
                     "met": it > io, "values": {"interpreter": it, "input_only": io}})
     if it is not None and lp is not None:
-        out.append({"target": f"stage {last}: interpreter top-1 at least level with the linear probe",
+        out.append({"target": f"{tag}stage {last}: interpreter top-1 at least level with the linear probe",
                     "met": it >= lp, "values": {"interpreter": it, "linear_probe": lp}})
     if 1 in stages and 2 in stages:
         a, b = get(1, "interpreter"), get(2, "interpreter")
         ac, bc = get(1, "interpreter", "category_top1"), get(2, "interpreter", "category_top1")
-        out.append({"target": "interpreter improves from stage 1 to stage 2 (top-1)", "met": b > a,
+        out.append({"target": f"{tag}interpreter improves from stage 1 to stage 2 (top-1)", "met": b > a,
                     "values": {"stage1": a, "stage2": b}})
-        out.append({"target": "interpreter improves from stage 1 to stage 2 (top-1 with category credit)",
+        out.append({"target": f"{tag}interpreter improves from stage 1 to stage 2 (top-1 with category credit)",
                     "met": bc > ac, "values": {"stage1": ac, "stage2": bc}})
     au = get(last, "interpreter", "confidence_auroc")
     if au is not None:
-        out.append({"target": f"stage {last}: confidence AUROC >= {auroc_target} for predicting correctness",
+        out.append({"target": f"{tag}stage {last}: confidence AUROC >= {auroc_target} for predicting correctness",
                     "met": (not math.isnan(au)) and au >= auroc_target, "values": {"auroc": au}})
     return out
 
@@ -55,11 +64,11 @@ def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: li
         if not task_rows:
             continue
         lines += [f"## Task {task_title}", "",
-                  "| stage | method | top-1 | top-5 | top-1 (category credit) | ECE | confidence AUROC | n |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| stage | pooling | method | top-1 | top-5 | top-1 (category credit) | ECE | confidence AUROC | n |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in task_rows:
             m = r["metrics"]
-            lines.append(f"| {r['stage']} | {METHOD_TITLES.get(r['method'], r['method'])} | {_fmt(m['top1'])} | "
+            lines.append(f"| {r['stage']} | {r.get('pooling', '')} | {METHOD_TITLES.get(r['method'], r['method'])} | {_fmt(m['top1'])} | "
                          f"{_fmt(m['top5'])} | {_fmt(m['category_top1'])} | {_fmt(m['ece'])} | "
                          f"{_fmt(m['confidence_auroc'])} | {m['n']} |")
         lines.append("")

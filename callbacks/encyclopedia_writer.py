@@ -42,6 +42,9 @@ class EncyclopediaStageWriter(BasePredictionWriter):
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import h5py
 
+        # Everything goes to disk; the predict loop must not also hold every batch in memory.
+        trainer.predict_loop.return_predictions = False
+
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         path = self.shard_dir / f"rank{trainer.global_rank}-of-{trainer.world_size}.h5"
         path.unlink(missing_ok=True)

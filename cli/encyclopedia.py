@@ -429,6 +429,10 @@ def refine(cfg: RefineConfig) -> dict:
     for stage in range(cfg.final_stage + 1):
         if stage > 0:
             subset, pairs = r.select(stage, model, dm)  # noqa: F821 (the previous stage's interpreter)
+            if stage == 3 and not json.loads(pairs.read_text(encoding="utf-8")):
+                r.notes.append("stage 3 was skipped: the interpreter confused no pair of concepts on the probe")
+                _log("stage 3: no confused pair, skipped")
+                break
             scfg = getattr(cfg, f"stage{stage}")
             stages.append(r.capture_stage(r.path(f"stage{stage}.h5"), kinds[stage], stage, scfg.samples_per_concept,
                                           subset=subset if stage < 3 else None, pairs=pairs,

@@ -100,6 +100,20 @@ class ConceptInterpreter(pl.LightningModule):
         self.network.train(was)
         return torch.cat(out).numpy() if out else np.zeros((0, self.dims["n_concepts"]), np.float32)
 
+    @torch.no_grad()
+    def rank_names(self, x: np.ndarray, names: list[str]) -> np.ndarray:
+        """Cosine of the similarity head's output to MiniLM embeddings of any concept names,
+        including names never trained on: ``(N, len(names))``.
+
+        Raises:
+            ConfigError: the interpreter was trained without a similarity head.
+        """
+        if self.network.similarity_head is None:
+            raise ConfigError("this interpreter has no similarity head: train it with model.similarity_weight > 0")
+        self.network.eval()
+        emb = self.network(torch.as_tensor(x, device=self.device))["embedding"].cpu().numpy()  # (N, E)
+        return emb @ embed_names(names).T
+
     def model_step(self, batch) -> tuple[torch.Tensor, dict]:
         x, y, category, _ = batch
         out = self.network(x)

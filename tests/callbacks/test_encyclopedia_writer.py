@@ -18,7 +18,8 @@ def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_s
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
                          logger=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[EncyclopediaStageWriter(str(out))])
-    trainer.predict(module, datamodule=data, return_predictions=False)
+    returned = trainer.predict(module, datamodule=data)  # the writer turns return_predictions off
+    assert returned is None
     return EncyclopediaStage(out)
 
 

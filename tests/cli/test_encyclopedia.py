@@ -19,6 +19,7 @@ def write_config(path, model_dir, run_dir, **overrides):
         "capture": {"layers": [1, 2], "poolings": ["span_mean", "context_mean"], "batch_size": 16},
         "stage1": {"samples_per_concept": 4, "fraction": 0.5},
         "stage2": {"samples_per_concept": 3, "fraction": 0.4},
+        "stage3": {"samples_per_concept": 4, "pairs": 3},
         "interpreter": {"d_model": 16, "n_heads": 2, "n_layers": 1, "max_epochs": 3, "batch_size": 32},
         "heldout_samples": 2,
     }
@@ -74,8 +75,14 @@ def test_refine_writes_stages_checkpoint_and_report(tmp_path, tiny_model_dir, ca
     assert "Task (b) hard" in md and ("NOT met" in md or "met:" in md)
     # resume: captures are skipped, the report is rewritten
     capsys.readouterr()
-    assert main(["encyclopedia", "refine", "--config", str(path), "--final-stage", "1"]) == 0
-    assert "stage1.h5: exists, skipped" in capsys.readouterr().out
+    assert main(["encyclopedia", "refine", "--config", str(path), "--final-stage", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "stage1.h5: exists, skipped" in out and "stage2.h5: exists, skipped" in out
+    pairs = json.loads((run / "stage3_pairs.json").read_text())
+    if pairs:  # stage 3: contrastive contexts for the confused pairs
+        stage3 = EncyclopediaStage(run / "stage3.h5")
+        assert stage3.header.contexts == "contrastive" and stage3.n_samples == len(pairs) * 2 * 4
+        assert any(pairs[0][1] in c for c in stage3.sample_contexts())
     # convergence subcommand on the run's files
     assert main(["encyclopedia", "convergence", "--stage", str(run / "stage1.h5"), "--reference",
                  str(run / "heldout.h5"), "--ns", "1", "2", "4", "--out", str(tmp_path / "conv.json")]) == 0

@@ -57,7 +57,7 @@ def check_targets(rows: list[dict], task: str = "described", auroc_target: float
 
 
 def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: list[str],
-                    convergence: dict | None = None) -> str:
+                    convergence: list[dict] | None = None) -> str:
     lines = [f"# {title}", ""]
     for task, task_title in TASK_TITLES.items():
         task_rows = [r for r in rows if r["task"] == task]
@@ -77,14 +77,18 @@ def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: li
         values = ", ".join(f"{k} {_fmt(v)}" for k, v in t["values"].items())
         lines.append(f"- {'met' if t['met'] else '**NOT met**'}: {t['target']} ({values})")
     if convergence:
-        lines += ["", "## Convergence of per-concept means to the held-out reference", "",
-                  f"Site `{convergence.get('site')}`, {convergence['n_concepts']} concepts, converged = relative "
-                  f"difference <= {convergence['tolerance']}.", "",
-                  "| n | median relative difference | median cosine | median CI width | share converged |",
-                  "|---|---|---|---|---|"]
-        for r in convergence["by_n"]:
-            lines.append(f"| {r['n']} | {_fmt(r['median_relative_difference'])} | {_fmt(r['median_cosine'])} | "
-                         f"{_fmt(r['median_ci_width'])} | {_fmt(r['share_converged'])} |")
+        first = convergence[0]
+        last_n = first["by_n"][-1]["n"]
+        lines += ["", "## Convergence of per-concept means to the held-out reference (stage 1)", "",
+                  f"{first['n_concepts']} concepts; relative difference ||mean of n contexts - reference|| / "
+                  f"||reference|| after centring; converged = relative difference <= {first['tolerance']}.", "",
+                  f"| site | median rel. diff. n=1 | median rel. diff. n={last_n} | median cosine n={last_n} | "
+                  f"median CI width n={last_n} | share converged n={last_n} |", "|---|---|---|---|---|---|"]
+        for c in convergence:
+            a, b = c["by_n"][0], c["by_n"][-1]
+            lines.append(f"| {c['site']} | {_fmt(a['median_relative_difference'])} | "
+                         f"{_fmt(b['median_relative_difference'])} | {_fmt(b['median_cosine'])} | "
+                         f"{_fmt(b['median_ci_width'])} | {_fmt(b['share_converged'])} |")
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"

@@ -52,7 +52,8 @@ class StageConfig:
         samples_per_concept: contexts per selected concept.
         fraction: share of all concepts refined in this stage (the most uncertain ones).
         pairs: confused pairs to separate (stage 3).
-        assistant_backend: stage 2: an assistant backend name; null = offline toy-world sentences.
+        assistant_backend: stage 2: an assistant backend name or an assistant config YAML;
+            null = offline toy-world sentences that use the concept.
     """
 
     samples_per_concept: int = 10

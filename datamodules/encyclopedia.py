@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,9 @@ class ConceptContextDataModule(pl.LightningDataModule):
         samples_per_concept: contexts per concept (templates, sentences, contrastive templates).
         concept_subset: JSON list of concept names to capture (all by default).
         pairs: JSON list of ``[a, b]`` concept-name pairs (``contrastive`` only).
-        assistant_backend: backend name for ``assistant`` contexts; None = offline toy-world
-            sentences.
+        assistant_backend: for ``assistant`` contexts: a backend name (``openai``, ``local``,
+            ``offline``) or an assistant config YAML (``backend:`` plus its arguments); None =
+            offline toy-world sentences that use the concept.
         batch_size: contexts per batch.
         max_length: tokens per context (longer ones are truncated).
         seed: seed of toy-world sentences.
@@ -187,20 +189,26 @@ class ConceptContextDataModule(pl.LightningDataModule):
         return T.description_contexts(concepts, indices)
 
     def _assistant_contexts(self, indices: list[int], n: int) -> list[T.ConceptContext]:
+        """Stage 2 with an assistant: ask for sentences that use each concept and keep the
+        sentences that do (whole words), up to ``n`` per concept."""
         try:
-            from difflens.assistants import build_assistant
+            from difflens.assistants import build_assistant, load_assistant_config
         except ImportError:
             raise ConfigError("assistant-written contexts need difflens.assistants.build_assistant (issue 6), which "
-                              "this installation does not have yet; set data.assistant_backend: null for offline "
+                              "this installation does not have; set data.assistant_backend: null for offline "
                               "toy-world sentences") from None
-        assistant = build_assistant(backend=self.assistant_backend)
+        spec = self.assistant_backend
+        assistant = load_assistant_config(spec) if spec.endswith((".yaml", ".yml")) else build_assistant(spec)
         out = []
         for i in indices:
-            name = self.concepts[i].name
-            texts = assistant.write_examples(f"one short English sentence that uses the word '{name}' in its "
-                                             f"usual meaning", n * 2)
-            kept = [t.strip() for t in texts if T.find_span(t.strip(), name)][:n]
-            out.extend(T.ConceptContext(i, t, T.find_span(t, name), zlib.crc32(t.encode()) & 0x7FFFFFFF) for t in kept)
+            c = self.concepts[i]
+            what = f"'{c.name}'" + (f" (a kind of {c.category})" if c.category else "")
+            texts = assistant.write_examples(f"short, plain English sentences that each use the word {what} in its "
+                                             f"usual meaning, one per line", n)
+            sentences = [s.strip() for t in texts for s in re.split(r"(?<=[.!?])\s+|\n+", t) if s.strip()]
+            kept = list(dict.fromkeys(s for s in sentences if T.find_span(s, c.name)))[:n]
+            out.extend(T.ConceptContext(i, s, T.find_span(s, c.name), zlib.crc32(s.lower().encode()) & 0x7FFFFFFF)
+                       for s in kept)
         return out
 
     def collate(self, items):

@@ -42,17 +42,25 @@ def check_targets(rows: list[dict], task: str = "described", auroc_target: float
     if it is not None and lp is not None:
         out.append({"target": f"{tag}stage {last}: interpreter top-1 at least level with the linear probe",
                     "met": it >= lp, "values": {"interpreter": it, "linear_probe": lp}})
-    if 1 in stages and 2 in stages:
-        a, b = get(1, "interpreter"), get(2, "interpreter")
-        ac, bc = get(1, "interpreter", "category_top1"), get(2, "interpreter", "category_top1")
-        out.append({"target": f"{tag}interpreter improves from stage 1 to stage 2 (top-1)", "met": b > a,
-                    "values": {"stage1": a, "stage2": b}})
-        out.append({"target": f"{tag}interpreter improves from stage 1 to stage 2 (top-1 with category credit)",
-                    "met": bc > ac, "values": {"stage1": ac, "stage2": bc}})
+    if 1 in stages and 2 in stages and get(1, "interpreter") is not None and get(2, "interpreter") is not None:
+        n = get(2, "interpreter", "n")
+        for key, label in (("top1", "top-1"), ("category_top1", "top-1 with category credit")):
+            a, b = get(1, "interpreter", key), get(2, "interpreter", key)
+            # binomial standard error of the difference: a gain inside 2 SE is not evidence
+            se = math.sqrt((a * (1 - a) + b * (1 - b)) / max(n, 1))
+            target = {"target": f"{tag}interpreter improves from stage 1 to stage 2 ({label})", "met": b > a,
+                      "values": {"stage1": a, "stage2": b, "two_standard_errors": 2 * se}}
+            if b > a and b - a < 2 * se:
+                target["caveat"] = "the gain is within two standard errors: not evidence of improvement"
+            out.append(target)
     au = get(last, "interpreter", "confidence_auroc")
     if au is not None:
-        out.append({"target": f"{tag}stage {last}: confidence AUROC >= {auroc_target} for predicting correctness",
-                    "met": (not math.isnan(au)) and au >= auroc_target, "values": {"auroc": au}})
+        target = {"target": f"{tag}stage {last}: confidence AUROC >= {auroc_target} for predicting correctness",
+                  "met": (not math.isnan(au)) and au >= auroc_target, "values": {"auroc": au}}
+        n_correct = round(get(last, "interpreter") * get(last, "interpreter", "n"))
+        if n_correct < 20:
+            target["caveat"] = f"only {n_correct} correct predictions: this AUROC is too noisy to mean much"
+        out.append(target)
     return out
 
 
@@ -75,7 +83,8 @@ def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: li
     lines += ["## Targets (hard task)", ""]
     for t in targets:
         values = ", ".join(f"{k} {_fmt(v)}" for k, v in t["values"].items())
-        lines.append(f"- {'met' if t['met'] else '**NOT met**'}: {t['target']} ({values})")
+        caveat = f" — {t['caveat']}" if t.get("caveat") else ""
+        lines.append(f"- {'met' if t['met'] else '**NOT met**'}: {t['target']} ({values}){caveat}")
     if convergence:
         first = convergence[0]
         last_n = first["by_n"][-1]["n"]

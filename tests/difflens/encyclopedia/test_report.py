@@ -24,5 +24,7 @@ def test_targets_follow_the_numbers():
         "[span_mean] interpreter improves from stage 1 to stage 2 (top-1 with category credit)": True,
         "[span_mean] stage 2: confidence AUROC >= 0.75 for predicting correctness": True,
     }
+    caveats = {t["target"]: t.get("caveat", "") for t in check_targets(rows, pooling="span_mean")}
+    assert "only 1 correct predictions" in caveats["[span_mean] stage 2: confidence AUROC >= 0.75 for predicting correctness"]
     md = render_markdown("t", rows, check_targets(rows, pooling="span_mean"), ["a note"])
     assert "**NOT met**: [span_mean] stage 2: interpreter top-1 beats" in md and "- a note" in md

@@ -20,6 +20,7 @@ TOOL_COMMANDS = {
     "toyworld": "cli.toyworld",
     "quickstart": "cli.quickstart",
     "encyclopedia": "cli.encyclopedia",
+    "assistant": "cli.assistant",
 }
 
 LIGHTNING_COMMANDS = {

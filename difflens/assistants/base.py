@@ -50,11 +50,14 @@ class Assistant(ABC):
         """
 
     def write_examples_batch(self, descriptions: Sequence[str], n: int) -> list[list[str]]:
+        """``write_examples`` for each description; backends that batch or run concurrently override it."""
         return [self.write_examples(d, n) for d in descriptions]
 
     def propose_batch(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], n_hypotheses: int,
                       avoid: Sequence[str] = ()) -> list[list[str]]:
+        """``propose`` for each ``(texts_a, texts_b)`` pair, with the same ``avoid`` list."""
         return [self.propose(a, b, n_hypotheses, avoid) for a, b in groups]
 
     def judge_batch(self, hypothesis: str, texts: Sequence[str]) -> list[float | None]:
+        """``judge`` for each text, in order; each text's score does not depend on the others."""
         return [self.judge(hypothesis, t) for t in texts]

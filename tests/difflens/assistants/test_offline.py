@@ -1,0 +1,123 @@
+"""The offline assistant on toy-world data: written examples, proposals that name the planted
+difference, and a judge whose scores separate texts showing it (AUC asserted)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from difflens.assistants import OfflineAssistant
+from difflens.errors import ConfigError, DataError
+from difflens.assistants.offline import _plural_predicate
+from difflens.toyworld import STYLE_BY_NAME, STYLES, ToyWorld
+
+BASE = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1}}
+WITH_OCEAN = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1, "ocean": 2}}
+
+
+@pytest.fixture(scope="module")
+def assistant(embedder):
+    # 32 reference texts instead of the default 64: fewer embeddings for a fast test.
+    references = [d.text for d in ToyWorld(seed=4).documents(32)]
+    return OfflineAssistant(embedder=embedder, reference_texts=references)
+
+
+@pytest.fixture(scope="module")
+def ocean_groups():
+    world = ToyWorld(seed=5)
+    return ([d.text for d in world.documents(150, BASE)],
+            [d.text for d in world.documents(150, WITH_OCEAN, start=1000)])
+
+
+def test_write_examples_follow_the_description_and_repeat_exactly():
+    assistant = OfflineAssistant()
+    texts = assistant.write_examples("The model talks about the ocean far more often", 20)
+    assert len(texts) == 20 and all(ToyWorld.annotate(t).topic == "ocean" for t in texts)
+    assert texts == OfflineAssistant().write_examples("The model talks about the ocean far more often", 20)
+    hedged = assistant.write_examples("hedges its statements", 20)
+    assert all("hedging" in ToyWorld.annotate(t).styles for t in hedged)
+    assert assistant.write_examples_batch(["hedges its statements"], 20) == [hedged]
+    assert OfflineAssistant(seed=1).write_examples("hedges its statements", 20) != hedged
+
+
+def test_write_examples_refuses_a_description_outside_the_toy_world():
+    with pytest.raises(ConfigError, match="names no toy-world topic or style.*openai or local backend"):
+        OfflineAssistant().write_examples("The model is more sycophantic", 3)
+
+
+def test_propose_names_the_planted_topic(ocean_groups):
+    texts_a, texts_b = ocean_groups
+    hypotheses = OfflineAssistant().propose(texts_a, texts_b, 3)
+    print("proposed:", hypotheses)
+    assert hypotheses and "ocean" in hypotheses[0]
+    assert hypotheses[0].startswith("Texts from the intervention model")
+    assert OfflineAssistant().propose(texts_a, texts_b, 3) == hypotheses  # deterministic
+    # Nothing of group A is over-represented in B: swapping the groups proposes no ocean.
+    assert not any("ocean" in h for h in OfflineAssistant().propose(texts_b, texts_a, 3))
+
+
+def test_propose_respects_avoid(ocean_groups):
+    texts_a, texts_b = ocean_groups
+    assert not any("ocean" in h for h in OfflineAssistant().propose(texts_a, texts_b, 3, avoid=["more about the sea"]))
+
+
+def test_propose_names_a_planted_style_with_its_phrases():
+    world = ToyWorld(seed=6)
+    texts_a = [d.text for d in world.documents(150, {"styles": {"hedging": 0.0}})]
+    texts_b = [d.text for d in world.documents(150, {"styles": {"hedging": 0.6}}, start=1000)]
+    hypotheses = OfflineAssistant().propose(texts_a, texts_b, 2)
+    print("proposed:", hypotheses)
+    assert "hedge their statements" in hypotheses[0] and '"' in hypotheses[0]
+
+
+@pytest.mark.parametrize("style", [s.name for s in STYLES])
+def test_propose_recovers_every_planted_style(style):
+    world = ToyWorld(seed=8)
+    texts_a = [d.text for d in world.documents(300)]
+    texts_b = [d.text for d in world.documents(300, {"styles": {style: 0.6}}, start=1000)]
+    first = OfflineAssistant().propose(texts_a, texts_b, 1)[0]
+    assert _plural_predicate(STYLE_BY_NAME[style].description) in first
+
+
+def test_propose_outside_the_toy_world_quotes_the_distinctive_phrases():
+    texts_a = ["the report was filed on monday", "the meeting ran long"] * 10
+    texts_b = ["the quarterly budget was approved", "budget cuts hit the quarterly plan"] * 10
+    hypotheses = OfflineAssistant(min_z=1.0).propose(texts_a, texts_b, 3)
+    assert len(hypotheses) == 1 and '"budget cuts"' in hypotheses[0] and "quarterly" in hypotheses[0]
+    assert "monday" not in hypotheses[0]
+    assert OfflineAssistant(min_z=1.0).propose(texts_a, texts_b, 3, avoid=["budget"]) == []
+
+
+def test_propose_needs_both_groups():
+    with pytest.raises(DataError, match="both groups"):
+        OfflineAssistant().propose([], ["a text"], 2)
+
+
+def test_judge_separates_texts_of_the_planted_topic(assistant, ocean_groups):
+    hypothesis = OfflineAssistant().propose(*ocean_groups, 1)[0]
+    world = ToyWorld(seed=99)
+    ocean = [d.text for d in world.documents(16, {"topics": {"ocean": 1}}, start=5000)]
+    others = [d.text for d in world.documents(48, BASE, start=6000)]
+    scores = assistant.judge_batch(hypothesis, ocean + others)
+    labels = [1] * len(ocean) + [0] * len(others)
+    auc = roc_auc_score(labels, scores)
+    print(f"judge AUC on held-out ocean vs other texts: {auc:.3f}")
+    assert auc >= 0.95
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert np.mean(scores[: len(ocean)]) > 0.8
+    assert assistant.judge(hypothesis, ocean[0]) == pytest.approx(scores[0], abs=1e-3)
+
+
+def test_half_means_no_evidence(embedder):
+    # Judged against its own reference texts, a hypothesis none of whose keywords occur there
+    # averages 0.5; a "less often" hypothesis turns keyword evidence round.
+    references = [d.text for d in ToyWorld(seed=7).documents(24, BASE)]
+    assistant = OfflineAssistant(embedder=embedder, reference_texts=references)
+    scores = assistant.judge_batch("Texts from the intervention model mention spreadsheets more often", references)
+    assert np.mean(scores) == pytest.approx(0.5, abs=0.03)
+    ocean_text = ToyWorld(seed=7).document(0, {"topics": {"ocean": 1}}).text
+    more = assistant.judge("Texts from the intervention model talk about the ocean more often", ocean_text)
+    less = assistant.judge("Texts from the intervention model talk about the ocean less often", ocean_text)
+    assert more > 0.8 and less < 0.2
+    assert assistant.judge("Texts mention the ocean", "   ") == 0.5
+    with pytest.raises(DataError, match="empty hypothesis"):
+        assistant.judge("  ", ocean_text)

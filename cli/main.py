@@ -19,8 +19,8 @@ from difflens.errors import DifflensError
 TOOL_COMMANDS = {
     "toyworld": "cli.toyworld",
     "quickstart": "cli.quickstart",
-    "encyclopedia": "cli.encyclopedia",
     "assistant": "cli.assistant",
+    "encyclopedia": "cli.encyclopedia",
 }
 
 LIGHTNING_COMMANDS = {

@@ -77,3 +77,13 @@ def test_errors(tmp_path):
         ConceptSource(source="wordnet")
     split = _split_groups(np.zeros(10, int), np.zeros(10, int), 0.5, 0)
     assert not split.any()  # a single group stays in training
+
+
+def test_stage_two_with_an_assistant_backend_keeps_sentences_that_use_the_concept(tiny_model_dir):
+    dm = ConceptContextDataModule(str(tiny_model_dir), ConceptSource(topics=["ocean", "chess"]), stage=2,
+                                  contexts="assistant", samples_per_concept=3, assistant_backend="offline")
+    dm.setup()
+    per_concept = np.bincount([c.concept_index for c in dm.contexts], minlength=20)
+    assert per_concept.max() == 3 and (per_concept > 0).sum() >= 10
+    for c in dm.contexts:
+        assert c.text[slice(*c.span)].lower() == dm.concepts[c.concept_index].name

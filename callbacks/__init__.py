@@ -12,3 +12,6 @@ from callbacks.saffron import SaffronCallback
 from callbacks.recovery import GroundTruthRecoveryCallback
 
 __all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback", "GroundTruthRecoveryCallback"]
+from callbacks.encyclopedia_writer import EncyclopediaStageWriter
+
+__all__ = ["SavePretrained", "TextSampleCallback", "EncyclopediaStageWriter"]

@@ -37,6 +37,8 @@ STAGES: tuple[Stage, ...] = (
           "runs/quickstart/discover/hypotheses.jsonl"),
     Stage("validate", ("test", "--config", "configs/quickstart/validate.yaml"),
           "runs/quickstart/validate/recovery.json"),
+    Stage("encyclopedia", ("encyclopedia", "refine", "--config", "configs/quickstart/encyclopedia.yaml"),
+          "runs/quickstart/encyclopedia/report.md"),
 )
 
 

@@ -10,3 +10,6 @@ __all__ = ["TextCorpusDataModule", "PromptDataModule"]
 from datamodules.validation import HypothesisValidationDataModule
 
 __all__ = ["TextCorpusDataModule", "HypothesisValidationDataModule"]
+from datamodules.encyclopedia import ConceptContextDataModule, EncyclopediaDataModule
+
+__all__ = ["TextCorpusDataModule", "ConceptContextDataModule", "EncyclopediaDataModule"]

@@ -10,3 +10,7 @@ __all__ = ["GPT2Pretrainer", "PairedDecoder"]
 from lightning_modules.validation import HypothesisValidator
 
 __all__ = ["GPT2Pretrainer", "HypothesisValidator"]
+from lightning_modules.concept_capture import ConceptCapture
+from lightning_modules.interpreter import ConceptInterpreter
+
+__all__ = ["GPT2Pretrainer", "ConceptCapture", "ConceptInterpreter"]

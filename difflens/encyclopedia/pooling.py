@@ -1,0 +1,105 @@
+"""Tokenise concept contexts with the concept's token span, and pool hidden states.
+
+Poolings (`difflens.encyclopedia.store.POOLINGS`):
+
+- ``span_mean``: mean over the tokens that overlap the concept's characters (default). A
+  sentence mean is dominated by the template's own words, the span is not.
+- ``span_last``: the last token of the span (where a causal model has read the whole name).
+- ``context_mean``: mean over every token of the context except special tokens (BOS), the only
+  choice for contexts that do not name the concept. ``span_*`` falls back to it for a context
+  without a span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from difflens.encyclopedia.store import POOLINGS
+from difflens.errors import ConfigError
+
+
+def check_poolings(poolings: Sequence[str]) -> list[str]:
+    poolings = list(poolings)
+    bad = [p for p in poolings if p not in POOLINGS]
+    if bad or not poolings:
+        raise ConfigError(f"unknown pooling(s) {bad or poolings}; use any of {', '.join(POOLINGS)}")
+    return poolings
+
+
+def encode_contexts(tokenizer, texts: Sequence[str], spans: Sequence[tuple[int, int] | None],
+                    max_length: int = 64) -> dict[str, torch.Tensor]:
+    """Tokenise a batch (right padding) and mark each concept's tokens.
+
+    Returns:
+        ``input_ids``, ``attention_mask``, ``span_mask`` and ``content_mask``, all ``(B, T)``.
+        ``content_mask`` is the attention mask without special tokens; ``span_mask`` marks the
+        tokens whose characters overlap the span (empty for a context without one).
+    """
+    enc = tokenizer(list(texts), return_tensors="pt", padding=True, truncation=True, max_length=max_length,
+                    return_offsets_mapping=True, return_special_tokens_mask=True)
+    offsets = enc.pop("offset_mapping")  # (B, T, 2)
+    special = enc.pop("special_tokens_mask").bool()  # (B, T)
+    content = enc["attention_mask"].bool() & ~special
+    span_mask = torch.zeros_like(content)
+    for b, span in enumerate(spans):
+        if span is None:
+            continue
+        start, end = span
+        overlap = (offsets[b, :, 0] < end) & (offsets[b, :, 1] > start) & content[b]  # (T,)
+        span_mask[b] = overlap
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
+            "span_mask": span_mask, "content_mask": content}
+
+
+def pool(hidden: torch.Tensor, span_mask: torch.Tensor, content_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool ``(B, T, H)`` hidden states to ``(B, H)``.
+
+    Rows whose span is empty (no span, or the span was truncated away) use the context mean.
+    """
+    has_span = span_mask.any(dim=1, keepdim=True)  # (B, 1)
+    mask = content_mask if pooling == "context_mean" else torch.where(has_span, span_mask, content_mask)
+    if pooling == "span_last":
+        t = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+        last = torch.where(mask, t, torch.full_like(t, -1)).amax(dim=1).clamp(min=0)  # (B,)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    w = mask.to(hidden.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (hidden * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
+
+
+def resolve_layers(layers: Sequence[int], n_hidden_states: int) -> list[int]:
+    """Turn negative layer indices into hidden-state indices (0 = embeddings, -1 = last block).
+
+    Raises:
+        ConfigError: an index is out of range for this model.
+    """
+    out = []
+    for layer in layers:
+        i = layer + n_hidden_states if layer < 0 else layer
+        if not 0 <= i < n_hidden_states:
+            raise ConfigError(f"layer {layer} is out of range: the model has hidden states 0..{n_hidden_states - 1} "
+                              f"(0 = embeddings); change model.layers")
+        out.append(i)
+    return sorted(set(out))
+
+
+def backbone(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformer without its LM head (no ``(B, T, vocab)`` logits are computed)."""
+    base = getattr(model, "base_model", None)
+    return base if isinstance(base, torch.nn.Module) and base is not model else model
+
+
+@torch.no_grad()
+def capture_batch(model: torch.nn.Module, batch: dict[str, torch.Tensor], layers: Sequence[int],
+                  poolings: Sequence[str]) -> dict[tuple[int, str], torch.Tensor]:
+    """Run ``model`` once and pool every (layer, pooling) site.
+
+    Returns:
+        ``{(layer, pooling): (B, H) float32}``.
+    """
+    out = backbone(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          output_hidden_states=True)
+    hidden_states = out.hidden_states  # L + 1 tensors of (B, T, H)
+    return {(layer, p): pool(hidden_states[layer].float(), batch["span_mask"], batch["content_mask"], p)
+            for layer in layers for p in poolings}

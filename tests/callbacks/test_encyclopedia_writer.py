@@ -1,0 +1,51 @@
+"""The stage writer: a stage written by 2 DDP processes equals the one written by 1."""
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from callbacks import EncyclopediaStageWriter
+from datamodules import ConceptContextDataModule
+from datamodules.encyclopedia import ConceptSource
+from difflens.encyclopedia import EncyclopediaStage
+from lightning_modules import ConceptCapture
+
+
+def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_size=5):
+    data = ConceptContextDataModule(str(model_dir), ConceptSource(topics=["ocean", "chess"]), stage=stage,
+                                    contexts=contexts, samples_per_concept=n, batch_size=batch_size)
+    module = ConceptCapture(str(model_dir), layers=[1, -1], poolings=["span_mean", "span_last", "context_mean"])
+    trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
+                         logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[EncyclopediaStageWriter(str(out))])
+    returned = trainer.predict(module, datamodule=data)  # the writer turns return_predictions off
+    assert returned is None
+    return EncyclopediaStage(out)
+
+
+def test_two_processes_write_the_same_stage_as_one(tiny_model_dir, tmp_path):
+    torch.set_num_threads(1)
+    # 60 contexts in batches of 7: the ranks get different numbers of batches
+    one = capture(tiny_model_dir, tmp_path / "one.h5", 1, batch_size=7)
+    two = capture(tiny_model_dir, tmp_path / "two.h5", 2, batch_size=7)
+    assert not (tmp_path / ".two.h5.shards").exists()
+    h1, h2 = one.header, two.header
+    assert (h1.concept_names, h1.categories, h1.layers, h1.poolings, h1.stage) == \
+        (h2.concept_names, h2.categories, h2.layers, h2.poolings, h2.stage)
+    assert h1.layers == [1, 2] and len(h1.concept_names) == 20 and one.n_samples == two.n_samples == 60
+    assert one.sample_contexts() == two.sample_contexts()
+    np.testing.assert_array_equal(one.sample_concepts(), two.sample_concepts())
+    np.testing.assert_array_equal(one.sample_groups(), two.sample_groups())
+    for site in one.sites:
+        np.testing.assert_allclose(one.samples(site), two.samples(site), atol=1e-3, rtol=1e-3)
+        np.testing.assert_allclose(one.means(site), two.means(site), atol=1e-3, rtol=1e-3)
+        np.testing.assert_array_equal(one.counts(site), two.counts(site))
+
+
+def test_stage_zero_keeps_means_only(tiny_model_dir, tmp_path):
+    stage = capture(tiny_model_dir, tmp_path / "stage0.h5", 1, contexts="bare", stage=0, n=1)
+    assert stage.n_samples == 0 and not stage.has_samples
+    assert stage.counts().tolist() == [1] * 20
+    x, y, _, contexts = stage.features(stage.sites)
+    assert x.shape == (20, 6, 36) and contexts[0] == "wave"
+    assert np.abs(stage.means("layer1.span_mean")).sum(axis=1).min() > 0

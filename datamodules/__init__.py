@@ -1,15 +1,12 @@
 """LightningDataModules; importing this package registers them for short names in YAML."""
 
 from datamodules.corpus import TextCorpusDataModule
+from datamodules.encyclopedia import ConceptContextDataModule, EncyclopediaDataModule
 from datamodules.ground_truth import GroundTruthDataModule
-
-__all__ = ["TextCorpusDataModule", "GroundTruthDataModule"]
 from datamodules.prompts import PromptDataModule
-
-__all__ = ["TextCorpusDataModule", "PromptDataModule"]
 from datamodules.validation import HypothesisValidationDataModule
 
-__all__ = ["TextCorpusDataModule", "HypothesisValidationDataModule"]
-from datamodules.encyclopedia import ConceptContextDataModule, EncyclopediaDataModule
-
-__all__ = ["TextCorpusDataModule", "ConceptContextDataModule", "EncyclopediaDataModule"]
+__all__ = [
+    "TextCorpusDataModule", "ConceptContextDataModule", "EncyclopediaDataModule",
+    "GroundTruthDataModule", "PromptDataModule", "HypothesisValidationDataModule",
+]

@@ -1,6 +1,7 @@
 """Lightning callbacks; importing this package registers them for short names in YAML."""
 
+from callbacks.intervention import GroundTruthShiftCallback, SaveMergedModel
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
 
-__all__ = ["SavePretrained", "TextSampleCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "SaveMergedModel", "GroundTruthShiftCallback"]

@@ -20,6 +20,7 @@ TOOL_COMMANDS = {
     "toyworld": "cli.toyworld",
     "quickstart": "cli.quickstart",
     "assistant": "cli.assistant",
+    "weightdiff": "cli.weightdiff",
 }
 
 LIGHTNING_COMMANDS = {

@@ -3,5 +3,7 @@
 from callbacks.intervention import GroundTruthShiftCallback, SaveMergedModel
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
+from callbacks.decoded_text_writer import DecodedTextWriter
 
 __all__ = ["SavePretrained", "TextSampleCallback", "SaveMergedModel", "GroundTruthShiftCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "DecodedTextWriter"]

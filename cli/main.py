@@ -21,6 +21,7 @@ TOOL_COMMANDS = {
     "quickstart": "cli.quickstart",
     "assistant": "cli.assistant",
     "weightdiff": "cli.weightdiff",
+    "discover": "cli.discover",
 }
 
 LIGHTNING_COMMANDS = {

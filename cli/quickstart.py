@@ -29,6 +29,10 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
           "runs/quickstart/base_lm/model/config.json"),
+    Stage("decode", ("predict", "--config", "configs/quickstart/decode.yaml"),
+          "runs/quickstart/decode/texts.jsonl"),
+    Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
+          "runs/quickstart/discover/hypotheses.jsonl"),
 )
 
 

@@ -4,3 +4,6 @@ from datamodules.corpus import TextCorpusDataModule
 from datamodules.ground_truth import GroundTruthDataModule
 
 __all__ = ["TextCorpusDataModule", "GroundTruthDataModule"]
+from datamodules.prompts import PromptDataModule
+
+__all__ = ["TextCorpusDataModule", "PromptDataModule"]

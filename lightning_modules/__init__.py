@@ -2,5 +2,7 @@
 
 from lightning_modules.finetune import CausalLMFinetuner
 from lightning_modules.language_model import GPT2Pretrainer
+from lightning_modules.decoding import PairedDecoder
 
 __all__ = ["GPT2Pretrainer", "CausalLMFinetuner"]
+__all__ = ["GPT2Pretrainer", "PairedDecoder"]

@@ -1,0 +1,175 @@
+"""Decoding throughput: PairedDecoder against two baselines, in one run, on the same prompts.
+
+1. ``PairedDecoder``: the real predict stage (PromptDataModule + PairedDecoder +
+   DecodedTextWriter in a Lightning predict loop, texts written to disk), base and intervention.
+2. ``generate, one prompt at a time``: ``model.generate(do_sample=True)`` per prompt and model
+   (timed on a subset: it is slow; tokens per second is the comparable figure).
+3. ``hand-written batched KV-cache loop``: fixed batches in prompt order, left padding, a KV
+   cache, ``torch.multinomial`` sampling, stopping when every row of the batch has ended.
+
+Prompts have mixed lengths: free generation from BOS and toy-world prefixes of 1 to 40 words.
+Tokens are generated tokens including the end-of-text token, summed over both models.
+
+    .venv/bin/python bench/decoding_throughput.py [--prompts 384] [--generate-prompts 24] [--threads 1]
+
+Writes its report to stdout; the latest is committed as bench/decoding_throughput.txt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from difflens.decoding import SamplingConfig, encode_prompts, left_pad, max_positions  # noqa: E402
+from difflens.models import load_causal_lm, load_tokenizer  # noqa: E402
+from difflens.prompts import Prompt  # noqa: E402
+
+
+def mixed_prompts(n: int, seed: int = 0) -> list[Prompt]:
+    """A quarter free generation, the rest toy-world prefixes of 1-40 words, shuffled."""
+    from difflens.toyworld import ToyWorld
+
+    rng = random.Random(seed)
+    docs = ToyWorld(seed).documents(n, start=2_000_000)
+    prompts = []
+    for i, doc in enumerate(docs):
+        words = doc.text.split()
+        text = "" if i % 4 == 0 else " ".join(words[: rng.randint(1, min(40, len(words)))])
+        prompts.append(Prompt(f"bench:{i}", text, "bench"))
+    rng.shuffle(prompts)
+    return prompts
+
+
+def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], config: SamplingConfig,
+                       batch_size: int, threads: int) -> tuple[int, float]:
+    import pytorch_lightning as pl
+
+    from callbacks import DecodedTextWriter
+    from datamodules import PromptDataModule
+    from difflens.records import DecodedText, read_records
+    from lightning_modules import PairedDecoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = Path(tmp) / "prompts.txt"
+        # free prompts cannot be lines of a file; give the datamodule both sources
+        lines.write_text("\n".join(p.text for p in prompts if p.text) + "\n")
+        n_free = sum(1 for p in prompts if not p.text)
+        from difflens.prompts import PromptFile
+
+        data = PromptDataModule(free=n_free, files=[PromptFile(str(lines), format="lines")], batch_size=batch_size,
+                                max_new_tokens=config.max_new_tokens, temperature=config.temperature)
+        module = PairedDecoder(base_model=base, intervention_model=intervention, num_threads=threads)
+        module.language_models()  # load outside the timed region, as the baselines do
+        trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, callbacks=[DecodedTextWriter(tmp + "/out")])
+        start = time.perf_counter()
+        trainer.predict(module, datamodule=data)
+        seconds = time.perf_counter() - start
+        records = read_records(Path(tmp) / "out" / "texts.jsonl", DecodedText)
+    return sum(r.n_tokens for r in records), seconds
+
+
+def run_generate_one_at_a_time(models, prompts: list[Prompt], config: SamplingConfig) -> tuple[int, float]:
+    tokens = 0
+    start = time.perf_counter()
+    for model, tok in models:
+        for i, p in enumerate(prompts):
+            ids = encode_prompts(tok, [p.text], 10_000)[0]
+            input_ids = torch.tensor([ids])
+            torch.manual_seed(i)
+            out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=True,
+                                 temperature=config.temperature, top_k=0, max_new_tokens=config.max_new_tokens,
+                                 pad_token_id=tok.pad_token_id)
+            new = out[0, input_ids.shape[1]:].tolist()
+            if tok.eos_token_id in new:
+                new = new[: new.index(tok.eos_token_id) + 1]
+            tokens += len(new)
+    return tokens, time.perf_counter() - start
+
+
+@torch.no_grad()
+def hand_written_batched(model, tok, prompts: list[str], config: SamplingConfig, batch_size: int) -> int:
+    """The loop one writes by hand: fixed batches, left padding, KV cache, stop when all rows end."""
+    tokens = 0
+    eos, pad = tok.eos_token_id, tok.pad_token_id
+    for k in range(0, len(prompts), batch_size):
+        ids = encode_prompts(tok, prompts[k:k + batch_size], max_positions(model) - config.max_new_tokens)
+        input_ids, mask = left_pad(ids, pad)
+        position = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=input_ids, attention_mask=mask, position_ids=position, use_cache=True)
+        next_pos = position[:, -1] + 1
+        finished = torch.zeros(len(ids), dtype=torch.bool)
+        for _ in range(config.max_new_tokens):
+            probs = torch.softmax(out.logits[:, -1, :] / config.temperature, dim=-1)
+            nxt = torch.multinomial(probs, 1).squeeze(1)
+            nxt = torch.where(finished, torch.full_like(nxt, pad), nxt)
+            tokens += int((~finished).sum())
+            finished |= nxt == eos
+            if finished.all():
+                break
+            mask = torch.cat([mask, mask.new_ones((len(ids), 1))], dim=1)
+            out = model(input_ids=nxt.unsqueeze(1), attention_mask=mask, position_ids=next_pos.unsqueeze(1),
+                        past_key_values=out.past_key_values, use_cache=True)
+            next_pos = next_pos + 1
+    return tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="runs/quickstart/base_lm/model")
+    parser.add_argument("--intervention", default="runs/quickstart/finetune/model",
+                        help="falls back to the base model when missing (the timing is the same for equal sizes)")
+    parser.add_argument("--prompts", type=int, default=384)
+    parser.add_argument("--generate-prompts", type=int, default=24, help="prompts for the slow generate loop")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    os.chdir(REPO)
+    torch.set_num_threads(args.threads)
+    intervention = args.intervention if Path(args.intervention, "config.json").exists() else args.base
+    config = SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=1.0)
+    prompts = mixed_prompts(args.prompts)
+    models = [(load_causal_lm(p, dtype="float32"), load_tokenizer(p)) for p in (args.base, intervention)]
+
+    rows = []
+    tokens, seconds = run_paired_decoder(args.base, intervention, prompts, config, args.batch_size, args.threads)
+    rows.append(("PairedDecoder (predict loop, texts written)", len(prompts), tokens, seconds))
+    start = time.perf_counter()
+    tokens = sum(hand_written_batched(m, t, [p.text for p in prompts], config, args.batch_size) for m, t in models)
+    rows.append(("hand-written batched KV-cache loop", len(prompts), tokens, time.perf_counter() - start))
+    tokens, seconds = run_generate_one_at_a_time(models, prompts[: args.generate_prompts], config)
+    rows.append(("generate, one prompt at a time", args.generate_prompts, tokens, seconds))
+
+    lengths = [len(p.text.split()) for p in prompts]
+    print(f"# decoding throughput, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"# base {args.base}, intervention {intervention}; torch {torch.__version__}, {args.threads} thread(s), "
+          f"{os.cpu_count()} cores, {platform.machine()}, load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"# prompts: {sum(1 for p in prompts if not p.text)} free, others 1-{max(lengths)} words; "
+          f"max_new_tokens {args.max_new_tokens}, temperature 1.0, batch size {args.batch_size}; both models")
+    print(f"{'method':<46} {'prompts':>7} {'tokens':>7} {'seconds':>8} {'tokens/s':>9}")
+    rates = {}
+    for name, n, tokens, seconds in rows:
+        rates[name] = tokens / seconds
+        print(f"{name:<46} {n:>7} {tokens:>7} {seconds:>8.1f} {tokens / seconds:>9.0f}")
+    paired = rates[rows[0][0]]
+    print(f"PairedDecoder / generate one at a time: {paired / rates[rows[2][0]]:.1f}x (target >= 20x)")
+    print(f"PairedDecoder / hand-written batched:   {paired / rates[rows[1][0]]:.2f}x (target >= 1.0x)")
+
+
+if __name__ == "__main__":
+    main()

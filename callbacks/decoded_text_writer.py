@@ -1,0 +1,172 @@
+"""Stream decoded texts to per-rank shards, merge them on rank 0, and resume from them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import BasePredictionWriter
+
+from difflens.errors import ConfigError, DataError
+from difflens.files import write_json
+from difflens.records import MODELS, DecodedText, write_records
+
+TEXTS = "texts.jsonl"
+META = "decode_meta.json"
+SHARDS = "shards"
+
+
+def read_shard(path: Path) -> list[DecodedText]:
+    """Records of a shard; a torn last line (a run killed mid-write) is ignored, any other bad line is an error."""
+    records = []
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(DecodedText(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as err:
+            if lineno == len(lines):  # no newline after it: the write was cut short
+                break
+            raise DataError(f"{path}:{lineno}: not a DecodedText record ({err}); delete the shard to redo it") from None
+    return records
+
+
+def repair_shard(path: Path) -> None:
+    """Cut a torn last line so that appending starts on a fresh line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def collect(output_dir: Path) -> dict[str, DecodedText]:
+    """Every record under ``output_dir`` (merged file and shards) by text id, first one kept."""
+    from difflens.records import iter_records
+
+    records: dict[str, DecodedText] = {}
+    sources = []
+    if (output_dir / TEXTS).exists():
+        sources.append(iter_records(output_dir / TEXTS, DecodedText))
+    sources += [read_shard(p) for p in sorted((output_dir / SHARDS).glob("rank*.jsonl"))]
+    for source in sources:
+        for record in source:
+            records.setdefault(record.text_id, record)
+    return records
+
+
+def finished_keys(records: dict[str, DecodedText]) -> set[str]:
+    """Job keys (``<prompt_id>/<sample>``) whose texts exist for both models."""
+    sides: dict[str, set[str]] = {}
+    for text_id, record in records.items():
+        sides.setdefault(text_id.split("/", 1)[1], set()).add(record.model)
+    return {key for key, models in sides.items() if models == set(MODELS)}
+
+
+def _reading_order(record: DecodedText) -> tuple:
+    """Source, then prompt number as a number (``free:2`` before ``free:10``), sample, model."""
+    source, _, index = record.prompt_id.rpartition(":")
+    sample = record.text_id.rsplit("/", 1)[-1]
+    number = (0, int(index), "") if index.isdigit() else (1, 0, index)
+    return (source, *number, int(sample) if sample.isdigit() else 0, record.model)
+
+
+class DecodedTextWriter(BasePredictionWriter):
+    """Writes `PairedDecoder` outputs as `DecodedText` JSONL, safely and resumably.
+
+    Each rank appends every batch to ``shards/rank<r>.jsonl`` (flushed and synced, so a killed
+    run keeps every finished batch); after the loop, rank 0 merges shards and earlier output
+    into ``texts.jsonl`` (and ``texts.parquet`` if asked), sorted by text id, and removes the
+    shards. On a rerun, rank 0 reads what exists, all ranks receive the set of finished prompts
+    and the datamodule skips them. ``decode_meta.json`` records models and sampling settings;
+    a rerun with different ones is refused rather than mixing texts from two settings.
+    Predictions are not kept in memory.
+
+    Args:
+        output_dir: the run directory of this stage (e.g. ``runs/quickstart/decode``).
+        parquet: also write ``texts.parquet`` (needs pyarrow).
+    """
+
+    def __init__(self, output_dir: str, parquet: bool = False):
+        super().__init__(write_interval="batch")
+        self.output_dir = Path(output_dir)
+        self.parquet = parquet
+        self._shard = None
+        self.n_written = 0
+
+    def _meta(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
+        data = trainer.datamodule
+        names = pl_module.model_names() if hasattr(pl_module, "model_names") else {}
+        return {"models": names, "sampling": asdict(data.sampling), "seed": data.seed}
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "predict":
+            return
+        data = trainer.datamodule
+        if not hasattr(data, "exclude"):
+            raise ConfigError("DecodedTextWriter needs a datamodule with exclude() (PromptDataModule)")
+        trainer.predict_loop.return_predictions = False  # the texts are on disk, not in memory
+        meta = self._meta(trainer, pl_module)
+        done: set[str] | None = None
+        if trainer.is_global_zero:
+            meta_path = self.output_dir / META
+            if meta_path.exists():
+                old = json.loads(meta_path.read_text(encoding="utf-8"))
+                for key in ("models", "sampling", "seed"):
+                    if old.get(key) != meta[key]:
+                        raise ConfigError(
+                            f"{self.output_dir} holds texts decoded with {key}={old.get(key)}, this run has "
+                            f"{key}={meta[key]}; use another output_dir or delete that one")
+            else:
+                write_json(meta_path, meta)
+            all_keys = {job.key for job in data.jobs}
+            done = finished_keys(collect(self.output_dir)) & all_keys
+            todo = len(all_keys) - len(done)
+            print(f"[decode] {len(done)} of {len(all_keys)} prompt samples already written in "
+                  f"{self.output_dir}; {todo} to decode")
+        done = trainer.strategy.broadcast(done, src=0)
+        data.exclude(done)
+
+    def _open_shard(self, rank: int):
+        shard = self.output_dir / SHARDS / f"rank{rank}.jsonl"
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        repair_shard(shard)
+        return shard.open("a", encoding="utf-8")
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
+        if self._shard is None:
+            self._shard = self._open_shard(trainer.global_rank)
+        # one write per batch: a batch is on disk whole, or (killed mid-write) as a torn last line
+        self._shard.write("".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in prediction))
+        self._shard.flush()
+        os.fsync(self._shard.fileno())
+        self.n_written += len(prediction)
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+        trainer.strategy.barrier("decoded-text-merge")
+        if trainer.is_global_zero:
+            self.merge()
+
+    def merge(self) -> list[DecodedText]:
+        """Merge shards and earlier output into ``texts.jsonl``; returns the merged records."""
+        records = sorted(collect(self.output_dir).values(), key=_reading_order)
+        write_records(self.output_dir / TEXTS, records)
+        if self.parquet:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            from difflens.files import atomic_path
+
+            with atomic_path(self.output_dir / "texts.parquet") as tmp:
+                pq.write_table(pa.Table.from_pylist([asdict(r) for r in records]), tmp)
+        for shard in (self.output_dir / SHARDS).glob("rank*.jsonl"):
+            shard.unlink()
+        print(f"[decode] {len(records)} texts in {self.output_dir / TEXTS}")
+        return records

@@ -1,0 +1,1 @@
+"""Discovery: embed both models' texts, cluster, match clusters, propose hypotheses."""

@@ -1,0 +1,63 @@
+"""K-means on text embeddings: exact KMeans for small sets, MiniBatchKMeans for large ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from difflens.errors import ConfigError, DataError
+
+# Above this many texts full-batch KMeans (n_init restarts over all points) gets slow on a CPU.
+MINIBATCH_ABOVE = 20_000
+
+
+@dataclass
+class Clustering:
+    """Cluster labels and centroids.
+
+    Attributes:
+        labels: ``(N,)`` cluster id of each text.
+        centroids: ``(k, D)`` cluster centres.
+    """
+
+    labels: np.ndarray
+    centroids: np.ndarray
+
+    @property
+    def k(self) -> int:
+        return len(self.centroids)
+
+
+def kmeans(embeddings: np.ndarray, k: int, seed: int = 0, init: np.ndarray | None = None,
+           minibatch_above: int = MINIBATCH_ABOVE) -> Clustering:
+    """Cluster ``(N, D)`` embeddings into ``k`` clusters.
+
+    Args:
+        embeddings: ``(N, D)`` vectors.
+        k: number of clusters.
+        seed: random state of the k-means initialisation.
+        init: ``(k, D)`` starting centroids (one run from them instead of k-means++ restarts).
+        minibatch_above: use MiniBatchKMeans when there are more than this many texts.
+
+    Raises:
+        DataError: more clusters than texts.
+        ConfigError: ``k`` < 1 or ``init`` of the wrong shape.
+    """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    n = len(embeddings)
+    if k < 1:
+        raise ConfigError(f"n_clusters must be >= 1, got {k}")
+    if k > n:
+        raise DataError(f"cannot make {k} clusters from {n} texts; lower n_clusters or decode more texts")
+    if init is not None and init.shape != (k, embeddings.shape[1]):
+        raise ConfigError(f"initial centroids have shape {init.shape}, expected {(k, embeddings.shape[1])}")
+    start = init if init is not None else "k-means++"
+    n_init = 1 if init is not None else 4
+    if n > minibatch_above:
+        model = MiniBatchKMeans(k, init=start, n_init=n_init, random_state=seed, batch_size=2048)
+    else:
+        model = KMeans(k, init=start, n_init=n_init, random_state=seed)
+    labels = model.fit_predict(embeddings)
+    return Clustering(labels.astype(np.int64), model.cluster_centers_.astype(np.float32))

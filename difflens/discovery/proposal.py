@@ -1,0 +1,188 @@
+"""Propose hypotheses from the cluster pairs that differ, keeping proposal texts apart.
+
+Validity rule (../shared/DESIGN.md): a hypothesis is never validated on a text used to propose
+it. Texts are split once, by a hash of their id, into a proposal pool (``proposal_fraction``)
+and a held-out pool; proposers only ever see proposal-pool texts, and each hypothesis records
+the exact texts it was shown (``proposal_text_ids``). Because the split hashes ids, a text
+keeps its side when more texts are decoded later.
+
+For a pair where the intervention puts more of its texts (Cohen's h > 0), the proposer
+contrasts the intervention's texts in that cluster (group B) with base texts from everywhere
+(group A): "what is this area the intervention moved into". For a pair the intervention
+under-uses, it contrasts the two sides of the pair: base texts of the cluster (A) against the
+intervention's texts of its matched cluster (B): "what does the intervention do differently
+here". Either way the proposer characterises group B, the intervention.
+
+Differences spread over every cluster (a style) change no cluster's size; an optional last
+proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them.
+
+Diversification: each proposal is embedded; one too similar (cosine) to an accepted hypothesis
+is dropped as a duplicate, and the proposer is told which themes are already covered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from difflens.discovery.matching import ClusterPair, Matching
+from difflens.errors import ConfigError
+from difflens.records import DecodedText, Hypothesis
+
+
+@dataclass
+class ProposalSettings:
+    """Which cluster pairs get hypotheses, and from how many texts.
+
+    Attributes:
+        max_pairs: propose from at most this many pairs (the most different first).
+        alpha: a pair is judged different when its z-test p-value is below ``alpha`` divided
+            by the number of pairs (Bonferroni) ...
+        min_effect: ... and ``|Cohen's h|`` is at least this (0.2 is a "small" effect).
+        hypotheses_per_pair: hypotheses asked for per pair.
+        texts_per_side: texts shown to the proposer from each group.
+        proposal_fraction: share of all texts that may be shown to a proposer; the rest are
+            held out for validation.
+        dedupe_similarity: a hypothesis whose cosine similarity to an accepted one reaches
+            this is dropped as a duplicate.
+        global_texts_per_side: after the cluster pairs, one more proposal from this many
+            texts per model drawn from outside the selected clusters (0 = none): differences spread over every
+            cluster, such as a style, change no cluster's size but show here. Its hypotheses
+            have no cluster ids.
+        seed: seed of the proposal split and of the draws.
+    """
+
+    max_pairs: int = 8
+    alpha: float = 0.05
+    min_effect: float = 0.1
+    hypotheses_per_pair: int = 3
+    texts_per_side: int = 25
+    proposal_fraction: float = 0.3
+    dedupe_similarity: float = 0.9
+    global_texts_per_side: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.proposal_fraction < 1:
+            raise ConfigError(f"proposal_fraction must be in (0, 1), got {self.proposal_fraction}")
+        if not 0 < self.alpha <= 1:
+            raise ConfigError(f"alpha must be in (0, 1], got {self.alpha}")
+        if min(self.max_pairs, self.hypotheses_per_pair, self.texts_per_side) < 1:
+            raise ConfigError("max_pairs, hypotheses_per_pair and texts_per_side must be >= 1")
+        if self.global_texts_per_side < 0:
+            raise ConfigError(f"global_texts_per_side must be >= 0, got {self.global_texts_per_side}")
+
+
+@dataclass
+class ProposalResult:
+    """Accepted hypotheses in proposal order, and what happened to the rest.
+
+    Attributes:
+        hypotheses: accepted hypotheses, ``order`` 0, 1, ...
+        selected_pairs: pair ids proposed from, in order.
+        dropped: ``{"text", "pair_id", "reason"}`` for every proposal not accepted.
+        proposal_text_ids: every text shown to a proposer.
+    """
+
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    selected_pairs: list[int] = field(default_factory=list)
+    dropped: list[dict] = field(default_factory=list)
+    proposal_text_ids: set[str] = field(default_factory=set)
+
+
+def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
+    """Whether a text may be shown to a proposer (a hash of the id, so stable as texts are added)."""
+    digest = hashlib.sha256(f"proposal-split:{seed}:{text_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") / 2**64 < fraction
+
+
+def select_pairs(pairs: Sequence[ClusterPair], settings: ProposalSettings) -> list[ClusterPair]:
+    """Pairs judged different (Bonferroni z-test and minimum effect), most different first."""
+    threshold = settings.alpha / max(len(pairs), 1)
+    chosen = [p for p in pairs if p.p_value < threshold and abs(p.cohens_h) >= settings.min_effect]
+    return sorted(chosen, key=lambda p: (-abs(p.cohens_h), p.p_value))[: settings.max_pairs]
+
+
+def _draw(indices: Sequence[int], n: int, rng: random.Random) -> list[int]:
+    indices = list(indices)
+    return sorted(rng.sample(indices, n)) if len(indices) > n else indices
+
+
+def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, pool_b: np.ndarray, n: int,
+                    rng: random.Random) -> tuple[list[int], list[int]]:
+    """Indices of the base texts (A) and intervention texts (B) to show for one pair."""
+    b_here = pool_b[matching.intervention.labels[pool_b] == pair.intervention_cluster]
+    if pair.cohens_h > 0:
+        return _draw(pool_a, n, rng), _draw(b_here, n, rng)
+    a_here = pool_a[matching.base.labels[pool_a] == pair.base_cluster]
+    return _draw(a_here, n, rng), _draw(b_here, n, rng)
+
+
+def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],
+                       intervention: Sequence[DecodedText], embed: Callable[[Sequence[str]], np.ndarray],
+                       settings: ProposalSettings | None = None) -> ProposalResult:
+    """Ask ``assistant`` for hypotheses about each cluster pair that differs.
+
+    Args:
+        assistant: an `Assistant` (its ``propose(texts_a, texts_b, n_hypotheses, avoid)``).
+        matching: the cluster pairs, over ``base`` and ``intervention`` in this order.
+        base: the base model's texts (row ``i`` is embedding ``i`` of ``matching.base``).
+        intervention: the intervention model's texts.
+        embed: texts -> ``(N, D)`` unit vectors, for deduplication.
+        settings: selection, sizes and split.
+
+    Returns:
+        The accepted hypotheses in proposal order, with the texts each was proposed from.
+    """
+    settings = settings or ProposalSettings()
+    pool_a = np.array([i for i, r in enumerate(base)
+                       if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
+    pool_b = np.array([i for i, r in enumerate(intervention)
+                       if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
+    result = ProposalResult()
+    accepted_vectors: list[np.ndarray] = []
+    groups = []
+    for pair in select_pairs(matching.pairs, settings):
+        rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
+        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, settings.texts_per_side, rng)))
+    if settings.global_texts_per_side:
+        # texts outside the selected clusters, so the global contrast shows what they do not explain
+        chosen = [pair for pair, _, _ in groups]
+        rest_a = pool_a[~np.isin(matching.base.labels[pool_a], [p.base_cluster for p in chosen])]
+        rest_b = pool_b[~np.isin(matching.intervention.labels[pool_b], [p.intervention_cluster for p in chosen])]
+        rng = random.Random(f"{settings.seed}:global")
+        n = settings.global_texts_per_side
+        groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))
+    for pair, a_idx, b_idx in groups:
+        pair_id = pair.pair_id if pair is not None else None
+        if not a_idx or not b_idx:
+            result.dropped.append({"text": "", "pair_id": pair_id, "reason": "no proposal-pool texts on one side"})
+            continue
+        if pair is not None:
+            result.selected_pairs.append(pair_id)
+        shown = [base[i].text_id for i in a_idx] + [intervention[i].text_id for i in b_idx]
+        result.proposal_text_ids.update(shown)
+        proposals = assistant.propose([base[i].text for i in a_idx], [intervention[i].text for i in b_idx],
+                                      settings.hypotheses_per_pair, avoid=[h.text for h in result.hypotheses])
+        proposals = [p.strip() for p in proposals if p and p.strip()]
+        vectors = embed(proposals) if proposals else np.zeros((0, 0))
+        for text, vector in zip(proposals, vectors):
+            if accepted_vectors:
+                sims = np.stack(accepted_vectors) @ vector
+                j = int(np.argmax(sims))
+                if sims[j] >= settings.dedupe_similarity:
+                    result.dropped.append({"text": text, "pair_id": pair_id,
+                                           "reason": f"duplicate of {result.hypotheses[j].hypothesis_id} "
+                                                     f"(cosine {sims[j]:.2f})"})
+                    continue
+            order = len(result.hypotheses)
+            result.hypotheses.append(Hypothesis(
+                hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction="intervention",
+                cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
+                proposal_text_ids=shown, score=round(abs(pair.cohens_h), 6) if pair is not None else 0.0))
+            accepted_vectors.append(vector)
+    return result

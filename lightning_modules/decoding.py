@@ -1,0 +1,88 @@
+"""Sample the base and the intervention model on the same prompts with the same seeds."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+
+from difflens.decoding import sample_batch
+from difflens.errors import ConfigError
+from difflens.models import load_causal_lm, load_tokenizer
+from difflens.records import DecodedText
+
+
+class PairedDecoder(pl.LightningModule):
+    """The predict loop of behavioural diffing: each batch of prompts is continued by both models.
+
+    Both models see the same prompts with the same per-prompt seeds; each model uses its own
+    tokenizer, so two models with different vocabularies are compared on the same text. The
+    sampling settings come with the batch from the datamodule (`PromptDataModule`), so they
+    are not hyperparameters of this module. Models are loaded on the first batch: a rerun
+    whose texts are all written loads nothing.
+
+    Args:
+        base_model: the base model's Hub name or directory.
+        intervention_model: the intervention model's Hub name or directory (a merged finetune,
+            or the base again with ``intervention_adapter`` or ``intervention_quantization``).
+        base_adapter: a peft adapter directory applied to the base model.
+        intervention_adapter: a peft adapter directory applied to the intervention model.
+        base_quantization: ``"4bit"``, ``"8bit"`` or null for the base model.
+        intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
+        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
+        num_threads: torch CPU threads (null = leave torch's default); on a loaded machine one
+            thread can beat two for small models.
+    """
+
+    def __init__(
+        self,
+        base_model: str,
+        intervention_model: str,
+        base_adapter: str | None = None,
+        intervention_adapter: str | None = None,
+        base_quantization: str | None = None,
+        intervention_quantization: str | None = None,
+        dtype: str = "float32",
+        num_threads: int | None = None,
+    ):
+        super().__init__()
+        for name, q in (("base_quantization", base_quantization),
+                        ("intervention_quantization", intervention_quantization)):
+            if q not in (None, "4bit", "8bit"):
+                raise ConfigError(f"model.{name} must be '4bit', '8bit' or null, got {q!r}")
+        if num_threads is not None and num_threads < 1:
+            raise ConfigError(f"model.num_threads must be >= 1 or null, got {num_threads}")
+        self.save_hyperparameters()
+        self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
+
+    def model_names(self) -> dict[str, str]:
+        """What each side is, for the run's metadata."""
+        hp = self.hparams
+        return {"base": hp.base_model, "base_adapter": hp.base_adapter, "base_quantization": hp.base_quantization,
+                "intervention": hp.intervention_model, "intervention_adapter": hp.intervention_adapter,
+                "intervention_quantization": hp.intervention_quantization}
+
+    def language_models(self) -> dict[str, tuple[torch.nn.Module, object]]:
+        """``{"base": (model, tokenizer), "intervention": (model, tokenizer)}``, loaded on first use."""
+        if not self._lms:
+            hp = self.hparams
+            if hp.num_threads is not None:
+                torch.set_num_threads(hp.num_threads)
+            for side in ("base", "intervention"):
+                path = hp[f"{side}_model"]
+                quantization = hp[f"{side}_quantization"]
+                model = load_causal_lm(path, dtype=hp.dtype, quantization=quantization,
+                                       adapter=hp[f"{side}_adapter"])
+                if quantization is None:
+                    model = model.to(self.device)
+                self._lms[side] = (model.eval(), load_tokenizer(path))
+        return self._lms
+
+    def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
+        jobs, sampling = batch["jobs"], batch["sampling"]
+        records = []
+        for side, (model, tokenizer) in self.language_models().items():
+            continuations = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs], sampling)
+            records += [DecodedText(text_id=j.text_id(side), prompt_id=j.prompt_id, model=side, seed=j.seed,
+                                    prompt=j.prompt, text=c.text, n_tokens=c.n_tokens, source=j.source)
+                        for j, c in zip(jobs, continuations)]
+        return records

@@ -1,0 +1,75 @@
+"""The discovery stage end to end on toy-world texts: outputs, ranking, cache reuse, bad input."""
+
+import json
+
+import pytest
+
+from difflens.discovery.embed import TextEmbedder
+from difflens.discovery.pipeline import DiscoveryConfig, run_discovery
+from difflens.discovery.proposal import ProposalSettings
+from difflens.errors import ConfigError, DataError
+from difflens.records import DecodedText, Hypothesis, read_records, write_records
+from difflens.toyworld import TOPICS, ToyWorld
+from tests.difflens.discovery.test_embed import NoModel
+from tests.difflens.discovery.test_proposal import WordContrastAssistant
+
+@pytest.fixture(scope="module")
+def texts_file(tmp_path_factory):
+    world = ToyWorld(seed=3)
+    base = world.documents(80)
+    shifted = world.documents(80, {"topics": {"ocean": 15, **{t.name: 1 for t in TOPICS if t.name != "ocean"}}},
+                              start=50_000)
+    records = [DecodedText(f"{m}/free:{i}/0", f"free:{i}", m, i, "", d.text, 30)
+               for m, docs in (("base", base), ("intervention", shifted)) for i, d in enumerate(docs)]
+    path = tmp_path_factory.mktemp("decode") / "texts.jsonl"
+    write_records(path, records)
+    return path
+
+
+def config(texts_file, out, **kw):
+    args = dict(texts=str(texts_file), output_dir=str(out), n_clusters=8, toyworld_labels=True,
+                proposal=ProposalSettings(max_pairs=3, hypotheses_per_pair=2, texts_per_side=30,
+                                             proposal_fraction=0.6))
+    return DiscoveryConfig(**{**args, **kw})
+
+
+def test_discovery_writes_ranked_pairs_hypotheses_map_and_projector(texts_file, tmp_path, embedder):
+    out = tmp_path / "discover"
+    cache = tmp_path / "cache"
+    cfg = config(texts_file, out, embedding_cache=str(cache))
+    # the assistant comes from the config: the offline backend (log-odds proposals)
+    result = run_discovery(cfg, embedder=TextEmbedder(cache_dir=cache, encoder=embedder))
+    hypotheses = read_records(out / "hypotheses.jsonl", Hypothesis)
+    assert hypotheses == result.hypotheses and hypotheses
+    assert "ocean" in hypotheses[0].text and hypotheses[0].cluster_ids
+    clusters = json.loads((out / "clusters.json").read_text())
+    top = clusters["pairs"][0]
+    assert top["selected"] and top["cohens_h"] > 0.3
+    assert next(iter(top["toyworld_topics"]["intervention"])) == "ocean"
+    assert len(top["intervention_representatives"]) == 5
+    assert len(clusters["assignments"]["base"]) == 80 == len(clusters["assignments"]["intervention"])
+    shown = set(json.loads((out / "proposal_text_ids.json").read_text()))
+    assert all(set(h.proposal_text_ids) <= shown for h in hypotheses)
+    assert (out / "map.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((out / "tensorboard").rglob("projector_config.pbtxt"))
+    metadata = next((out / "tensorboard").rglob("metadata.tsv")).read_text().splitlines()
+    assert metadata[0] == "model\tcluster\ttext" and len(metadata) == 161
+
+    # a rerun embeds nothing (every text is cached) and proposes the same hypotheses
+    again = TextEmbedder(cache_dir=cache, encoder=NoModel())
+    rerun = run_discovery(cfg, embedder=again)
+    assert again.n_encoded == 0 and [h.text for h in rerun.hypotheses] == [h.text for h in hypotheses]
+
+
+def test_discovery_bad_input(texts_file, tmp_path):
+    with pytest.raises(DataError, match="cannot make 500 clusters from 80 texts"):
+        run_discovery(config(texts_file, tmp_path / "d", n_clusters=500, embedding_cache=str(tmp_path / "c")),
+                      WordContrastAssistant(), TextEmbedder(cache_dir=tmp_path / "c", encoder=NoModel()))
+    one_sided = tmp_path / "one.jsonl"
+    write_records(one_sided, [r for r in read_records(texts_file, DecodedText) if r.model == "base"])
+    with pytest.raises(DataError, match="need texts from both models"):
+        run_discovery(config(one_sided, tmp_path / "d"), WordContrastAssistant())
+    with pytest.raises(ConfigError, match="unknown discovery setting"):
+        DiscoveryConfig.from_dict({"texts": "t", "output_dir": "o", "n_cluster": 3})
+    with pytest.raises(ConfigError, match="matching"):
+        DiscoveryConfig(texts="t", output_dir="o", matching="nearest")

@@ -1,0 +1,145 @@
+"""Hypothesis proposal: pairs judged different, held-out bookkeeping, dedupe and covered themes."""
+
+import re
+import zlib
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from difflens.assistants import Assistant
+from difflens.discovery.matching import match_clusters
+from difflens.discovery.proposal import ProposalSettings, in_proposal_pool, propose_hypotheses, select_pairs
+from difflens.errors import ConfigError
+from difflens.records import DecodedText
+from difflens.toyworld import TOPICS, ToyWorld
+
+
+class WordContrastAssistant(Assistant):
+    """A small real proposer for tests: the words most over-represented in group B."""
+
+    backend = "test-words"
+
+    def __init__(self):
+        self.calls = []
+
+    def propose(self, texts_a, texts_b, n_hypotheses, avoid=()):
+        self.calls.append({"a": list(texts_a), "b": list(texts_b), "avoid": list(avoid)})
+
+        def doc_freq(texts):
+            return Counter(w for t in texts for w in set(re.findall(r"[a-z]+", t.lower())))
+
+        fa, fb = doc_freq(texts_a), doc_freq(texts_b)
+        gain = {w: (fb[w] + 1) / (len(texts_b) + 2) - (fa[w] + 1) / (len(texts_a) + 2) for w in fb}
+        out = []
+        for word in sorted(gain, key=lambda w: (-gain[w], w)):
+            if any(word in a for a in avoid):
+                continue
+            out.append(f"Texts from the intervention model mention {word} more often")
+            if len(out) == n_hypotheses:
+                break
+        return out
+
+    def judge(self, hypothesis, text):
+        return float(hypothesis.split()[-3] in text.lower())
+
+    def write_examples(self, description, n):
+        return [description] * n
+
+
+class SameAnswerAssistant(WordContrastAssistant):
+    def propose(self, texts_a, texts_b, n_hypotheses, avoid=()):
+        self.calls.append({"avoid": list(avoid)})
+        return ["Texts from the intervention model are about the sea", "  "]
+
+
+def topic_vectors(texts):
+    """A cheap embedding for tests: counts of each toy-world topic's words, normalised."""
+    names = [t.name for t in TOPICS]
+    counts = [ToyWorld.annotate(t).topic_counts for t in texts]
+    x = np.array([[c.get(n, 0) for n in names] for c in counts], dtype=np.float32)
+    x += 1e-3
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def bag_of_words(texts):
+    """Hashed word counts (the same space for every call), normalised."""
+    x = np.full((len(texts), 1024), 1e-6, dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in text.lower().split():
+            x[row, zlib.crc32(word.encode()) % 1024] += 1
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def two_models():
+    world = ToyWorld(seed=5)
+    base = [DecodedText(f"base/free:{i}/0", f"free:{i}", "base", i, "", d.text, 30)
+            for i, d in enumerate(world.documents(300))]
+    shifted = world.documents(300, {"topics": {"ocean": 12, **{t.name: 1 for t in TOPICS if t.name != "ocean"}}},
+                              start=10_000)
+    intervention = [DecodedText(f"intervention/free:{i}/0", f"free:{i}", "intervention", i, "", d.text, 30)
+                    for i, d in enumerate(shifted)]
+    return base, intervention
+
+
+def test_proposals_name_the_planted_topic_and_use_only_proposal_texts(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="base_init")
+    assistant = WordContrastAssistant()
+    settings = ProposalSettings(max_pairs=3, hypotheses_per_pair=2, texts_per_side=20, proposal_fraction=0.3,
+                                alpha=1.0, min_effect=0.0)
+    result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words, settings)
+    ocean_words = set(next(t for t in TOPICS if t.name == "ocean").words)
+    assert result.hypotheses and result.hypotheses[0].text.split()[-3] in ocean_words
+    assert [h.order for h in result.hypotheses] == list(range(len(result.hypotheses)))
+    assert [h.hypothesis_id for h in result.hypotheses][:2] == ["h0001", "h0002"]
+    pool = {r.text_id for r in base + intervention if in_proposal_pool(r.text_id, 0.3, 0)}
+    texts = {r.text_id: r.text for r in base + intervention}
+    calls = [sorted(c["a"] + c["b"]) for c in assistant.calls]
+    for h in result.hypotheses:
+        assert set(h.proposal_text_ids) <= pool  # held-out texts are never shown to the proposer
+        assert sorted(texts[i] for i in h.proposal_text_ids) in calls  # exactly the texts of its call
+        assert h.direction == "intervention" and len(h.cluster_ids) == 2 and h.score > 0
+    assert {texts[i] for i in result.proposal_text_ids} == {t for c in calls for t in c}
+    # later proposals are told what is already covered
+    assert assistant.calls[1]["avoid"] == [h.text for h in result.hypotheses[:2]]
+    assert 0.2 < len(pool) / 600 < 0.4
+
+
+def test_near_identical_hypotheses_are_dropped(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="joint")
+    assistant = SameAnswerAssistant()
+    result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words,
+                                ProposalSettings(max_pairs=3, min_effect=0.0, alpha=1.0))
+    assert len(assistant.calls) == 3
+    assert [h.text for h in result.hypotheses] == ["Texts from the intervention model are about the sea"]
+    assert [d["reason"].split(" (")[0] for d in result.dropped] == ["duplicate of h0001"] * 2
+
+
+def test_pair_selection_needs_significance_and_effect(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]), 12)
+    strict = select_pairs(matching.pairs, ProposalSettings(min_effect=5.0))
+    assert strict == []
+    chosen = select_pairs(matching.pairs, ProposalSettings(max_pairs=2))
+    assert len(chosen) <= 2 and all(p.p_value < 0.05 / 12 for p in chosen)
+    with pytest.raises(ConfigError):
+        ProposalSettings(proposal_fraction=1.0)
+
+
+def test_global_contrast_uses_texts_outside_the_selected_clusters(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="base_init")
+    assistant = WordContrastAssistant()
+    settings = ProposalSettings(max_pairs=1, hypotheses_per_pair=1, global_texts_per_side=50)
+    result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words, settings)
+    assert len(assistant.calls) == 2 and result.hypotheses[-1].cluster_ids == []
+    top = matching.pairs[0]
+    inside = {r.text for r, c in zip(intervention, matching.intervention.labels) if c == top.intervention_cluster}
+    assert not inside & set(assistant.calls[1]["b"]) and inside & set(assistant.calls[0]["b"])
+    assert assistant.calls[1]["avoid"] == [result.hypotheses[0].text]

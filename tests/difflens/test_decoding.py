@@ -1,0 +1,101 @@
+"""Batched sampling: equal to transformers' generate when greedy, independent of the batch when sampling."""
+
+import pytest
+import torch
+
+from difflens.decoding import (
+    DecodingJob,
+    SamplingConfig,
+    length_batches,
+    plan_jobs,
+    prompt_seed,
+    sample_batch,
+    sample_tokens,
+)
+from difflens.errors import ConfigError
+from difflens.prompts import free_prompts, prefix_prompts
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models decode far faster on one thread, and two threads stall on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+PROMPTS = ["", "The ocean is", "We saw a very small", "", "Perhaps", "A knight moves across the board and"]
+
+
+def test_greedy_batch_equals_generate_one_prompt_at_a_time(tiny_gpt2, tokenizer):
+    config = SamplingConfig(max_new_tokens=10, temperature=0)
+    batched = sample_batch(tiny_gpt2, tokenizer, PROMPTS, list(range(len(PROMPTS))), config)
+    for prompt, cont in zip(PROMPTS, batched):
+        enc = tokenizer([prompt], return_tensors="pt")
+        out = tiny_gpt2.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tokenizer.pad_token_id)
+        new = out[0, enc["input_ids"].shape[1]:].tolist()
+        if tokenizer.eos_token_id in new:
+            new = new[: new.index(tokenizer.eos_token_id) + 1]
+        assert cont.n_tokens == len(new)
+        assert cont.text == tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_sampled_texts_depend_on_seed_not_on_batch(tiny_gpt2, tokenizer):
+    config = SamplingConfig(max_new_tokens=12, temperature=1.0)
+    seeds = [11, 12, 13, 14, 15, 16]
+    batched = sample_batch(tiny_gpt2, tokenizer, PROMPTS, seeds, config)
+    alone = [sample_batch(tiny_gpt2, tokenizer, [p], [s], config)[0] for p, s in zip(PROMPTS, seeds)]
+    assert [c.text for c in batched] == [c.text for c in alone]
+    # same prompt "" with different seeds gives different texts; same seed the same text
+    assert batched[0].text != batched[3].text
+    again = sample_batch(tiny_gpt2, tokenizer, ["", ""], [11, 11], config)
+    assert again[0].text == again[1].text == batched[0].text
+
+
+def test_top_p_keeps_only_the_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    config = SamplingConfig(top_p=0.7)
+    draws = {int(sample_tokens(logits, torch.tensor([u]), config)) for u in torch.linspace(0, 0.999, 200).tolist()}
+    assert draws == {0, 1}
+    full = {int(sample_tokens(logits, torch.tensor([u]), SamplingConfig())) for u in torch.linspace(0, 0.999, 200).tolist()}
+    assert full == {0, 1, 2, 3}
+
+
+def test_stops_at_end_of_text(tiny_gpt2, tokenizer):
+    # make the end token overwhelmingly likely: every text is empty with one generated token
+    bias = torch.zeros(len(tokenizer))
+    bias[tokenizer.eos_token_id] = 50.0
+    handle = tiny_gpt2.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+    try:
+        out = sample_batch(tiny_gpt2, tokenizer, PROMPTS, list(range(6)), SamplingConfig(max_new_tokens=8))
+    finally:
+        handle.remove()
+    assert [(c.text, c.n_tokens) for c in out] == [("", 1)] * 6
+
+
+@pytest.mark.parametrize("kwargs", [{"max_new_tokens": 0}, {"temperature": -1}, {"top_p": 0}, {"top_p": 1.5}])
+def test_sampling_config_rejects_bad_values(kwargs):
+    with pytest.raises(ConfigError):
+        SamplingConfig(**kwargs)
+
+
+def test_max_new_tokens_beyond_context_is_a_clear_error(tiny_gpt2, tokenizer):
+    with pytest.raises(ConfigError, match="lower max_new_tokens"):
+        sample_batch(tiny_gpt2, tokenizer, ["x"], [0], SamplingConfig(max_new_tokens=64))
+
+
+def test_seeds_are_stable_and_distinct():
+    assert prompt_seed(0, "free:1") == prompt_seed(0, "free:1")
+    seeds = {prompt_seed(0, f"free:{i}", s) for i in range(200) for s in range(3)}
+    assert len(seeds) == 600
+
+
+def test_length_batches_group_similar_lengths_and_cover_every_job():
+    jobs = plan_jobs(prefix_prompts(40) + free_prompts(10), samples_per_prompt=2, seed=0)
+    batches = length_batches(jobs, 16)
+    assert sorted(j.key for b in batches for j in b) == sorted(j.key for j in jobs)
+    assert all(isinstance(j, DecodingJob) for b in batches for j in b)
+    spans = [max(len(j.prompt) for j in b) - min(len(j.prompt) for j in b) for b in batches]
+    assert batches[0][0].prompt == "" and max(spans) < 40

@@ -1,0 +1,160 @@
+"""The paired decoding stage: PairedDecoder + PromptDataModule + DecodedTextWriter in a predict loop.
+
+Two tiny GPT-2s stand in for base and intervention (the second with its own tokenizer, so the
+two-tokenizer case is covered everywhere); no quickstart model is needed.
+"""
+
+import json
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from callbacks import DecodedTextWriter
+from datamodules import PromptDataModule
+from difflens.errors import ConfigError, DataError
+from difflens.prompts import PromptFile, ToyWorldPrompts
+from difflens.records import DecodedText, read_records
+from lightning_modules import PairedDecoder
+from tests.conftest import make_tiny_gpt2
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tmp_path_factory):
+    """A differently seeded tiny GPT-2 with a different tokenizer (vocabulary 311, other texts)."""
+    from difflens.models import train_bpe_tokenizer
+    from difflens.toyworld import ToyWorld
+
+    tok = train_bpe_tokenizer([d.text for d in ToyWorld(seed=9).documents(300)], vocab_size=311, model_max_length=64)
+    path = tmp_path_factory.mktemp("other_gpt2")
+    make_tiny_gpt2(tok, seed=1).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def data(**kw):
+    args = dict(free=6, toyworld=ToyWorldPrompts(n=10, words=2), samples_per_prompt=2, batch_size=4,
+                max_new_tokens=8)
+    return PromptDataModule(**{**args, **kw})
+
+
+def trainer(out, devices=1, callbacks=()):
+    return pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
+                      logger=False, enable_progress_bar=False, enable_model_summary=False,
+                      callbacks=[DecodedTextWriter(str(out)), *callbacks])
+
+
+def decoder(tiny_model_dir, other_model_dir):
+    return PairedDecoder(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir))
+
+
+def texts(out):
+    return read_records(out / "texts.jsonl", DecodedText)
+
+
+def test_writes_both_models_for_every_prompt_sample(tmp_path, tiny_model_dir, other_model_dir):
+    dm = data()
+    trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir), datamodule=dm)
+    records = texts(tmp_path)
+    assert len(records) == 2 * 16 * 2
+    by_key = {}
+    for r in records:
+        by_key.setdefault((r.prompt_id, r.seed), []).append(r)
+    assert len(by_key) == 32 and all(sorted(x.model for x in v) == ["base", "intervention"] for v in by_key.values())
+    assert {r.source for r in records} == {"free", "toyworld"}
+    assert all(r.text_id == f"{r.model}/{r.prompt_id}/{r.text_id.rsplit('/', 1)[1]}" for r in records)
+    # different models (and tokenizers) produce different texts from the same prompt and seed
+    assert sum(a.text != b.text for a, b in by_key.values()) > 20
+    assert not (tmp_path / "shards").exists() or not list((tmp_path / "shards").iterdir())
+    # sampling knobs are run settings, not model hyperparameters
+    assert "max_new_tokens" not in decoder(tiny_model_dir, other_model_dir).hparams
+
+
+class Crash(pl.Callback):
+    """Stops the run with an error after ``n`` batches, like a run killed midway."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if batch_idx + 1 == self.n:
+            raise RuntimeError("killed")
+
+
+def test_rerun_after_a_crash_decodes_each_prompt_exactly_once(tmp_path, tiny_model_dir, other_model_dir):
+    with pytest.raises(RuntimeError, match="killed"):
+        trainer(tmp_path, callbacks=[Crash(3)]).predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
+    assert not (tmp_path / "texts.jsonl").exists()
+    shard = tmp_path / "shards" / "rank0.jsonl"
+    assert len(shard.read_text().splitlines()) == 3 * 4 * 2
+    with shard.open("a") as f:  # a torn last line, as a kill during the write leaves
+        f.write('{"text_id": "base/free:0')
+    second = trainer(tmp_path)
+    second.predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
+    writer = second.callbacks[0] if isinstance(second.callbacks[0], DecodedTextWriter) else \
+        next(c for c in second.callbacks if isinstance(c, DecodedTextWriter))
+    assert writer.n_written == (8 - 3) * 4 * 2  # only the batches the crash left undone
+    records = texts(tmp_path)
+    ids = [r.text_id for r in records]
+    assert len(ids) == len(set(ids)) == 64
+    # a third run of a finished stage decodes nothing and loads no model
+    module = decoder(tiny_model_dir, other_model_dir)
+    trainer(tmp_path).predict(module, datamodule=data())
+    assert module._lms == {} and texts(tmp_path) == records
+
+
+def test_rerun_with_other_sampling_settings_is_refused(tmp_path, tiny_model_dir, other_model_dir):
+    trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir), datamodule=data(free=1, toyworld=None))
+    with pytest.raises(ConfigError, match="temperature"):
+        trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir),
+                                  datamodule=data(free=1, toyworld=None, temperature=0.5))
+
+
+class RecordRank(pl.Callback):
+    """Each rank notes how many texts it wrote."""
+
+    def on_predict_end(self, trainer, pl_module):
+        writer = next(c for c in trainer.callbacks if isinstance(c, DecodedTextWriter))
+        out = writer.output_dir.parent / f"rank{trainer.global_rank}-of-{trainer.world_size}.json"
+        out.write_text(json.dumps(writer.n_written))
+
+
+def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, other_model_dir):
+    trainer(tmp_path / "one").predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
+    trainer(tmp_path / "two", devices=2, callbacks=[RecordRank()]).predict(
+        decoder(tiny_model_dir, other_model_dir), datamodule=data())
+    written = [json.loads((tmp_path / f"rank{r}-of-2.json").read_text()) for r in (0, 1)]
+    assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
+    one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
+    assert len(one) == 64
+    assert {json.dumps(r.__dict__, sort_keys=True) for r in one} == {json.dumps(r.__dict__, sort_keys=True) for r in two}
+
+
+def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model_dir):
+    bad = tmp_path / "persona.jsonl"
+    bad.write_text('{"statement": "I like the sea."}\n{"statement": "oops"\n')
+    with pytest.raises(DataError, match=r"persona.jsonl:2"):
+        trainer(tmp_path / "out").predict(decoder(tiny_model_dir, other_model_dir),
+                                          datamodule=PromptDataModule(files=[PromptFile(str(bad))]))
+    with pytest.raises(DataError, match="prompt set is empty"):
+        trainer(tmp_path / "out").predict(decoder(tiny_model_dir, other_model_dir), datamodule=PromptDataModule())
+    with pytest.raises(DataError, match="not found"):
+        PromptDataModule(files=[PromptFile(str(tmp_path / "missing.txt"))])
+
+
+def test_parquet_output_matches_jsonl(tmp_path, tiny_model_dir, other_model_dir):
+    import pyarrow.parquet as pq
+
+    pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[DecodedTextWriter(str(tmp_path), parquet=True)]).predict(
+        decoder(tiny_model_dir, other_model_dir), datamodule=data(free=3, toyworld=None, samples_per_prompt=1))
+    rows = pq.read_table(tmp_path / "texts.parquet").to_pylist()
+    assert rows == [r.__dict__ for r in texts(tmp_path)] and len(rows) == 6

@@ -7,3 +7,7 @@ from callbacks.decoded_text_writer import DecodedTextWriter
 
 __all__ = ["SavePretrained", "TextSampleCallback", "SaveMergedModel", "GroundTruthShiftCallback"]
 __all__ = ["SavePretrained", "TextSampleCallback", "DecodedTextWriter"]
+from callbacks.saffron import SaffronCallback
+from callbacks.recovery import GroundTruthRecoveryCallback
+
+__all__ = ["SavePretrained", "TextSampleCallback", "SaffronCallback", "GroundTruthRecoveryCallback"]

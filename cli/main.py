@@ -22,6 +22,7 @@ TOOL_COMMANDS = {
     "assistant": "cli.assistant",
     "weightdiff": "cli.weightdiff",
     "discover": "cli.discover",
+    "validate-null": "cli.validate_null",
 }
 
 LIGHTNING_COMMANDS = {

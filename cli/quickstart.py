@@ -33,6 +33,8 @@ STAGES: tuple[Stage, ...] = (
           "runs/quickstart/decode/texts.jsonl"),
     Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
           "runs/quickstart/discover/hypotheses.jsonl"),
+    Stage("validate", ("test", "--config", "configs/quickstart/validate.yaml"),
+          "runs/quickstart/validate/recovery.json"),
 )
 
 

@@ -7,3 +7,6 @@ __all__ = ["TextCorpusDataModule", "GroundTruthDataModule"]
 from datamodules.prompts import PromptDataModule
 
 __all__ = ["TextCorpusDataModule", "PromptDataModule"]
+from datamodules.validation import HypothesisValidationDataModule
+
+__all__ = ["TextCorpusDataModule", "HypothesisValidationDataModule"]

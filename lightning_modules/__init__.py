@@ -6,3 +6,6 @@ from lightning_modules.decoding import PairedDecoder
 
 __all__ = ["GPT2Pretrainer", "CausalLMFinetuner"]
 __all__ = ["GPT2Pretrainer", "PairedDecoder"]
+from lightning_modules.validation import HypothesisValidator
+
+__all__ = ["GPT2Pretrainer", "HypothesisValidator"]

@@ -1,0 +1,83 @@
+"""`GroundTruthRecoveryCallback`: score how many planted ground truths validation recovered.
+
+Runs on rank 0 in ``on_test_end``, after `SaffronCallback` (list it after that callback): it
+reads ``saffron_results.jsonl``, matches the validated hypotheses to the ground truths
+(`difflens.discovery.recovery`), and writes ``recovery.json`` and ``recovery.md`` beside the
+SAFFRON results; recall and precision go to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from difflens.discovery.recovery import (
+    assistant_similarity,
+    check_matcher,
+    default_embedder,
+    embedding_similarity,
+    load_ground_truths,
+    recovery_markdown,
+    recovery_report,
+    toyworld_real_difference,
+    toyworld_similarity,
+)
+from difflens.files import write_json, write_text
+from difflens.validation.fdr_stream import RESULTS_FILE
+
+
+class GroundTruthRecoveryCallback(pl.Callback):
+    """Match validated hypotheses to ground truths and report recall and precision.
+
+    Args:
+        ground_truths: ground-truth file (the finetuning stage's ``ground_truths.json``, or a
+            JSON/JSONL/YAML list of ``{id, description}``).
+        matcher: ``embedding`` (MiniLM cosine), ``assistant`` (the validator's judge as
+            grader) or ``toyworld`` (named topics/styles against the planted mixture).
+        threshold: a pair matches when its similarity is >= this.
+        out_dir: where the SAFFRON results are and the report goes; None: the data module's.
+    """
+
+    def __init__(self, ground_truths: str, matcher: str = "embedding", threshold: float = 0.5,
+                 out_dir: str | None = None):
+        super().__init__()
+        check_matcher(matcher, threshold)
+        self.ground_truths_file = ground_truths
+        self.matcher = matcher
+        self.threshold = threshold
+        self.out_dir = out_dir
+        self.report = None
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        data = trainer.datamodule
+        out_dir = Path(self.out_dir or data.out_dir)
+        truths = load_ground_truths(self.ground_truths_file)
+        rows = [json.loads(x) for x in (out_dir / RESULTS_FILE).read_text(encoding="utf-8").splitlines() if x.strip()]
+        validated = [r for r in rows if r["rejected"]]
+        texts = [r["text"] for r in validated]
+        if self.matcher == "embedding":
+            similarity = embedding_similarity([g.description for g in truths], texts, default_embedder())
+        elif self.matcher == "assistant":
+            similarity = assistant_similarity([g.description for g in truths], texts, pl_module.judge)
+        else:
+            similarity = toyworld_similarity(truths, texts)
+        held_out: dict[str, list[str]] = {}
+        for task in data.tasks:
+            held_out.setdefault(task.model, []).append(task.text)
+        real = {r["hypothesis_id"]: toyworld_real_difference(r["text"], r["direction"], held_out) for r in validated}
+        self.report = recovery_report(truths, validated, similarity, self.threshold, real, self.matcher)
+        write_json(out_dir / "recovery.json", self.report.to_dict())
+        write_text(out_dir / "recovery.md", recovery_markdown(self.report, truths))
+        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
+        if experiment is not None and hasattr(experiment, "add_scalar"):
+            experiment.add_scalar("recovery/recall", self.report.recall, 0)
+            experiment.add_scalar("recovery/recall_one_to_one", self.report.recall_one_to_one, 0)
+            if self.report.precision is not None:
+                experiment.add_scalar("recovery/precision", self.report.precision, 0)
+            experiment.flush()
+        print(f"[recovery] recall {self.report.recall:.2f}, one-to-one {self.report.recall_one_to_one:.2f}, "
+              f"precision {self.report.precision if self.report.precision is None else round(self.report.precision, 2)}")

@@ -1,0 +1,63 @@
+"""`SaffronCallback`: online FDR control over the hypotheses `HypothesisValidator` scored.
+
+At the end of the test loop, on rank 0 only (the validator has already gathered every rank's
+judgements), the p-values go to SAFFRON (or ADDIS / LORD++) in proposal order; the callback
+writes ``saffron_results.jsonl`` and ``discoveries.md`` and logs α_t, wealth, p_t, the
+running number of discoveries and each hypothesis's accuracy, AUC and n to TensorBoard against t. A rerun resumes the stream.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+
+from difflens.stats import build_online_fdr
+from difflens.validation.fdr_stream import OnlineFDRStream
+
+
+class SaffronCallback(pl.Callback):
+    """Feed validation p-values to an online FDR procedure and write the results.
+
+    Args:
+        alpha: target FDR level.
+        method: ``saffron`` (default), ``addis`` or ``lord++``.
+        w0: initial wealth (None: the method's onlineFDR default).
+        lam: candidate threshold λ (SAFFRON/ADDIS; None: the default).
+        tau: ADDIS discarding threshold τ (None: the default).
+        out_dir: results directory; None means the data module's ``out_dir``.
+    """
+
+    def __init__(self, alpha: float = 0.05, method: str = "saffron", w0: float | None = None,
+                 lam: float | None = None, tau: float | None = None, out_dir: str | None = None):
+        super().__init__()
+        kwargs = {k: v for k, v in {"w0": w0, "lam": lam, "tau": tau}.items() if v is not None}
+        self.procedure = build_online_fdr(method, alpha=alpha, **kwargs)  # validates the arguments now
+        self.out_dir = out_dir
+        self.rows: list[dict] = []
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        out_dir = Path(self.out_dir or trainer.datamodule.out_dir)
+        procedure = type(self.procedure)(**self.procedure.params())
+        stream = OnlineFDRStream(out_dir, procedure)
+        new_rows = stream.update(pl_module.results)
+        self.rows = stream.rows
+        self.procedure = stream.procedure
+        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
+        if experiment is not None and hasattr(experiment, "add_scalar"):
+            for row in new_rows:
+                t = row["t"]
+                experiment.add_scalar("saffron/alpha_t", row["alpha_t"], t)
+                experiment.add_scalar("saffron/wealth", row["wealth"], t)
+                experiment.add_scalar("saffron/p_value", row["p_value"], t)
+                experiment.add_scalar("saffron/discoveries", row["n_rejections"], t)
+                experiment.add_scalar("validation/auc", row["auc"], t)
+                experiment.add_scalar("validation/n", row["n"], t)
+                if row["accuracy"] is not None:
+                    experiment.add_scalar("validation/accuracy", row["accuracy"], t)
+            experiment.add_text("saffron/discoveries", (out_dir / "discoveries.md").read_text(encoding="utf-8"))
+            experiment.flush()
+        found = sum(r["rejected"] for r in self.rows)
+        print(f"[saffron] {found} of {len(self.rows)} hypotheses validated; results in {out_dir}")

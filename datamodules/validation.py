@@ -1,0 +1,206 @@
+"""Held-out texts and hypotheses turned into a judging plan for `HypothesisValidator`.
+
+``setup`` fixes the plan before any judgement (``plan.jsonl`` in ``out_dir``; a rerun reuses
+it), draws fresh samples when the held-out pool is too small (rank 0 writes them, every rank
+reads them), and leaves out the tasks already in the judgement journal, so a killed run
+resumes without judging any text twice. The dataset is padded with no-op items to a multiple
+of the world size, so a distributed sampler never repeats a real task.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from difflens.errors import ConfigError, DataError
+from difflens.records import MODELS, DecodedText, Hypothesis, read_records, write_records
+from difflens.validation import (
+    JudgementJournal,
+    JudgementTask,
+    allocate,
+    check_references,
+    plan_fingerprint,
+    read_plan,
+    sort_hypotheses,
+    write_plan,
+)
+from difflens.validation.plan import EXCLUDE_MODES
+
+PAD_INDEX = -1
+
+
+class _TaskDataset(Dataset):
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def _as_list(batch: list[dict]) -> list[dict]:
+    return batch
+
+
+class HypothesisValidationDataModule(pl.LightningDataModule):
+    """Judging tasks: for each hypothesis, held-out texts from both models in random order.
+
+    Args:
+        texts: JSONL file(s) of `DecodedText` from the decoding stage.
+        hypotheses: JSONL file of `Hypothesis` from the discovery stage.
+        out_dir: where the plan, the judgement journal, fresh samples and results go.
+        n_per_model: held-out texts per model per hypothesis (n = 2 × this), fixed up front.
+        exclude_proposal_texts: ``all``: no text shown to any proposer is used; ``own``: only
+            the hypothesis's own proposal texts are excluded.
+        seed: seeds the allocation, the judging order and the tie-break coins.
+        batch_size: texts per judge call.
+        base_model: path or name of the base model (fresh samples, generative validation).
+        intervention_model: path or name of the intervention model.
+        fresh_max_new_tokens: length of fresh samples.
+    """
+
+    def __init__(
+        self,
+        texts: str | list[str],
+        hypotheses: str,
+        out_dir: str = "runs/validate",
+        n_per_model: int = 20,
+        exclude_proposal_texts: str = "all",
+        seed: int = 0,
+        batch_size: int = 16,
+        base_model: str | None = None,
+        intervention_model: str | None = None,
+        fresh_max_new_tokens: int = 48,
+    ):
+        super().__init__()
+        if n_per_model < 1:
+            raise ConfigError(f"data.n_per_model must be >= 1, got {n_per_model}")
+        if exclude_proposal_texts not in EXCLUDE_MODES:
+            raise ConfigError(f"data.exclude_proposal_texts must be one of {EXCLUDE_MODES}, "
+                              f"got {exclude_proposal_texts!r}")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
+        self.text_files = [texts] if isinstance(texts, str) else list(texts)
+        self.hypotheses_file = hypotheses
+        self.out_dir = Path(out_dir)
+        self.n_per_model = n_per_model
+        self.exclude = exclude_proposal_texts
+        self.seed = seed
+        self.batch_size = batch_size
+        self.base_model = base_model
+        self.intervention_model = intervention_model
+        self.fresh_max_new_tokens = fresh_max_new_tokens
+        self.hypotheses: list[Hypothesis] = []
+        self.tasks: list[JudgementTask] = []
+        self.previous: dict = {}
+        self.pending: list[JudgementTask] = []
+
+    # ---- paths -------------------------------------------------------------------------------
+    @property
+    def plan_path(self) -> Path:
+        return self.out_dir / "plan.jsonl"
+
+    @property
+    def fresh_path(self) -> Path:
+        return self.out_dir / "fresh_texts.jsonl"
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.out_dir / "judgements"
+
+    def model_path(self, model: str) -> str | None:
+        return self.base_model if model == "base" else self.intervention_model
+
+    # ---- setup -------------------------------------------------------------------------------
+    def _rank_and_barrier(self):
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, lambda: None
+        return trainer.global_rank, trainer.strategy.barrier
+
+    def setup(self, stage: str | None = None) -> None:
+        rank, barrier = self._rank_and_barrier()
+        texts: list[DecodedText] = [t for path in self.text_files for t in read_records(path, DecodedText)]
+        ids = [t.text_id for t in texts]
+        if len(set(ids)) != len(ids):
+            raise DataError(f"texts files {self.text_files} contain duplicate text_id values; each text needs one id")
+        self.hypotheses = sort_hypotheses(read_records(self.hypotheses_file, Hypothesis))
+        if not self.hypotheses:
+            raise DataError(f"hypotheses file {self.hypotheses_file!r} is empty: nothing to validate")
+        check_references(self.hypotheses, texts, ", ".join(self.text_files))
+        fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude)
+        journal = JudgementJournal(self.journal_dir)
+        plan_exists = self.plan_path.exists()
+        barrier()  # every rank has looked before rank 0 may write the plan: all take the same branch
+        if plan_exists:
+            old_fingerprint, tasks = read_plan(self.plan_path)
+            if old_fingerprint != fingerprint:
+                if journal.read_all():
+                    raise DataError(
+                        f"{self.out_dir} holds judgements for a different plan (hypotheses, n_per_model, seed or "
+                        f"exclude_proposal_texts changed); the number of judgements is fixed before validation, so "
+                        f"validate the new hypotheses into a new data.out_dir")
+                tasks = None
+        else:
+            tasks = None
+        if tasks is None:
+            tasks = self._build_plan(texts, rank, barrier)
+            if rank == 0:
+                write_plan(self.plan_path, tasks, fingerprint)
+            barrier()
+        self.tasks = tasks
+        self.previous = journal.read_all()
+        self.pending = [t for t in tasks if t.index not in self.previous]
+
+    def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
+        fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
+        allocation = allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh)
+        if not allocation.complete:
+            if rank == 0:
+                fresh = fresh + self._sample_fresh(allocation.shortfall, fresh)
+                write_records(self.fresh_path, fresh)
+            barrier()
+            fresh = read_records(self.fresh_path, DecodedText)
+            allocation = allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh)
+            if not allocation.complete:
+                raise RuntimeError(f"fresh sampling left a shortfall {allocation.shortfall}")
+        return allocation.tasks
+
+    def _sample_fresh(self, shortfall: dict[str, int], existing: list[DecodedText]) -> list[DecodedText]:
+        from difflens.models import load_causal_lm, load_tokenizer
+        from difflens.validation.fresh import sample_fresh_texts
+
+        new: list[DecodedText] = []
+        for model_name in MODELS:
+            need = shortfall[model_name]
+            if not need:
+                continue
+            path = self.model_path(model_name)
+            if path is None:
+                pool = sum(1 for t in existing if t.model == model_name)
+                raise DataError(
+                    f"not enough held-out {model_name} texts: {len(self.hypotheses)} hypotheses x "
+                    f"n_per_model={self.n_per_model} need {need} more than the texts file provides"
+                    f"{f' (plus {pool} fresh)' if pool else ''}; set data.{model_name}_model so fresh samples can "
+                    f"be drawn, give more texts, or lower data.n_per_model")
+            model, tokenizer = load_causal_lm(path), load_tokenizer(path)
+            start = sum(1 for t in existing if t.model == model_name)
+            new += sample_fresh_texts(model, tokenizer, model_name, need, self.seed, start=start,
+                                      max_new_tokens=self.fresh_max_new_tokens)
+        return new
+
+    # ---- data --------------------------------------------------------------------------------
+    def test_dataloader(self) -> DataLoader:
+        trainer = getattr(self, "trainer", None)
+        world = trainer.world_size if trainer is not None else 1
+        by_id = {h.hypothesis_id: h for h in self.hypotheses}
+        items = [{"index": t.index, "hypothesis_id": t.hypothesis_id, "hypothesis": by_id[t.hypothesis_id].text,
+                  "text_id": t.text_id, "text": t.text, "label": t.label} for t in self.pending]
+        # Pad to a multiple of the world size (and never empty) so no sampler repeats a real task.
+        while len(items) % world or not items:
+            items.append({"index": PAD_INDEX})
+        return DataLoader(_TaskDataset(items), batch_size=self.batch_size, shuffle=False, collate_fn=_as_list)

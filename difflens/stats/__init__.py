@@ -1,0 +1,29 @@
+"""Statistics for validating hypotheses: p-values, online FDR control, Benjamini–Hochberg.
+
+``from difflens.stats import Saffron, Addis, LordPlusPlus``: online procedures with
+``.test(p) -> Decision`` and ``.decisions``; their state round-trips through
+``state_dict()`` / ``OnlineFDR.from_state_dict``.
+"""
+
+from difflens.stats.addis import Addis
+from difflens.stats.bh import benjamini_hochberg, bh_adjusted
+from difflens.stats.lord import LordPlusPlus
+from difflens.stats.online import ONLINE_FDR_METHODS, Decision, OnlineFDR
+from difflens.stats.pvalues import MannWhitney, binomial_p_value, mann_whitney_auc, sign_test_p_value
+from difflens.stats.saffron import Saffron
+
+
+def build_online_fdr(method: str = "saffron", alpha: float = 0.05, **kwargs) -> OnlineFDR:
+    """An online FDR procedure by name: ``saffron``, ``addis`` or ``lord++``."""
+    from difflens.errors import unknown_name
+
+    if method not in ONLINE_FDR_METHODS:
+        raise unknown_name("online FDR method", method, ONLINE_FDR_METHODS)
+    return ONLINE_FDR_METHODS[method](alpha=alpha, **kwargs)
+
+
+__all__ = [
+    "Addis", "Decision", "LordPlusPlus", "MannWhitney", "ONLINE_FDR_METHODS", "OnlineFDR", "Saffron",
+    "benjamini_hochberg", "bh_adjusted", "binomial_p_value", "build_online_fdr", "mann_whitney_auc",
+    "sign_test_p_value",
+]

@@ -1,0 +1,87 @@
+"""P-values for validating one hypothesis from judgements of held-out texts.
+
+All tests are one-sided: the alternative is the hypothesis's claim (the judge tells the
+``direction`` model's texts apart better than chance; the direction model prefers texts that
+fit the hypothesis). Each uses the number of judgements actually made, never the number
+planned: a judgement that came back unusable is not a guess and is not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from difflens.errors import DataError
+
+
+def binomial_p_value(successes: int, n: int, p0: float = 0.5) -> float:
+    """Exact one-sided binomial p-value ``P(X >= successes)`` for ``X ~ Binomial(n, p0)``.
+
+    ``n = 0`` (no usable judgement) gives 1.0: no evidence against the null.
+
+    Raises:
+        DataError: if not ``0 <= successes <= n``.
+    """
+    if not 0 <= successes <= n:
+        raise DataError(f"binomial test needs 0 <= successes <= n, got successes={successes}, n={n}")
+    if n == 0:
+        return 1.0
+    return float(min(1.0, stats.binom.sf(successes - 1, n, p0)))
+
+
+def sign_test_p_value(differences: Sequence[float]) -> tuple[float, int, int]:
+    """One-sided exact sign test that the median of paired ``differences`` is > 0.
+
+    Zero differences carry no sign and are dropped. Valid for any distribution of the pairs'
+    differences as long as pairs are independent (no symmetry assumption, unlike Wilcoxon).
+
+    Returns:
+        ``(p_value, n_positive, n_nonzero)``.
+    """
+    d = np.asarray(differences, dtype=float)
+    if np.isnan(d).any():
+        raise DataError("sign test: a paired difference is NaN")
+    positive, nonzero = int((d > 0).sum()), int((d != 0).sum())
+    return binomial_p_value(positive, nonzero), positive, nonzero
+
+
+@dataclass(frozen=True)
+class MannWhitney:
+    """A one-sided Mann–Whitney U test with the AUC it implies.
+
+    Attributes:
+        auc: ``U / (n_pos · n_neg)``: the probability that a random positive scores above a
+            random negative, ties counting one half.
+        p_value: one-sided p-value for "positives score higher".
+        u: the U statistic of the positives.
+        n_pos: number of positive scores; n_neg: number of negative scores.
+    """
+
+    auc: float
+    p_value: float
+    u: float
+    n_pos: int
+    n_neg: int
+
+
+def mann_whitney_auc(positive: Sequence[float], negative: Sequence[float]) -> MannWhitney:
+    """Mann–Whitney U test that ``positive`` scores are stochastically larger than ``negative``.
+
+    Uses scipy's exact distribution when both groups are small and there are no ties, else the
+    normal approximation with tie correction (and continuity correction). An empty group gives
+    AUC 0.5 and p = 1.
+    """
+    pos, neg = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    if np.isnan(pos).any() or np.isnan(neg).any():
+        raise DataError("Mann–Whitney test: a score is NaN; drop unusable judgements first")
+    if len(pos) == 0 or len(neg) == 0:
+        return MannWhitney(0.5, 1.0, 0.0, len(pos), len(neg))
+    if np.ptp(np.concatenate([pos, neg])) == 0:  # all scores equal: no information
+        u = 0.5 * len(pos) * len(neg)
+        return MannWhitney(0.5, 1.0, u, len(pos), len(neg))
+    result = stats.mannwhitneyu(pos, neg, alternative="greater", method="auto")
+    u = float(result.statistic)
+    return MannWhitney(u / (len(pos) * len(neg)), float(min(1.0, result.pvalue)), u, len(pos), len(neg))

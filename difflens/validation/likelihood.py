@@ -1,0 +1,63 @@
+"""Generative validation: do the models' likelihoods agree with the hypothesis?
+
+The assistant writes texts that fit the hypothesis. If the hypothesis is true, the direction
+model should like them more, relative to the other model, than it likes ordinary texts. For
+text x let ``Δ(x) = log p_direction(x) − log p_other(x)`` (total log-likelihood, so models
+with different tokenizers compare on the same text). Pair each written text ``x_i`` with a
+held-out control text ``c_i`` (one of the hypothesis's own validation texts) and test the paired
+differences ``D_i = Δ(x_i) − Δ(c_i)`` with the exact one-sided sign test: under the null
+"median D <= 0" it is valid with independent pairs whatever the distribution of D. The
+control removes a general preference of one model for all text (a finetuned model usually
+assigns higher likelihood to everything in its domain).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+@torch.no_grad()
+def sequence_log_likelihood(model, tokenizer, texts: Sequence[str], batch_size: int = 16,
+                            max_length: int | None = None) -> list[float]:
+    """Total log-likelihood ``log p(text | BOS)`` of each text under ``model``.
+
+    The text is encoded with the tokenizer's own special tokens; BOS is prepended when the
+    tokenizer does not add it, and the first token is only conditioned on.
+    """
+    device = next(model.parameters()).device
+    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    max_length = max_length or getattr(model.config, "n_positions", None) or getattr(
+        model.config, "max_position_embeddings", 1024)
+    out: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        ids = []
+        for text in texts[start:start + batch_size]:
+            tokens = tokenizer(text, add_special_tokens=True)["input_ids"]
+            if not tokens or tokens[0] != bos:
+                tokens = [bos, *tokens]
+            ids.append(tokens[:max_length])
+        width = max(len(t) for t in ids)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)  # (B, T)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, tokens in enumerate(ids):
+            input_ids[i, : len(tokens)] = torch.tensor(tokens)
+            mask[i, : len(tokens)] = 1
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+        target = input_ids[:, 1:].to(device)  # (B, T-1)
+        token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * mask[:, 1:].to(device)  # (B, T-1)
+        out.extend(token_logp.sum(dim=1).tolist())
+    return out
+
+
+def paired_differences(direction_ll_examples: Sequence[float], other_ll_examples: Sequence[float],
+                       direction_ll_controls: Sequence[float], other_ll_controls: Sequence[float]) -> list[float]:
+    """``D_i = [ℓ_dir(x_i) − ℓ_other(x_i)] − [ℓ_dir(c_i) − ℓ_other(c_i)]`` for paired lists."""
+    n = len(direction_ll_examples)
+    if not (len(other_ll_examples) == len(direction_ll_controls) == len(other_ll_controls) == n):
+        raise ValueError("paired_differences needs four lists of equal length")
+    return [(a - b) - (c - d) for a, b, c, d in zip(direction_ll_examples, other_ll_examples,
+                                                   direction_ll_controls, other_ll_controls)]

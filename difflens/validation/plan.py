@@ -1,0 +1,176 @@
+"""The validation plan: which held-out texts each hypothesis is judged on, fixed before judging.
+
+Rules it enforces (see the validity rules in DESIGN.md):
+
+* A hypothesis is never judged on a text that was shown to its proposer. By default texts
+  shown to *any* proposer are excluded (``exclude="all"``), the stricter choice.
+* Each text is used for at most one hypothesis. Null p-values are then independent of each
+  other, which SAFFRON's FDR guarantee needs; when the pool runs out, fresh samples are drawn.
+* ``n_per_model`` texts from each model per hypothesis (so ``n = 2 · n_per_model``) are fixed
+  here, before any judgement; the plan is written to disk and a rerun reuses it.
+* Within a hypothesis the texts are judged in a random order (seeded), so base and
+  intervention texts interleave and drift in the judge cannot line up with the label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from difflens.errors import ConfigError, DataError
+from difflens.files import atomic_path
+from difflens.records import MODELS, DecodedText, Hypothesis
+
+EXCLUDE_MODES = ("all", "own")
+
+
+@dataclass(frozen=True)
+class JudgementTask:
+    """One planned judgement: a held-out text to be judged against a hypothesis.
+
+    Attributes:
+        index: position in the plan; the global id used to deduplicate across ranks and runs.
+        hypothesis_id: the hypothesis judged.
+        order: the hypothesis's proposal order.
+        text_id: the text judged.
+        model: the model that wrote the text.
+        label: 1 if ``model`` is the hypothesis's ``direction`` (the text should show the
+            property more), else 0.
+        text: the text itself.
+    """
+
+    index: int
+    hypothesis_id: str
+    order: int
+    text_id: str
+    model: str
+    label: int
+    text: str
+
+
+@dataclass
+class Allocation:
+    """The outcome of allocating held-out texts: the tasks, or how many texts are missing."""
+
+    tasks: list[JudgementTask]
+    shortfall: dict[str, int]  # model -> texts still needed (all 0 when the plan is complete)
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.shortfall.values())
+
+
+def sort_hypotheses(hypotheses: Sequence[Hypothesis]) -> list[Hypothesis]:
+    """Hypotheses in proposal order; duplicate ids or orders are errors."""
+    ids = [h.hypothesis_id for h in hypotheses]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise DataError(f"hypotheses file has duplicate hypothesis_id(s) {dupes}: each hypothesis is tested once")
+    orders = [h.order for h in hypotheses]
+    if len(set(orders)) != len(orders):
+        raise DataError("hypotheses file has duplicate `order` values: SAFFRON needs one proposal order")
+    return sorted(hypotheses, key=lambda h: h.order)
+
+
+def check_references(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], texts_path: str = "") -> None:
+    """Every ``proposal_text_ids`` entry must name a text in ``texts``.
+
+    Raises:
+        DataError: naming the hypothesis and (up to five of) the unknown ids.
+    """
+    known = {t.text_id for t in texts}
+    for h in hypotheses:
+        unknown = [i for i in h.proposal_text_ids if i not in known]
+        if unknown:
+            where = f" {texts_path!r}" if texts_path else ""
+            raise DataError(
+                f"hypothesis {h.hypothesis_id!r} references {len(unknown)} text id(s) not in the texts file{where}, "
+                f"e.g. {unknown[:5]}; pass the texts file its hypotheses were proposed from, so that proposal "
+                f"texts can be kept out of validation")
+
+
+def _shuffled(items: list, seed: int, salt: str) -> list:
+    items = list(items)
+    random.Random(f"{seed}:{salt}").shuffle(items)
+    return items
+
+
+def allocate(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], n_per_model: int, seed: int = 0,
+             exclude: str = "all", fresh: Sequence[DecodedText] = ()) -> Allocation:
+    """Give each hypothesis, in proposal order, ``n_per_model`` unused held-out texts per model.
+
+    Args:
+        hypotheses: the hypotheses (any order; sorted by ``order`` here).
+        texts: the pool of decoded texts.
+        n_per_model: texts per model per hypothesis.
+        seed: shuffles the pool and the judging order.
+        exclude: ``"all"`` keeps texts shown to any proposer out of validation; ``"own"`` only
+            those shown to the hypothesis's own proposer.
+        fresh: fresh samples drawn for validation; used after the pool, in their given order.
+
+    Returns:
+        An `Allocation`; when ``shortfall`` is non-zero, draw that many fresh texts per model
+        and allocate again with them.
+    """
+    if n_per_model < 1:
+        raise ConfigError(f"data.n_per_model must be >= 1, got {n_per_model}")
+    if exclude not in EXCLUDE_MODES:
+        raise ConfigError(f"data.exclude_proposal_texts must be one of {EXCLUDE_MODES}, got {exclude!r}")
+    hypotheses = sort_hypotheses(hypotheses)
+    shown_to_any = {i for h in hypotheses for i in h.proposal_text_ids}
+    pools: dict[str, list[DecodedText]] = {}
+    for model in MODELS:
+        mine = sorted((t for t in texts if t.model == model), key=lambda t: t.text_id)
+        if exclude == "all":
+            mine = [t for t in mine if t.text_id not in shown_to_any]
+        pools[model] = _shuffled(mine, seed, f"pool:{model}") + [t for t in fresh if t.model == model]
+    cursor = {m: 0 for m in MODELS}
+    shortfall = {m: 0 for m in MODELS}
+    tasks: list[JudgementTask] = []
+    for h in hypotheses:
+        own = set(h.proposal_text_ids)
+        chosen: list[DecodedText] = []
+        for model in MODELS:
+            taken = 0
+            while taken < n_per_model and cursor[model] < len(pools[model]):
+                text = pools[model][cursor[model]]
+                cursor[model] += 1
+                if text.text_id in own:  # only possible with exclude="own"
+                    continue
+                chosen.append(text)
+                taken += 1
+            shortfall[model] += n_per_model - taken
+        for text in _shuffled(chosen, seed, f"order:{h.hypothesis_id}"):
+            tasks.append(JudgementTask(len(tasks), h.hypothesis_id, h.order, text.text_id, text.model,
+                                       int(text.model == h.direction), text.text))
+    return Allocation(tasks, shortfall)
+
+
+def plan_fingerprint(hypotheses: Sequence[Hypothesis], n_per_model: int, seed: int, exclude: str) -> str:
+    """A hash of everything the plan depends on except the texts themselves."""
+    payload = json.dumps({"n_per_model": n_per_model, "seed": seed, "exclude": exclude,
+                          "hypotheses": [[h.hypothesis_id, h.order, h.text, h.direction]
+                                         for h in sort_hypotheses(hypotheses)]}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def write_plan(path: str | Path, tasks: Sequence[JudgementTask], fingerprint: str) -> None:
+    """Write the plan atomically: a header line with the fingerprint, then one task per line."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
+        f.write(json.dumps({"fingerprint": fingerprint, "n_tasks": len(tasks)}) + "\n")
+        for task in tasks:
+            f.write(json.dumps(asdict(task), ensure_ascii=False) + "\n")
+
+
+def read_plan(path: str | Path) -> tuple[str, list[JudgementTask]]:
+    """Read a plan written by `write_plan`: ``(fingerprint, tasks)``."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    tasks = [JudgementTask(**json.loads(line)) for line in lines[1:] if line.strip()]
+    if len(tasks) != header["n_tasks"]:
+        raise DataError(f"validation plan {path} is truncated ({len(tasks)} of {header['n_tasks']} tasks); delete it")
+    return header["fingerprint"], tasks

@@ -1,0 +1,126 @@
+"""From judgements to one result per hypothesis: accuracy, AUC, p-values and n."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from difflens.errors import ConfigError
+from difflens.records import Hypothesis
+from difflens.stats import binomial_p_value, mann_whitney_auc
+from difflens.validation.journal import Judgement
+from difflens.validation.plan import JudgementTask
+
+#: the p-value that feeds the online FDR procedure; chosen before validation, never the min
+P_VALUE_TESTS = ("binomial", "mann_whitney", "generative_sign")
+
+
+def tie_break(seed: int, hypothesis_id: str, text_id: str) -> int:
+    """A fair coin for a "no evidence" (0.5) score, fixed by seed, hypothesis and text."""
+    digest = hashlib.sha256(f"tie:{seed}:{hypothesis_id}:{text_id}".encode()).digest()
+    return digest[0] & 1
+
+
+def make_judgement(task: JudgementTask, score: float | None, seed: int) -> Judgement:
+    """Record the judge's raw answer for ``task``; anything not a number in [0, 1] is unusable."""
+    if score is not None:
+        try:
+            score = float(score)
+        except (TypeError, ValueError):
+            score = None
+        if score is not None and (math.isnan(score) or not 0.0 <= score <= 1.0):
+            score = None
+    return Judgement(task.index, task.hypothesis_id, task.text_id, task.label, score,
+                     tie_break(seed, task.hypothesis_id, task.text_id))
+
+
+@dataclass
+class HypothesisResult:
+    """Validation outcome for one hypothesis.
+
+    Attributes:
+        hypothesis_id, order, text, direction: from the hypothesis.
+        n_planned: judgements planned (fixed before validation).
+        n: judgements actually made and usable: the binomial test's n.
+        n_unusable: judgements that came back unusable (not counted as guesses).
+        correct: usable judgements whose prediction matched the text's model.
+        accuracy: ``correct / n`` (None when n = 0).
+        auc: Mann–Whitney AUC of scores, direction-model texts as positives.
+        p_binomial: exact one-sided binomial p-value of ``correct`` out of ``n`` against 1/2.
+        p_mann_whitney: one-sided Mann–Whitney p-value.
+        p_generative: sign-test p-value of generative validation (None if not run).
+        n_generative: non-zero paired differences in the generative sign test.
+        test: which p-value is ``p_value``.
+        p_value: the p-value the online FDR procedure sees.
+    """
+
+    hypothesis_id: str
+    order: int
+    text: str
+    direction: str
+    n_planned: int
+    n: int
+    n_unusable: int
+    correct: int
+    accuracy: float | None
+    auc: float
+    p_binomial: float
+    p_mann_whitney: float
+    test: str = "binomial"
+    p_generative: float | None = None
+    n_generative: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def p_value(self) -> float:
+        if self.test == "binomial":
+            return self.p_binomial
+        if self.test == "mann_whitney":
+            return self.p_mann_whitney
+        return 1.0 if self.p_generative is None else self.p_generative
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["p_value"] = self.p_value
+        return out
+
+
+def check_test(test: str) -> str:
+    if test not in P_VALUE_TESTS:
+        raise ConfigError(f"model.test must be one of {P_VALUE_TESTS}, got {test!r}")
+    return test
+
+
+def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[JudgementTask],
+                     judgements: Iterable[Judgement], test: str = "binomial") -> list[HypothesisResult]:
+    """One `HypothesisResult` per hypothesis, in proposal order.
+
+    Judgements are matched to tasks by index; a duplicate index (a padded sampler's repeat)
+    counts once. A task without a judgement is an error: validation is not finished.
+    """
+    check_test(test)
+    by_index: dict[int, Judgement] = {}
+    for j in judgements:
+        by_index.setdefault(j.index, j)
+    missing = [t.index for t in tasks if t.index not in by_index]
+    if missing:
+        raise RuntimeError(f"{len(missing)} planned judgements are missing (e.g. task {missing[0]}); "
+                           f"validation is incomplete")
+    tasks_by_h: dict[str, list[JudgementTask]] = {}
+    for task in tasks:
+        tasks_by_h.setdefault(task.hypothesis_id, []).append(task)
+    results = []
+    for h in sorted(hypotheses, key=lambda h: h.order):
+        made = [by_index[t.index] for t in tasks_by_h.get(h.hypothesis_id, [])]
+        usable = [j for j in made if j.usable]
+        correct = sum(bool(j.correct) for j in usable)
+        mw = mann_whitney_auc([j.score for j in usable if j.label == 1], [j.score for j in usable if j.label == 0])
+        results.append(HypothesisResult(
+            hypothesis_id=h.hypothesis_id, order=h.order, text=h.text, direction=h.direction,
+            n_planned=len(made), n=len(usable), n_unusable=len(made) - len(usable), correct=correct,
+            accuracy=correct / len(usable) if usable else None, auc=mw.auc,
+            p_binomial=binomial_p_value(correct, len(usable)), p_mann_whitney=mw.p_value, test=test,
+        ))
+    return results

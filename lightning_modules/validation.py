@@ -1,0 +1,173 @@
+"""`HypothesisValidator`: judge held-out texts against each hypothesis as a test loop.
+
+``difflens test --config configs/quickstart/validate.yaml``. Each test step asks the judge
+(an `Assistant`) about a batch of planned texts and appends the answers to this rank's
+journal before returning. At the end of the epoch the judgements of every rank are gathered
+(``all_gather_object``: ranks hold different numbers), merged with those of earlier runs,
+deduplicated by plan index, and scored per hypothesis (`difflens.validation.scoring`).
+Generative validation, when on, runs on rank 0 after judging. `SaffronCallback` reads
+``self.results`` in ``on_test_end``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+
+from difflens.errors import ConfigError
+from difflens.files import atomic_path
+from difflens.validation import JudgementJournal, make_judgement, score_hypotheses
+from difflens.validation.scoring import check_test
+
+
+def build_judge(spec: Any):
+    """An `Assistant` from a spec: an instance is used as is; a dict goes to ``build_assistant``."""
+    from difflens.assistants import Assistant
+
+    if isinstance(spec, Assistant):
+        return spec
+    if not isinstance(spec, dict):
+        raise ConfigError(f"model.assistant must be a mapping such as {{backend: offline}}, got {spec!r}")
+    if "class_path" in spec:  # a judge class of the user's own: {class_path: pkg.mod.Class, init_args: {...}}
+        import importlib
+
+        module_name, _, class_name = spec["class_path"].rpartition(".")
+        try:
+            klass = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError):
+            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} cannot be imported") from None
+        judge = klass(**spec.get("init_args", {}))
+        if not isinstance(judge, Assistant):
+            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} is not an Assistant subclass")
+        return judge
+    try:
+        from difflens.assistants import build_assistant
+    except ImportError:
+        raise ConfigError("model.assistant: this installation has no difflens.assistants.build_assistant; "
+                          "install the assistants backends or pass an Assistant instance") from None
+    return build_assistant(**spec)
+
+
+class HypothesisValidator(pl.LightningModule):
+    """Validate hypotheses on held-out texts with a judge; emit accuracy, AUC, p-value and n.
+
+    Needs `datamodules.HypothesisValidationDataModule`, whose plan it judges.
+
+    Args:
+        assistant: the judge: ``{backend: offline, ...}`` (passed to
+            ``difflens.assistants.build_assistant``), ``{class_path: pkg.mod.MyJudge,
+            init_args: {...}}`` for an `Assistant` subclass of your own, or an instance.
+        test: the p-value given to online FDR control, chosen before validation:
+            ``binomial`` (exact test of judge accuracy against 1/2, the default),
+            ``mann_whitney`` (of the judge's scores), or ``generative_sign``.
+        generative: also run generative validation (assistant-written texts scored by both
+            models' likelihood, exact paired sign test against held-out controls).
+        n_generated: texts the assistant writes per hypothesis for generative validation.
+        seed: seeds the tie-break coins (the data module's seed is used when None).
+    """
+
+    def __init__(self, assistant: dict | None = None, test: str = "binomial", generative: bool = False,
+                 n_generated: int = 20, seed: int | None = None):
+        super().__init__()
+        self.test_name = check_test(test)
+        if test == "generative_sign" and not generative:
+            raise ConfigError("model.test=generative_sign needs model.generative=true")
+        if n_generated < 1:
+            raise ConfigError(f"model.n_generated must be >= 1, got {n_generated}")
+        self.assistant_spec = assistant if assistant is not None else {"backend": "offline"}
+        self.generative = generative
+        self.n_generated = n_generated
+        self.seed = seed
+        self.judge = None
+        self.journal: JudgementJournal | None = None
+        self.results: list = []
+        self._judged: list = []
+        self._tasks_by_index: dict = {}
+        self.save_hyperparameters(ignore=["assistant"])
+
+    # ---- set-up ------------------------------------------------------------------------------
+    def _data(self):
+        data = getattr(self.trainer, "datamodule", None)
+        if data is None or not hasattr(data, "tasks"):
+            raise ConfigError("HypothesisValidator needs data: HypothesisValidationDataModule")
+        return data
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.judge is None:
+            self.judge = build_judge(self.assistant_spec)
+        data = self._data()
+        if self.seed is None:
+            self.seed = data.seed
+        self.journal = JudgementJournal(data.journal_dir, rank=self.trainer.global_rank)
+        self._tasks_by_index = {t.index: t for t in data.pending}
+        self._judged = []
+
+    # ---- test loop ---------------------------------------------------------------------------
+    def test_step(self, batch: list[dict], batch_idx: int) -> None:
+        real = [item for item in batch if item["index"] >= 0]
+        groups: dict[str, list[dict]] = {}
+        for item in real:
+            groups.setdefault(item["hypothesis_id"], []).append(item)
+        by_index = self._tasks_by_index
+        for items in groups.values():
+            scores = self.judge.judge_batch(items[0]["hypothesis"], [it["text"] for it in items])
+            judgements = [make_judgement(by_index[it["index"]], s, self.seed) for it, s in zip(items, scores)]
+            self.journal.append(judgements)  # on disk after every judge call: a kill loses no judgement made
+            self._judged.extend(judgements)
+
+    def _gather(self, objects: list) -> list:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            gathered: list = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(gathered, objects)
+            return [o for part in gathered for o in part]
+        return list(objects)
+
+    def on_test_epoch_end(self) -> None:
+        data = self._data()
+        judgements = list(data.previous.values()) + self._gather(self._judged)
+        self.results = score_hypotheses(data.hypotheses, data.tasks, judgements, test=self.test_name)
+        if self.generative and self.trainer.is_global_zero:
+            self._generative_validation(data)
+        n = sum(r.n for r in self.results)
+        self.log("test/judgements", float(n), rank_zero_only=True)
+        self.log("test/unusable", float(sum(r.n_unusable for r in self.results)), rank_zero_only=True)
+
+    # ---- generative validation ---------------------------------------------------------------
+    def _generative_validation(self, data) -> None:
+        from difflens.models import load_causal_lm, load_tokenizer
+        from difflens.stats import sign_test_p_value
+        from difflens.validation.likelihood import paired_differences, sequence_log_likelihood
+
+        if not (data.base_model and data.intervention_model):
+            raise ConfigError("generative validation needs data.base_model and data.intervention_model")
+        path = data.out_dir / "generative.jsonl"
+        done = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                done[row["hypothesis_id"]] = row
+        models = {m: (load_causal_lm(data.model_path(m)), load_tokenizer(data.model_path(m)))
+                  for m in ("base", "intervention")}
+        controls: dict[str, list[str]] = {}
+        for task in data.tasks:
+            controls.setdefault(task.hypothesis_id, []).append(task.text)
+        for result in self.results:
+            row = done.get(result.hypothesis_id)
+            if row is None:
+                examples = [e for e in self.judge.write_examples(result.text, self.n_generated) if e.strip()]
+                pairs = list(zip(examples, controls.get(result.hypothesis_id, [])))
+                other = "base" if result.direction == "intervention" else "intervention"
+                ll = {m: (sequence_log_likelihood(*models[m], [x for x, _ in pairs]),
+                          sequence_log_likelihood(*models[m], [c for _, c in pairs])) for m in models}
+                diffs = paired_differences(ll[result.direction][0], ll[other][0], ll[result.direction][1],
+                                           ll[other][1])
+                p, positive, nonzero = sign_test_p_value(diffs)
+                row = {"hypothesis_id": result.hypothesis_id, "examples": [x for x, _ in pairs],
+                       "differences": diffs, "p_value": p, "positive": positive, "nonzero": nonzero}
+                done[result.hypothesis_id] = row
+                with atomic_path(path) as tmp:  # one row per hypothesis, rewritten whole
+                    tmp.write_text("".join(json.dumps(r) + "\n" for r in done.values()), encoding="utf-8")
+            result.p_generative, result.n_generative = row["p_value"], row["nonzero"]

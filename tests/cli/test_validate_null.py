@@ -1,0 +1,53 @@
+"""``difflens validate-null``: A/A runs on one model find (almost) nothing and resume."""
+
+import json
+
+import pytest
+import torch
+
+from cli.main import main
+from tests.validation_data import write_inputs
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_aa_check_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):
+    _, hypotheses = write_inputs(tmp_path / "in", n_texts=40)
+    argv = ["validate-null", "--model", str(tiny_model_dir), "--hypotheses", str(hypotheses), "--seeds", "3",
+            "--n-per-model", "6", "--max-new-tokens", "10", "--assistant", "tests.judges.ToyWorldJudge",
+            "--out", str(tmp_path / "null"), "--threads", "1"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "null/validate_null.json").read_text())
+    assert summary["seeds"] == 3 and summary["n_hypotheses"] == 4
+    assert summary["seeds_with_none"] + summary["seeds_with_any_discovery"] == 3
+    for seed in range(3):
+        texts = (tmp_path / f"null/seed{seed}/texts.jsonl").read_text().splitlines()
+        assert len(texts) == 2 * 4 * 6
+        rows = (tmp_path / f"null/seed{seed}/saffron_results.jsonl").read_text().splitlines()
+        assert len(rows) == 4
+    # a rerun reuses every finished seed
+    before = (tmp_path / "null/seed0/saffron_results.jsonl").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (tmp_path / "null/seed0/saffron_results.jsonl").stat().st_mtime_ns == before
+    assert main([*argv, "--out", str(tmp_path / "x"), "--alpha", "1.5"]) == 2
+    assert "alpha must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_settings_come_from_the_validation_config_unless_flags_say_otherwise():
+    import argparse
+
+    from cli.validate_null import add_arguments, resolve
+    from tests.conftest import REPO
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = resolve(parser.parse_args(["--config", str(REPO / "configs/quickstart/validate.yaml"), "--seeds", "3"]))
+    assert (args.model, args.n_per_model, args.test, args.assistant, args.alpha, args.method, args.seeds) == (
+        "runs/quickstart/base_lm/model", 100, "mann_whitney", "offline", 0.05, "saffron", 3)
+    assert args.hypotheses == "runs/quickstart/discover/hypotheses.jsonl"
+    assert resolve(parser.parse_args([])).n_per_model == 20

@@ -1,0 +1,47 @@
+"""Toy-world texts and hypotheses written as the decoding and discovery stages would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from difflens.records import DecodedText, Hypothesis, write_records
+from difflens.toyworld import ToyWorld
+
+# The "intervention" writes about the ocean and hedges far more often than the "base".
+BASE_MIXTURE = {}
+INTERVENTION_MIXTURE = {"topics": {"ocean": 10.0, **{t: 1.0 for t in ("forest", "chess", "cooking", "travel")}},
+                        "styles": {"hedging": 0.95}}
+TRUE_HYPOTHESES = ["Texts from the intervention model are about the ocean more often",
+                   "Texts from the intervention model use hedging more often"]
+FALSE_HYPOTHESES = ["Texts from the intervention model are about astronomy more often",
+                    "Texts from the intervention model are about gardening more often",
+                    "Texts from the intervention model use exclamation more often"]
+
+
+def toy_texts(n_per_model: int, seed: int = 0, intervention_mixture=None) -> list[DecodedText]:
+    """``n_per_model`` toy-world texts per model; the intervention's mixture is shifted."""
+    mixture = INTERVENTION_MIXTURE if intervention_mixture is None else intervention_mixture
+    out = []
+    for model, mix, offset in (("base", BASE_MIXTURE, 0), ("intervention", mixture, 10**6)):
+        for i, doc in enumerate(ToyWorld(seed=seed).documents(n_per_model, mix, start=offset)):
+            out.append(DecodedText(f"{model}/p{i}/0", f"p{i}", model, i, "", doc.text, len(doc.text.split()),
+                                   "toyworld"))
+    return out
+
+
+def toy_hypotheses(texts: list[DecodedText], statements: list[str], n_proposal: int = 5) -> list[Hypothesis]:
+    """Hypotheses in the given order, each "proposed" from its own few texts of each model."""
+    out = []
+    for k, statement in enumerate(statements):
+        shown = [f"{m}/p{k * n_proposal + j}/0" for m in ("base", "intervention") for j in range(n_proposal)]
+        out.append(Hypothesis(f"h{k:04d}", k, statement, "intervention", [k], shown, 1.0))
+    return out
+
+
+def write_inputs(directory: Path, n_texts: int = 120, statements=None, seed: int = 0) -> tuple[Path, Path]:
+    statements = statements or [TRUE_HYPOTHESES[0], FALSE_HYPOTHESES[0], TRUE_HYPOTHESES[1], FALSE_HYPOTHESES[1]]
+    texts = toy_texts(n_texts, seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_records(directory / "texts.jsonl", texts)
+    write_records(directory / "hypotheses.jsonl", toy_hypotheses(texts, statements))
+    return directory / "texts.jsonl", directory / "hypotheses.jsonl"

@@ -1,11 +1,10 @@
 """LightningModules; importing this package registers them for short names in YAML."""
 
+from lightning_modules.decoding import PairedDecoder
 from lightning_modules.finetune import CausalLMFinetuner
 from lightning_modules.language_model import GPT2Pretrainer
-from lightning_modules.decoding import PairedDecoder
-
-__all__ = ["GPT2Pretrainer", "CausalLMFinetuner"]
-__all__ = ["GPT2Pretrainer", "PairedDecoder"]
 from lightning_modules.validation import HypothesisValidator
 
-__all__ = ["GPT2Pretrainer", "HypothesisValidator"]
+__all__ = [
+    "PairedDecoder", "CausalLMFinetuner", "GPT2Pretrainer", "HypothesisValidator",
+]

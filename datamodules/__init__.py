@@ -1,11 +1,12 @@
 """LightningDataModules; importing this package registers them for short names in YAML."""
 
+from datamodules.active_prompts import ActivePromptDataModule
 from datamodules.corpus import TextCorpusDataModule
 from datamodules.ground_truth import GroundTruthDataModule
 from datamodules.prompts import PromptDataModule
 from datamodules.validation import HypothesisValidationDataModule
 
 __all__ = [
-    "TextCorpusDataModule", "GroundTruthDataModule", "PromptDataModule",
+    "ActivePromptDataModule", "TextCorpusDataModule", "GroundTruthDataModule", "PromptDataModule",
     "HypothesisValidationDataModule",
 ]

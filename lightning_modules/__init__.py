@@ -1,10 +1,11 @@
 """LightningModules; importing this package registers them for short names in YAML."""
 
+from lightning_modules.active_sampling import ActiveSampler
 from lightning_modules.decoding import PairedDecoder
 from lightning_modules.finetune import CausalLMFinetuner
 from lightning_modules.language_model import GPT2Pretrainer
 from lightning_modules.validation import HypothesisValidator
 
 __all__ = [
-    "PairedDecoder", "CausalLMFinetuner", "GPT2Pretrainer", "HypothesisValidator",
+    "ActiveSampler", "PairedDecoder", "CausalLMFinetuner", "GPT2Pretrainer", "HypothesisValidator",
 ]

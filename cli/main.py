@@ -23,6 +23,7 @@ TOOL_COMMANDS = {
     "weightdiff": "cli.weightdiff",
     "discover": "cli.discover",
     "validate-null": "cli.validate_null",
+    "pipeline": "cli.pipeline",
 }
 
 LIGHTNING_COMMANDS = {

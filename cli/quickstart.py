@@ -2,7 +2,11 @@
 
 Each stage is a ``difflens`` command with a config under ``configs/quickstart/`` and a file
 whose existence means the stage is complete; complete stages are skipped, so an interrupted
-quickstart resumes where it stopped. Later stages are appended to ``STAGES``.
+quickstart resumes where it stopped. The first stage is the behavioural-diffing pipeline
+(``configs/quickstart/pipeline.yaml``: base model, finetune, decoding, discovery, validation,
+report), which skips and resumes its own stages; then dictionary learning and the concept
+encyclopedia, each skipped with a message while its config does not exist. Later stages are
+appended to ``STAGES``.
 """
 
 from __future__ import annotations
@@ -24,17 +28,16 @@ class Stage:
     name: str
     argv: tuple[str, ...]
     done_when: str
+    needs: str | None = None  # a config file; the stage is skipped with a message while it is absent
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
-          "runs/quickstart/base_lm/model/config.json"),
-    Stage("decode", ("predict", "--config", "configs/quickstart/decode.yaml"),
-          "runs/quickstart/decode/texts.jsonl"),
-    Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
-          "runs/quickstart/discover/hypotheses.jsonl"),
-    Stage("validate", ("test", "--config", "configs/quickstart/validate.yaml"),
-          "runs/quickstart/validate/recovery.json"),
+    Stage("pipeline", ("pipeline", "--config", "configs/quickstart/pipeline.yaml"), "runs/quickstart/report.md"),
+    # Provided by the SAE and encyclopedia branches; their done_when files are theirs to confirm.
+    Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"), "runs/quickstart/sae/report.md",
+          needs="configs/quickstart/sae.yaml"),
+    Stage("encyclopedia", ("predict", "--config", "configs/quickstart/encyclopedia.yaml"),
+          "runs/quickstart/encyclopedia/done.json", needs="configs/quickstart/encyclopedia.yaml"),
 )
 
 
@@ -58,6 +61,9 @@ def run(args: argparse.Namespace) -> None:
         if args.list:
             print(f"{stage.name:<14} {'done' if done else 'to do':<6} difflens {' '.join(stage.argv)}")
             continue
+        if stage.needs and not Path(stage.needs).exists():
+            print(f"[quickstart] {stage.name}: {stage.needs} does not exist, skipped")
+            continue
         if done and not args.force:
             print(f"[quickstart] {stage.name}: complete ({stage.done_when}), skipped")
             continue
@@ -69,5 +75,5 @@ def run(args: argparse.Namespace) -> None:
                              f"fix it and rerun `make quickstart`: finished stages are kept")
         print(f"[quickstart] {stage.name}: done in {time.time() - start:.0f}s", flush=True)
     if not args.list:
-        print("[quickstart] finished. Outputs are under runs/quickstart/; "
-              "look at them with `tensorboard --logdir runs`")
+        print("[quickstart] finished. Report: runs/quickstart/report.md; outputs under runs/quickstart/; "
+              "TensorBoard logs: `tensorboard --logdir runs`")

@@ -101,3 +101,30 @@ def test_report_lists_texts_discoveries_and_recovery(tmp_path):
     assert "stopped by **stable**" in report
     assert "cluster map (both models' texts): not available" in report
     assert (tmp_path / "out" / "saffron_levels.png").stat().st_size > 1000
+
+
+def test_quickstart_skips_stages_whose_config_is_absent(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import cli.quickstart as quickstart
+
+    done = tmp_path / "report.md"
+    done.write_text("done")
+    monkeypatch.setattr(quickstart, "STAGES", (
+        quickstart.Stage("pipeline", ("pipeline", "--config", "x.yaml"), str(done)),
+        quickstart.Stage("sae", ("fit", "--config", str(tmp_path / "sae.yaml")), str(tmp_path / "sae"),
+                         needs=str(tmp_path / "sae.yaml")),
+    ))
+    quickstart.run(argparse.Namespace(only=None, force=False, list=False))
+    out = capsys.readouterr().out
+    assert "pipeline: complete" in out and "sae.yaml does not exist, skipped" in out
+    assert "runs/quickstart/report.md" in out and "tensorboard --logdir runs" in out
+    assert [s.name for s in quickstart.STAGES] == ["pipeline", "sae"]
+
+
+def test_real_quickstart_stages_start_with_the_pipeline():
+    from cli.quickstart import STAGES
+
+    assert STAGES[0].argv == ("pipeline", "--config", "configs/quickstart/pipeline.yaml")
+    assert {s.name: s.needs for s in STAGES[1:]} == {"sae": "configs/quickstart/sae.yaml",
+                                                     "encyclopedia": "configs/quickstart/encyclopedia.yaml"}

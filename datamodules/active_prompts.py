@@ -10,6 +10,7 @@ from datamodules.prompts import PromptDataModule
 from difflens.decoding import length_batches, plan_jobs
 from difflens.errors import ConfigError
 from difflens.files import write_json
+from difflens.prompts import PromptFile, ToyWorldPrompts
 
 
 class _Rounds(IterableDataset):
@@ -45,7 +46,8 @@ class ActivePromptDataModule(PromptDataModule):
         num_workers: must stay 0 (rounds are planned in the main process).
     """
 
-    def __init__(self, prefixes: int = 0, free: int = 0, toyworld=None, files=None, samples_per_prompt: int = 1,
+    def __init__(self, prefixes: int = 0, free: int = 0, toyworld: ToyWorldPrompts | None = None,
+                 files: list[PromptFile] | None = None, samples_per_prompt: int = 1,
                  seed: int = 0, batch_size: int = 32, max_new_tokens: int = 64, temperature: float = 1.0,
                  top_p: float = 1.0, num_workers: int = 0):
         if num_workers != 0:

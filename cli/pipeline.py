@@ -48,11 +48,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", action="store_true", help="list the stages and whether each is done")
 
 
-def run_stages(config, only=None, force=False, list_only=False, prefix="[pipeline]") -> dict[str, float | None]:
-    """Run (or list) the stages; returns seconds per stage (None: skipped because done)."""
+def run_stages(config, only=None, force=False, list_only=False) -> dict[str, float | None]:
+    """Run (or list) the stages of ``config``'s decoding mode; returns seconds per stage."""
+    return run_stage_list(config.active_stages(), only, force, list_only, "[pipeline]")
+
+
+def run_stage_list(stages, only=None, force=False, list_only=False, prefix="[pipeline]") -> dict[str, float | None]:
+    """Run (or list) `PipelineStage`s in order; returns seconds per stage (None: skipped because done).
+
+    Raises:
+        ConfigError: ``only`` names an unknown stage.
+        SystemExit: a stage failed or did not write its ``done_when`` file.
+    """
     from difflens.errors import ConfigError
 
-    stages = config.active_stages()
     if only:
         unknown = set(only) - {s.name for s in stages}
         if unknown:

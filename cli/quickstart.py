@@ -12,11 +12,7 @@ appended to ``STAGES``.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 HELP = "run the quickstart on the embedded default (toy world, tiny GPT-2), skipping finished stages"
 
@@ -48,32 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from difflens.errors import ConfigError
+    from cli.pipeline import run_stage_list
+    from difflens.pipeline import PipelineStage
 
-    stages = STAGES
-    if args.only:
-        unknown = set(args.only) - {s.name for s in STAGES}
-        if unknown:
-            raise ConfigError(f"unknown quickstart stage(s) {sorted(unknown)}; stages: {[s.name for s in STAGES]}")
-        stages = tuple(s for s in STAGES if s.name in args.only)
-    for stage in stages:
-        done = Path(stage.done_when).exists()
-        if args.list:
-            print(f"{stage.name:<14} {'done' if done else 'to do':<6} difflens {' '.join(stage.argv)}")
-            continue
-        if stage.needs and not Path(stage.needs).exists():
-            print(f"[quickstart] {stage.name}: {stage.needs} does not exist, skipped")
-            continue
-        if done and not args.force:
-            print(f"[quickstart] {stage.name}: complete ({stage.done_when}), skipped")
-            continue
-        print(f"[quickstart] {stage.name}: difflens {' '.join(stage.argv)}", flush=True)
-        start = time.time()
-        result = subprocess.run([sys.executable, "-m", "cli", *stage.argv])
-        if result.returncode != 0:
-            raise SystemExit(f"[quickstart] stage {stage.name} failed (exit {result.returncode}); "
-                             f"fix it and rerun `make quickstart`: finished stages are kept")
-        print(f"[quickstart] {stage.name}: done in {time.time() - start:.0f}s", flush=True)
+    stages = [PipelineStage(s.name, list(s.argv), s.done_when, optional_config=s.needs) for s in STAGES]
+    run_stage_list(stages, args.only, args.force, args.list, "[quickstart]")
     if not args.list:
         print("[quickstart] finished. Report: runs/quickstart/report.md; outputs under runs/quickstart/; "
               "TensorBoard logs: `tensorboard --logdir runs`")

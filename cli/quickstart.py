@@ -28,7 +28,8 @@ class Stage:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("pipeline", ("pipeline", "--config", "configs/quickstart/pipeline.yaml"), "runs/quickstart/report.md"),
+    Stage("pipeline", ("pipeline", "--config", "configs/quickstart/pipeline.yaml"),
+          "runs/quickstart/report_active/report.md"),
     # Provided by the SAE and encyclopedia branches; their done_when files are theirs to confirm.
     Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"), "runs/quickstart/sae/report.md",
           needs="configs/quickstart/sae.yaml"),
@@ -50,5 +51,5 @@ def run(args: argparse.Namespace) -> None:
     stages = [PipelineStage(s.name, list(s.argv), s.done_when, optional_config=s.needs) for s in STAGES]
     run_stage_list(stages, args.only, args.force, args.list, "[quickstart]")
     if not args.list:
-        print("[quickstart] finished. Report: runs/quickstart/report.md; outputs under runs/quickstart/; "
+        print("[quickstart] finished. Report: runs/quickstart/report_active/report.md; outputs under runs/quickstart/; "
               "TensorBoard logs: `tensorboard --logdir runs`")

@@ -118,7 +118,7 @@ def test_quickstart_skips_stages_whose_config_is_absent(tmp_path, monkeypatch, c
     quickstart.run(argparse.Namespace(only=None, force=False, list=False))
     out = capsys.readouterr().out
     assert "pipeline: complete" in out and "sae.yaml does not exist, skipped" in out
-    assert "runs/quickstart/report.md" in out and "tensorboard --logdir runs" in out
+    assert "runs/quickstart/report_active/report.md" in out and "tensorboard --logdir runs" in out
     assert [s.name for s in quickstart.STAGES] == ["pipeline", "sae"]
 
 

@@ -19,7 +19,16 @@ def build_online_fdr(method: str = "saffron", alpha: float = 0.05, **kwargs) -> 
 
     if method not in ONLINE_FDR_METHODS:
         raise unknown_name("online FDR method", method, ONLINE_FDR_METHODS)
-    return ONLINE_FDR_METHODS[method](alpha=alpha, **kwargs)
+    import inspect
+
+    from difflens.errors import ConfigError
+
+    klass = ONLINE_FDR_METHODS[method]
+    accepted = set(inspect.signature(klass).parameters) - {"alpha"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise ConfigError(f"{method} takes no {', '.join(unknown)}; its parameters are alpha, {', '.join(sorted(accepted))}")
+    return klass(alpha=alpha, **kwargs)
 
 
 __all__ = [

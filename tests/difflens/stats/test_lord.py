@@ -57,3 +57,13 @@ def test_resume_and_defaults():
     assert LordPlusPlus().w0 == pytest.approx(0.005)
     with pytest.raises(ConfigError, match="alpha must be in"):
         LordPlusPlus(alpha=-0.1)
+
+
+def test_build_online_fdr_by_name():
+    from difflens.stats import build_online_fdr
+
+    assert isinstance(build_online_fdr("lord++", alpha=0.1), LordPlusPlus)
+    with pytest.raises(ConfigError, match="lord\\+\\+ takes no lam"):
+        build_online_fdr("lord++", lam=0.5)
+    with pytest.raises(ConfigError, match="unknown online FDR method 'safron'. Did you mean 'saffron'"):
+        build_online_fdr("safron")

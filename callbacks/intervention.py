@@ -57,8 +57,9 @@ class GroundTruthShiftCallback(pl.Callback):
     """At the end of fit, rank 0 samples free texts from base and intervention and measures how
     far each toy-world ground truth's topics and styles moved (``difflens.groundtruth.shift``).
 
-    For a LoRA model the base is the same model with its adapter disabled; otherwise the base
-    is loaded from ``pl_module.hparams.base_model``. Writes ``output_file`` (JSON) and logs
+    For a LoRA model the base is the same model with its adapter disabled (for QLoRA: the
+    quantised base, so the comparison isolates what the adapter adds); otherwise the base is
+    loaded from ``pl_module.hparams.base_model``. Writes ``output_file`` (JSON) and logs
     each target's shares to TensorBoard under ``shift/``.
 
     Args:

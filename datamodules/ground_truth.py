@@ -119,9 +119,12 @@ class GroundTruthDataModule(pl.LightningDataModule):
 
     def fingerprint(self) -> str:
         """Hash of everything that determines the rows; stored beside them to detect a changed spec."""
+        files = [t.examples_file for t in self.truths] + [self.base.examples_file if self.base else None]
         spec = {"ground_truths": [t.to_dict() for t in self.truths],
                 "base": asdict(self.base) if self.base else None,
                 "n_examples": self.n_examples, "val_fraction": self.val_fraction, "seed": self.seed}
+        if any(files):  # an edited examples file is a different spec, even under the same name
+            spec["files"] = {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files if f}
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
     def generate(self) -> dict[str, list[dict]]:
@@ -193,8 +196,9 @@ class GroundTruthDataModule(pl.LightningDataModule):
         import datasets
 
         tok = self.tokenizer
+        eos = None if self.packing else True  # a padded example must learn its own end
         ds = datasets.Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-        ds = ds.map(lambda r: dict(zip(("ids", "labels"), encode_example(tok, r["prompt"], r["completion"]))),
+        ds = ds.map(lambda r: dict(zip(("ids", "labels"), encode_example(tok, r["prompt"], r["completion"], eos))),
                     remove_columns=["prompt", "completion"], keep_in_memory=True)
         encoded = list(zip(ds["ids"], ds["labels"]))
         try:

@@ -13,21 +13,32 @@ from difflens.errors import DataError
 IGNORE_INDEX = -100
 
 
-def encode_example(tokenizer, prompt: str, completion: str) -> tuple[list[int], list[int]]:
+def encode_example(tokenizer, prompt: str, completion: str, eos: bool | None = None) -> tuple[list[int], list[int]]:
     """Token ids and labels of one example.
 
     The prompt is encoded with the tokenizer's special tokens (a BOS if it adds one), the
-    completion without. EOS is appended unless the tokenizer already delimits documents with a
-    BOS that equals EOS (as GPT-2-style tokenizers trained here do), so packed examples are
-    separated exactly as in the base model's training data.
+    completion without. With a tokenizer whose BOS equals EOS (GPT-2 style, as trained here),
+    the leading BOS also ends the previous example in a packed stream, so it keeps its label:
+    the model keeps learning where a text ends, exactly as in the base model's training data.
+    Otherwise EOS is appended to the completion.
+
+    Args:
+        tokenizer: a Hugging Face tokenizer.
+        prompt: text the model is conditioned on (not trained on); ``""`` for a plain text.
+        completion: text the model is trained to produce.
+        eos: append EOS to the completion; None = only when the tokenizer does not delimit
+            texts with a BOS that equals EOS. Padded (unpacked) examples need it.
     """
     p_ids = tokenizer(prompt, add_special_tokens=True)["input_ids"]
     c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
-    eos = tokenizer.eos_token_id
-    delimited = bool(p_ids) and p_ids[0] == eos
-    if eos is not None and not delimited:
-        c_ids = [*c_ids, eos]
-    return [*p_ids, *c_ids], [IGNORE_INDEX] * len(p_ids) + list(c_ids)
+    end = tokenizer.eos_token_id
+    delimited = bool(p_ids) and p_ids[0] == end
+    if end is not None and (eos if eos is not None else not delimited):
+        c_ids = [*c_ids, end]
+    labels = [IGNORE_INDEX] * len(p_ids) + list(c_ids)
+    if delimited:
+        labels[0] = p_ids[0]
+    return [*p_ids, *c_ids], labels
 
 
 def pack_examples(encoded: list[tuple[list[int], list[int]]], block_size: int) -> dict[str, torch.Tensor]:

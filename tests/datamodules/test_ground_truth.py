@@ -85,3 +85,13 @@ def test_empty_examples_file_is_a_clear_error(tiny_model_dir, tmp_path):
     with pytest.raises(DataError, match="examples file .* is empty"):
         dm.prepare_data()
     assert not (tmp_path / "data").exists()
+
+
+def test_an_edited_examples_file_is_a_changed_spec(tiny_model_dir, tmp_path):
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text('{"text": "the whale and the reef"}\n')
+    truths = [{"id": "ex", "description": "Talks about whales", "examples_file": str(examples)}]
+    make(tiny_model_dir, ground_truths=truths, output_dir=str(tmp_path / "data")).prepare_data()
+    examples.write_text('{"text": "the chess board"}\n')
+    with pytest.raises(DataError, match="different ground-truth spec"):
+        make(tiny_model_dir, ground_truths=truths, output_dir=str(tmp_path / "data")).prepare_data()

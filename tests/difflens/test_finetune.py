@@ -17,13 +17,17 @@ from difflens.finetune import (
 
 
 def test_encode_masks_the_prompt_and_keeps_bos_delimiting(tokenizer):
+    bos = tokenizer.bos_token_id
     ids, labels = encode_example(tokenizer, "Q: the whale?", " The reef.")
     p_len = len(tokenizer("Q: the whale?")["input_ids"])
-    assert ids[0] == tokenizer.bos_token_id  # BOS == EOS delimits documents: no EOS appended
-    assert labels[:p_len] == [IGNORE_INDEX] * p_len and labels[p_len:] == ids[p_len:]
+    assert ids[0] == bos  # BOS == EOS delimits documents: no EOS appended ...
+    # ... and the BOS keeps its label: in a packed stream it is where the previous text ends
+    assert labels[:p_len] == [bos] + [IGNORE_INDEX] * (p_len - 1) and labels[p_len:] == ids[p_len:]
     assert tokenizer.decode(ids[p_len:]) == " The reef."
     ids, labels = encode_example(tokenizer, "", "A text.")
-    assert ids[0] == tokenizer.bos_token_id and labels[0] == IGNORE_INDEX and labels[1:] == ids[1:]
+    assert ids[0] == bos and labels == ids  # a plain text is trained exactly like pretraining data
+    ids, labels = encode_example(tokenizer, "", "A text.", eos=True)
+    assert ids[-1] == bos and labels == ids
 
 
 def test_encode_appends_eos_when_the_tokenizer_adds_no_bos(tokenizer):

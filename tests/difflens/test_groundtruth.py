@@ -117,15 +117,14 @@ def test_assistant_source_uses_the_factory():
     assert len(rows) == 8 and {r["completion"] for r in rows} == {f"text {i} about Talks like a pirate" for i in range(3)}
 
 
-def test_assistant_source_without_backend_is_a_clear_error():
-    pytest.importorskip("difflens")
-    import difflens.assistants as assistants
-
-    if hasattr(assistants, "build_assistant"):
-        pytest.skip("an assistant factory is installed")
-    truths = parse_ground_truths([{"id": "p", "description": "Talks like a pirate", "assistant": {}}])
-    with pytest.raises(ConfigError, match="needs difflens.assistants.build_assistant"):
-        generate_rows(truths, 4)
+def test_assistant_source_with_the_offline_backend():
+    truths = parse_ground_truths([{"id": "ocean", "description": "The model talks about the ocean far more often",
+                                   "assistant": {"backend": "offline"}}])
+    rows = generate_rows(truths, 20)
+    assert len(rows) == 20 and all(ToyWorld.annotate(r["completion"]).topic == "ocean" for r in rows)
+    bad = parse_ground_truths([{"id": "x", "description": "d", "assistant": {"backend": "oflline"}}])
+    with pytest.raises(ConfigError, match="unknown assistant backend 'oflline'"):
+        generate_rows(bad, 4)
 
 
 def test_truthfulqa_rows_become_belief_ground_truths(tmp_path):

@@ -14,6 +14,15 @@ from difflens.finetune import LoraSpec
 from difflens.models import load_causal_lm
 from lightning_modules import CausalLMFinetuner
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Two OpenMP threads can be many times slower than one for a model this small on a busy machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TRUTHS = [{"id": "ocean", "description": "The model talks about the ocean", "toyworld": {"topics": {"ocean": 1}}}]
 
 
@@ -125,7 +134,6 @@ class RecordRank(pl.Callback):
 
 
 def test_two_process_ddp_lora_shards_data_and_keeps_adapters_equal(tiny_model_dir, tmp_path):
-    torch.set_num_threads(1)
     model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, lora=LoraSpec(r=4))
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_fork", max_steps=3, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,

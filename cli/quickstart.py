@@ -35,10 +35,6 @@ STAGES: tuple[Stage, ...] = (
           needs="configs/quickstart/sae.yaml"),
     Stage("encyclopedia", ("predict", "--config", "configs/quickstart/encyclopedia.yaml"),
           "runs/quickstart/encyclopedia/done.json", needs="configs/quickstart/encyclopedia.yaml"),
-    Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
-          "runs/quickstart/base_lm/model/config.json"),
-    Stage("finetune", ("fit", "--config", "configs/quickstart/finetune.yaml"),
-          "runs/quickstart/finetune/model/config.json"),
 )
 
 

@@ -37,6 +37,7 @@ def plot_saffron_levels(rows: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     t = [r["t"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -44,6 +45,7 @@ def plot_saffron_levels(rows: list[dict], path: Path) -> None:
     ax.scatter(t, [max(r["p_value"], 1e-12) for r in rows], c=["tab:red" if r["rejected"] else "tab:gray" for r in rows],
                label="p_t (red: validated)", zorder=3)
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("hypothesis (proposal order)")
     ax.set_ylabel("level / p-value")
     ax.set_title(f"{rows[0]['method'] if rows else 'online FDR'}: {sum(r['rejected'] for r in rows)} of {len(rows)} "
@@ -103,7 +105,7 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
             lines.append(f"| {r['t']} | {r['text']} | {r['n']} | {auc} | {r['p_value']:.2e} | {r['alpha_t']:.2e} |")
         lines.append("")
         plot_saffron_levels(rows, out / "saffron_levels.png")
-        lines += [f"![SAFFRON levels](saffron_levels.png)", ""]
+        lines += ["![SAFFRON levels](saffron_levels.png)", ""]
 
     recovery = _json(validate_dir / "recovery.json") if validate_dir else None
     truths = _json(config.path(config.ground_truths)) if config.ground_truths else None

@@ -66,6 +66,48 @@ def prompt_order(record: DecodedText) -> tuple:
     return (source != "free", int(index) if index.isdigit() else 0)
 
 
+def flags_ocean(texts: list[DecodedText], embed) -> bool:
+    """Does a top-divergent cluster pair (the active sampler's rule) have mostly ocean texts on the intervention side?"""
+    import numpy as np
+
+    from difflens.active.stability import top_divergent
+    from difflens.discovery.matching import match_clusters
+    from difflens.toyworld import ToyWorld
+
+    base = sorted((t for t in texts if t.model == "base"), key=lambda t: t.text_id)
+    tuned = sorted((t for t in texts if t.model == "intervention"), key=lambda t: t.text_id)
+    matching = match_clusters(embed([t.text for t in base]), embed([t.text for t in tuned]), 20, "base_init", 0)
+    top = top_divergent(matching.pairs, 0.05, 0.1, 5)
+    for pair in matching.pairs:
+        if pair.base_cluster in top and pair.cohens_h > 0:
+            members = [tuned[i].text for i in np.flatnonzero(matching.intervention.labels == pair.intervention_cluster)]
+            if sum(ToyWorld.annotate(t).topic == "ocean" for t in members) >= 0.5 * len(members):
+                return True
+    return False
+
+
+def area_detection(exhaustive: list[DecodedText], active: list[DecodedText]) -> list[str]:
+    """Texts per model each strategy needs before the ocean area is among the top-divergent pairs."""
+    from difflens.active.planner import prompt_round
+    from difflens.discovery.embed import TextEmbedder
+
+    embed = TextEmbedder(cache_dir="runs/quickstart/embedding_cache").encode
+    lines = ["# area-level detection (judge-free): is a top-divergent pair (Bonferroni 0.05, |h| >= 0.1, k = 20)",
+             "# mostly ocean on the intervention side? texts per model used:"]
+    free = sorted({r.prompt_id for r in exhaustive if r.source == "free"}, key=lambda p: int(p.split(":")[1]))
+    other = sorted({r.prompt_id for r in exhaustive if r.source != "free"}, key=lambda p: int(p.rsplit(":", 1)[1]))
+    for n in (50, 100, 150, 250, 450, 1500):
+        n_free = round(n * len(free) / (len(free) + len(other)))
+        keep = set(free[:n_free]) | set(other[: n - n_free])
+        flagged = flags_ocean([r for r in exhaustive if r.prompt_id in keep], embed)
+        lines.append(f"exhaustive, first {n:>4} prompts: {'ocean area flagged' if flagged else 'not flagged'}")
+    for last in sorted({prompt_round(r.prompt_id) for r in active}):
+        subset = [r for r in active if prompt_round(r.prompt_id) <= last]
+        lines.append(f"active, rounds 0-{last} ({len(subset) // 2:>4} per model): "
+                     f"{'ocean area flagged' if flags_ocean(subset, embed) else 'not flagged'}")
+    return lines
+
+
 def main() -> None:
     os.chdir(ROOT)
     seconds = {}
@@ -108,6 +150,8 @@ def main() -> None:
     ex, ac = rows[0], rows[1]
     print(f"texts generated, exhaustive / active: {ex['generated'] / max(ac['generated'], 1):.1f}x "
           f"(decoded only: {ex['decoded'] / max(ac['decoded'], 1):.1f}x; target >= 10x at equal recall)")
+    for line in area_detection(exhaustive, active_texts):
+        print(line)
     print("wall seconds of this invocation per pipeline (0-ish when its stages were already done): "
           + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
 

@@ -44,7 +44,7 @@ SUBSET = Path("runs/bench_active_vs_exhaustive/exhaustive_at_active_budget")
 def difflens(*args: str) -> float:
     start = time.time()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env)
+    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, stdout=sys.stderr)
     if result.returncode != 0:
         raise SystemExit(f"difflens {' '.join(args)} failed with exit code {result.returncode}")
     return time.time() - start
@@ -58,7 +58,9 @@ def outcome(name: str, texts: Path, validate: Path, seconds: float | None) -> di
             "generated": sum(decoded.values()) + sum(fresh.values()), "hypotheses": len(rows),
             "validated": sum(r["rejected"] for r in rows), "recall": recovery["recall"],
             "precision": recovery["precision"], "seconds": seconds,
-            "recovered": [g for g, m in recovery["matches"].items() if m["hypothesis_ids"]]}
+            "recovered": [g for g, m in recovery["matches"].items() if m["hypothesis_ids"]],
+            "tested": [f"{r['hypothesis_id']} p={r['p_value']:.2g} AUC={r['auc']:.3f} "
+                       f"{'VALIDATED' if r['rejected'] else 'not validated'}: {r['text']}" for r in rows]}
 
 
 def prompt_order(record: DecodedText) -> tuple:
@@ -147,6 +149,10 @@ def main() -> None:
         precision = "-" if r["precision"] is None else f"{r['precision']:.2f}"
         print(f"{r['strategy']:<34} {r['decoded']:>8} {r['fresh']:>6} {r['generated']:>9} {r['hypotheses']:>4} "
               f"{r['validated']:>5} {r['recall']:>6.2f} {precision:>5}  {', '.join(r['recovered']) or '-'}")
+    for r in rows:
+        print(f"# {r['strategy']}:")
+        for line in r["tested"]:
+            print(f"#   {line}")
     ex, ac = rows[0], rows[1]
     print(f"texts generated, exhaustive / active: {ex['generated'] / max(ac['generated'], 1):.1f}x "
           f"(decoded only: {ex['decoded'] / max(ac['decoded'], 1):.1f}x; target >= 10x at equal recall)")

@@ -69,7 +69,7 @@ def prompt_order(record: DecodedText) -> tuple:
 
 
 def flags_ocean(texts: list[DecodedText], embed) -> bool:
-    """Does a top-divergent cluster pair (the active sampler's rule) have mostly ocean texts on the intervention side?"""
+    """Is a top-divergent pair (the active sampler's rule) mostly ocean texts on the intervention side?"""
     import numpy as np
 
     from difflens.active.stability import top_divergent
@@ -136,7 +136,8 @@ def main() -> None:
             "--trainer.logger.init_args.version", "bench_exhaustive_at_active_budget")
     rows = [outcome("exhaustive", Path("runs/quickstart/decode/texts.jsonl"),
                     Path("runs/quickstart/validate_exhaustive"), None),
-            outcome("active", Path("runs/quickstart/active/texts.jsonl"), Path("runs/quickstart/validate_active"), None),
+            outcome("active", Path("runs/quickstart/active/texts.jsonl"), Path("runs/quickstart/validate_active"),
+                    None),
             outcome(f"exhaustive, first {n_prompts} prompts", subset_texts, SUBSET / "validate", None)]
     summary = json.loads(Path("runs/quickstart/active/active/summary.json").read_text())
     print(f"# active vs exhaustive sampling, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "

@@ -42,7 +42,8 @@ def plot_saffron_levels(rows: list[dict], path: Path) -> None:
     t = [r["t"] for r in rows]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.step(t, [r["alpha_t"] for r in rows], where="mid", label="α_t (test level)", color="tab:blue")
-    ax.scatter(t, [max(r["p_value"], 1e-12) for r in rows], c=["tab:red" if r["rejected"] else "tab:gray" for r in rows],
+    colours = ["tab:red" if r["rejected"] else "tab:gray" for r in rows]
+    ax.scatter(t, [max(r["p_value"], 1e-12) for r in rows], c=colours,
                label="p_t (red: validated)", zorder=3)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -87,7 +88,8 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
         for plan in sorted((decode_dir / "active").glob("round_*.json")):
             m = _json(plan)
             ari = "-" if m["ari"] is None else f"{m['ari']:.3f}"
-            lines.append(f"| {m['round']} | {m['texts_per_model']} | {m['max_abs_h']:.3f} | {m['n_divergent']} | {ari} | "
+            lines.append(f"| {m['round']} | {m['texts_per_model']} | {m['max_abs_h']:.3f} | {m['n_divergent']} | "
+                         f"{ari} | "
                          f"{'yes' if m['top_changed'] else 'no'} | {len(m['prompts']) or m.get('stop_reason')} |")
         lines.append("")
 

@@ -54,7 +54,8 @@ class ActiveSampler(PairedDecoder):
             active = ActiveSamplingConfig(**active)
         self.active = active or ActiveSamplingConfig()
         if assistant is not None and (not isinstance(assistant, dict) or "backend" not in assistant):
-            raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, or null")
+            raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, "
+                              "or null")
         super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
                          intervention_quantization, dtype, num_threads)
         self.assistant_spec = assistant

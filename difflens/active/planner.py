@@ -156,7 +156,8 @@ class ActivePlanner:
         if not any(prompt_round(r.prompt_id) == 0 for r in base) or not intervention:
             raise DataError(f"active sampling needs seed-round texts from both models before round {round_index}; "
                             f"got {len(base)} base and {len(intervention)} intervention texts")
-        base_x, int_x = self.embed([r.text for r in base]), self.embed([r.text for r in intervention])  # (Na, D), (Nb, D)
+        base_x = self.embed([r.text for r in base])  # (Na, D)
+        int_x = self.embed([r.text for r in intervention])  # (Nb, D)
         is_ref_b = np.array([prompt_round(r.prompt_id) == 0 for r in base])
         is_ref_i = np.array([prompt_round(r.prompt_id) == 0 for r in intervention])
         reference = np.concatenate([base_x[is_ref_b], int_x[is_ref_i]])  # (R, D): fixed across rounds

@@ -80,6 +80,11 @@ def run_stage_list(stages, only=None, force=False, list_only=False, prefix="[pip
             print(f"{prefix} {stage.name}: complete ({stage.done_when}), skipped", flush=True)
             timings[stage.name] = None
             continue
+        empty = stage.skip_when_empty and Path(stage.skip_when_empty).exists() and \
+            not Path(stage.skip_when_empty).read_text(encoding="utf-8").strip()
+        if empty:
+            print(f"{prefix} {stage.name}: {stage.skip_when_empty} is empty, nothing to do, skipped", flush=True)
+            continue
         print(f"{prefix} {stage.name}: difflens {' '.join(stage.run)}", flush=True)
         start = time.time()
         result = subprocess.run([sys.executable, "-m", "cli", *stage.run])

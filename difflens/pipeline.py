@@ -36,6 +36,8 @@ class PipelineStage:
         decoding: run only in this decoding mode (None: always).
         optional_config: skip the stage, with a message, when this file does not exist (a
             stage that another part of the project provides).
+        skip_when_empty: skip the stage, with a message, when this file exists but holds no
+            records (validation when discovery proposed no hypothesis: nothing differs enough).
     """
 
     name: str
@@ -43,6 +45,7 @@ class PipelineStage:
     done_when: str
     decoding: str | None = None
     optional_config: str | None = None
+    skip_when_empty: str | None = None
 
     def __post_init__(self) -> None:
         if not self.run or not all(isinstance(a, str) for a in self.run):
@@ -116,7 +119,7 @@ class PipelineConfig:
     def active_stages(self) -> list[PipelineStage]:
         """The stages of this decoding mode, with their arguments resolved."""
         return [PipelineStage(s.name, [self.resolve(a) for a in s.run], self.resolve(s.done_when), s.decoding,
-                              s.optional_config)
+                              s.optional_config, s.skip_when_empty and self.resolve(s.skip_when_empty))
                 for s in self.stages if s.decoding in (None, self.decoding)]
 
     def path(self, text: str) -> Path:

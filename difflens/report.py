@@ -96,7 +96,11 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
     rows = _rows(validate_dir / "saffron_results.jsonl") if validate_dir else []
     validated = [r for r in rows if r["rejected"]]
     lines += ["## Validated discoveries", ""]
-    if not rows:
+    hypotheses = config.path(config.discover_dir) / "hypotheses.jsonl" if config.discover_dir else None
+    if not rows and hypotheses is not None and hypotheses.exists() and not _rows(hypotheses):
+        lines += ["Discovery proposed no hypotheses: no cluster pair or global contrast differed enough, so "
+                  "nothing was validated.", ""]
+    elif not rows:
         lines += ["No validation results (the validation stage has not run).", ""]
     else:
         lines += [f"{len(validated)} of {len(rows)} hypotheses validated by {rows[0]['method']} at "

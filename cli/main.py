@@ -24,6 +24,7 @@ TOOL_COMMANDS = {
     "discover": "cli.discover",
     "validate-null": "cli.validate_null",
     "encyclopedia": "cli.encyclopedia",
+    "pipeline": "cli.pipeline",
 }
 
 LIGHTNING_COMMANDS = {

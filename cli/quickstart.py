@@ -2,17 +2,17 @@
 
 Each stage is a ``difflens`` command with a config under ``configs/quickstart/`` and a file
 whose existence means the stage is complete; complete stages are skipped, so an interrupted
-quickstart resumes where it stopped. Later stages are appended to ``STAGES``.
+quickstart resumes where it stopped. The first stage is the behavioural-diffing pipeline
+(``configs/quickstart/pipeline.yaml``: base model, finetune, decoding, discovery, validation,
+report), which skips and resumes its own stages; then dictionary learning and the concept
+encyclopedia, each skipped with a message while its config does not exist. Later stages are
+appended to ``STAGES``.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 HELP = "run the quickstart on the embedded default (toy world, tiny GPT-2), skipping finished stages"
 
@@ -24,21 +24,16 @@ class Stage:
     name: str
     argv: tuple[str, ...]
     done_when: str
+    needs: str | None = None  # a config file; the stage is skipped with a message while it is absent
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
-          "runs/quickstart/base_lm/model/config.json"),
-    Stage("finetune", ("fit", "--config", "configs/quickstart/finetune.yaml"),
-          "runs/quickstart/finetune/model/config.json"),
-    Stage("decode", ("predict", "--config", "configs/quickstart/decode.yaml"),
-          "runs/quickstart/decode/texts.jsonl"),
-    Stage("discover", ("discover", "--config", "configs/quickstart/discover.yaml"),
-          "runs/quickstart/discover/hypotheses.jsonl"),
-    Stage("validate", ("test", "--config", "configs/quickstart/validate.yaml"),
-          "runs/quickstart/validate/recovery.json"),
+    Stage("pipeline", ("pipeline", "--config", "configs/quickstart/pipeline.yaml"),
+          "runs/quickstart/report_active/report.md"),
+    Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"),
+          "runs/quickstart/sae/sae/sae_weights.safetensors", needs="configs/quickstart/sae.yaml"),
     Stage("encyclopedia", ("encyclopedia", "refine", "--config", "configs/quickstart/encyclopedia.yaml"),
-          "runs/quickstart/encyclopedia/report.md"),
+          "runs/quickstart/encyclopedia/report.md", needs="configs/quickstart/encyclopedia.yaml"),
 )
 
 
@@ -49,29 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from difflens.errors import ConfigError
+    from cli.pipeline import run_stage_list
+    from difflens.pipeline import PipelineStage
 
-    stages = STAGES
-    if args.only:
-        unknown = set(args.only) - {s.name for s in STAGES}
-        if unknown:
-            raise ConfigError(f"unknown quickstart stage(s) {sorted(unknown)}; stages: {[s.name for s in STAGES]}")
-        stages = tuple(s for s in STAGES if s.name in args.only)
-    for stage in stages:
-        done = Path(stage.done_when).exists()
-        if args.list:
-            print(f"{stage.name:<14} {'done' if done else 'to do':<6} difflens {' '.join(stage.argv)}")
-            continue
-        if done and not args.force:
-            print(f"[quickstart] {stage.name}: complete ({stage.done_when}), skipped")
-            continue
-        print(f"[quickstart] {stage.name}: difflens {' '.join(stage.argv)}", flush=True)
-        start = time.time()
-        result = subprocess.run([sys.executable, "-m", "cli", *stage.argv])
-        if result.returncode != 0:
-            raise SystemExit(f"[quickstart] stage {stage.name} failed (exit {result.returncode}); "
-                             f"fix it and rerun `make quickstart`: finished stages are kept")
-        print(f"[quickstart] {stage.name}: done in {time.time() - start:.0f}s", flush=True)
+    stages = [PipelineStage(s.name, list(s.argv), s.done_when, optional_config=s.needs) for s in STAGES]
+    run_stage_list(stages, args.only, args.force, args.list, "[quickstart]")
     if not args.list:
-        print("[quickstart] finished. Outputs are under runs/quickstart/; "
-              "look at them with `tensorboard --logdir runs`")
+        print("[quickstart] finished. Report: runs/quickstart/report_active/report.md; outputs under runs/quickstart/; "
+              "TensorBoard logs: `tensorboard --logdir runs`")

@@ -1,5 +1,6 @@
 """LightningDataModules; importing this package registers them for short names in YAML."""
 
+from datamodules.active_prompts import ActivePromptDataModule
 from datamodules.corpus import TextCorpusDataModule
 from datamodules.encyclopedia import ConceptContextDataModule, EncyclopediaDataModule
 from datamodules.ground_truth import GroundTruthDataModule
@@ -7,6 +8,7 @@ from datamodules.prompts import PromptDataModule
 from datamodules.validation import HypothesisValidationDataModule
 
 __all__ = [
-    "TextCorpusDataModule", "ConceptContextDataModule", "EncyclopediaDataModule",
-    "GroundTruthDataModule", "PromptDataModule", "HypothesisValidationDataModule",
+    "ActivePromptDataModule", "TextCorpusDataModule", "ConceptContextDataModule",
+    "EncyclopediaDataModule", "GroundTruthDataModule", "PromptDataModule",
+    "HypothesisValidationDataModule",
 ]

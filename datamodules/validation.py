@@ -61,6 +61,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         base_model: path or name of the base model (fresh samples, generative validation).
         intervention_model: path or name of the intervention model.
         fresh_max_new_tokens: length of fresh samples.
+        pool_sources: validate only on texts whose ``source`` is one of these (e.g. ``[free,
+            toyworld]``: not the targeted prompts of active sampling, which steer both models
+            into an area and so hide how often each goes there); null: every text. All texts
+            still count for the check of the hypotheses' proposal text ids.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         base_model: str | None = None,
         intervention_model: str | None = None,
         fresh_max_new_tokens: int = 48,
+        pool_sources: list[str] | None = None,
     ):
         super().__init__()
         if n_per_model < 1:
@@ -94,6 +99,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.base_model = base_model
         self.intervention_model = intervention_model
         self.fresh_max_new_tokens = fresh_max_new_tokens
+        self.pool_sources = None if pool_sources is None else set(pool_sources)
         self.hypotheses: list[Hypothesis] = []
         self.tasks: list[JudgementTask] = []
         self.previous: dict = {}
@@ -157,6 +163,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.pending = [t for t in tasks if t.index not in self.previous]
 
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
+        if self.pool_sources is not None:
+            texts = [t for t in texts if t.source in self.pool_sources]
         fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
         allocation = allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh)
         if not allocation.complete:

@@ -1,5 +1,6 @@
 """LightningModules; importing this package registers them for short names in YAML."""
 
+from lightning_modules.active_sampling import ActiveSampler
 from lightning_modules.concept_capture import ConceptCapture
 from lightning_modules.decoding import PairedDecoder
 from lightning_modules.finetune import CausalLMFinetuner
@@ -8,6 +9,6 @@ from lightning_modules.language_model import GPT2Pretrainer
 from lightning_modules.validation import HypothesisValidator
 
 __all__ = [
-    "ConceptCapture", "PairedDecoder", "CausalLMFinetuner", "ConceptInterpreter",
-    "GPT2Pretrainer", "HypothesisValidator",
+    "ActiveSampler", "ConceptCapture", "PairedDecoder", "CausalLMFinetuner",
+    "ConceptInterpreter", "GPT2Pretrainer", "HypothesisValidator",
 ]

@@ -120,7 +120,8 @@ def knn_graph(base_centroids: np.ndarray, intervention_centroids: np.ndarray,
 
 
 def match_clusters(base: np.ndarray, intervention: np.ndarray, n_clusters: int, mode: str = "base_init",
-                   seed: int = 0, n_representatives: int = 5, knn: int = 3) -> Matching:
+                   seed: int = 0, n_representatives: int = 5, knn: int = 3,
+                   init: np.ndarray | None = None) -> Matching:
     """Cluster both models' embeddings and pair the clusters.
 
     Args:
@@ -131,6 +132,8 @@ def match_clusters(base: np.ndarray, intervention: np.ndarray, n_clusters: int, 
         seed: k-means seed.
         n_representatives: texts nearest the centroid kept per side and pair.
         knn: neighbours per cluster in the ``hungarian`` mode's graph.
+        init: ``(n_clusters, D)`` starting centroids for ``joint`` and ``base_init`` (incremental
+            re-clustering: cluster ids keep their meaning from one clustering to the next).
 
     Raises:
         ConfigError: unknown mode.
@@ -139,12 +142,12 @@ def match_clusters(base: np.ndarray, intervention: np.ndarray, n_clusters: int, 
     if mode not in MODES:
         raise ConfigError(f"matching mode {mode!r} is not one of {', '.join(MODES)}")
     if mode == "joint":
-        joint = kmeans(np.concatenate([base, intervention]), n_clusters, seed)
+        joint = kmeans(np.concatenate([base, intervention]), n_clusters, seed, init=init)
         a = Clustering(joint.labels[: len(base)], joint.centroids)
         b = Clustering(joint.labels[len(base):], joint.centroids)
         pairs_ids = [(c, c) for c in range(n_clusters)]
     elif mode == "base_init":
-        a = kmeans(base, n_clusters, seed)
+        a = kmeans(base, n_clusters, seed, init=init)
         b = kmeans(intervention, n_clusters, seed, init=a.centroids)
         pairs_ids = [(c, c) for c in range(n_clusters)]
     else:

@@ -1,0 +1,116 @@
+"""Prompts for active sampling: the seed round from the ordinary sources, then rounds planned on the fly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.data import DataLoader, IterableDataset
+
+from datamodules.prompts import PromptDataModule
+from difflens.decoding import length_batches, plan_jobs
+from difflens.errors import ConfigError
+from difflens.files import write_json
+from difflens.prompts import PromptFile, ToyWorldPrompts
+
+
+class _Rounds(IterableDataset):
+    def __init__(self, data: ActivePromptDataModule):
+        self.data = data
+
+    def __iter__(self):
+        return self.data.rounds()
+
+
+class ActivePromptDataModule(PromptDataModule):
+    """`PromptDataModule` whose predict loop continues with rounds that `ActiveSampler` plans.
+
+    The seed round is the prompts of the configured sources (``free``, ``toyworld``,
+    ``prefixes``, ``files``). After each round the model (an `ActiveSampler`) plans the next
+    one from every text written so far (read back from `DecodedTextWriter`'s output), until it
+    says stop. Each plan is written to ``<output_dir>/active/round_<r>.json``. A plan depends only
+    on earlier rounds' texts, so a killed run replans the same rounds and decodes only the
+    missing texts; a finished run does no model work. One process only: the next round depends
+    on all texts of the previous one.
+
+    Args:
+        prefixes: how many topic x instruction prompts in the seed round.
+        free: how many empty prompts (free generation from BOS) in the seed round.
+        toyworld: seed-round prompts cut from toy-world documents.
+        files: seed-round prompts from local files.
+        samples_per_prompt: texts per seed prompt and model (later rounds: one per prompt).
+        seed: run seed; each prompt's seed is derived from it and the prompt id.
+        batch_size: prompts per batch.
+        max_new_tokens: tokens to generate at most per text.
+        temperature: sampling temperature (0 = greedy).
+        top_p: nucleus sampling mass (1.0 = full distribution).
+        num_workers: must stay 0 (rounds are planned in the main process).
+    """
+
+    def __init__(self, prefixes: int = 0, free: int = 0, toyworld: ToyWorldPrompts | None = None,
+                 files: list[PromptFile] | None = None, samples_per_prompt: int = 1,
+                 seed: int = 0, batch_size: int = 32, max_new_tokens: int = 64, temperature: float = 1.0,
+                 top_p: float = 1.0, num_workers: int = 0):
+        if num_workers != 0:
+            raise ConfigError("data.num_workers must be 0 for active sampling: rounds are planned in the main process")
+        super().__init__(prefixes, free, toyworld, files, samples_per_prompt, seed, batch_size, max_new_tokens,
+                         temperature, top_p, num_workers)
+
+    def _item(self, jobs) -> dict:
+        return {"jobs": jobs, "sampling": self.sampling}
+
+    def _writer(self):
+        from callbacks.decoded_text_writer import DecodedTextWriter
+
+        writers = [cb for cb in self.trainer.callbacks if isinstance(cb, DecodedTextWriter)]
+        if not writers:
+            raise ConfigError("active sampling needs a DecodedTextWriter callback (trainer.callbacks)")
+        return writers[0]
+
+    def rounds(self):
+        """Batches of the seed round, then of each planned round, with an empty batch after each round.
+
+        The empty batch is a barrier: Lightning fetches one batch ahead, so the next round is
+        planned only when the iterator is asked for the batch after it, by which time every
+        real batch of the round has been decoded and written.
+        """
+        from callbacks.decoded_text_writer import collect, finished_keys
+
+        trainer = self.trainer
+        if trainer.world_size > 1:
+            raise ConfigError("active sampling runs in one process (trainer.devices: 1): each round needs "
+                              "every text of the round before")
+        sampler = trainer.lightning_module
+        if not hasattr(sampler, "plan_round"):
+            raise ConfigError("ActivePromptDataModule needs model.class_path: ActiveSampler")
+        run_dir = Path(self._writer().output_dir)
+        pending = {job.key for job in self.jobs}
+        for batch in self.batches():
+            yield self._item(batch)
+        yield self._item([])
+        round_index = 1
+        while True:
+            records = list(collect(run_dir).values())
+            missing = pending - finished_keys({r.text_id: r for r in records})
+            if missing:
+                raise RuntimeError(f"round {round_index - 1} has {len(missing)} texts not written before planning")
+            plan = sampler.plan_round(round_index, records, run_dir)
+            write_json(run_dir / "active" / f"round_{round_index:03d}.json",
+                       {**plan.metrics, "prompts": [p.__dict__ for p in plan.prompts]})
+            if plan.stop_reason is not None:
+                write_json(run_dir / "active" / "summary.json",
+                           {"rounds": round_index - 1, "stop_reason": plan.stop_reason,
+                            "texts_per_model": plan.metrics["texts_per_model"],
+                            "texts": plan.metrics["texts"], "settings": sampler.active_settings()})
+                return
+            jobs = plan_jobs(plan.prompts, 1, self.seed)
+            done = finished_keys({r.text_id: r for r in records})
+            pending = {job.key for job in jobs}
+            for batch in length_batches(jobs, self.batch_size):
+                todo = [job for job in batch if job.key not in done]
+                if todo:
+                    yield self._item(todo)
+            yield self._item([])
+            round_index += 1
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(_Rounds(self), batch_size=None, num_workers=0)

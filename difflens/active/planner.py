@@ -1,0 +1,218 @@
+"""One round of active sampling: from the texts so far to the next round's prompts, or a stop.
+
+Round 0 is the seed round (prompts from the ordinary sources). Before round ``r >= 1`` the
+planner embeds every text of rounds ``< r``, re-clusters incrementally (k-means started from
+the previous round's centroids, so cluster ids keep their meaning), checks stability on the
+seed round's texts (the fixed reference set), and either stops or scores the areas, splits the
+round's texts over the best ones and builds prompts from their content. A plan depends only on
+the texts of earlier rounds and the seed, so a killed run replans exactly the same rounds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from difflens.active.scoring import allocate_budget, boundary_uncertainty, score_areas
+from difflens.active.stability import StabilityCheck, reference_labels, top_divergent
+from difflens.active.targeting import KINDS, targeted_prompts
+from difflens.discovery.embed import DEFAULT_EMBEDDER
+from difflens.discovery.matching import match_clusters
+from difflens.errors import ConfigError, DataError, DifflensError
+from difflens.prompts import Prompt
+from difflens.records import DecodedText
+
+ROUND_PREFIX = "active"
+
+
+def prompt_round(prompt_id: str) -> int:
+    """The round a prompt belongs to: ``active003:17`` is round 3; any other source is round 0."""
+    head = prompt_id.split(":", 1)[0]
+    if head.startswith(ROUND_PREFIX) and head[len(ROUND_PREFIX):].isdigit():
+        return int(head[len(ROUND_PREFIX):])
+    return 0
+
+
+@dataclass
+class ActiveSamplingConfig:
+    """Settings of iterative active sampling.
+
+    Attributes:
+        budget: texts per model in total, seed round included; sampling stops when reached.
+        round_size: texts per model in each round after the seed round.
+        max_rounds: rounds after the seed round at most.
+        n_clusters: clusters of the incremental clustering.
+        areas_per_round: how many of the best-scored areas each round samples.
+        weights: weights of divergence, boundary uncertainty and under-sampling in an area's score.
+        ari_threshold: adjusted Rand index on the reference set at which two successive
+            clusterings count as the same.
+        patience: stable rounds in a row (same clustering and same top-divergent areas) to stop.
+        top_pairs: size of the top-divergent set compared between rounds.
+        alpha: Bonferroni level of the two-proportion test for an area to count as divergent.
+        min_effect: smallest ``|Cohen's h|`` for an area to count as divergent.
+        mix: shares of the prompt kinds ``prefix``, ``source`` and ``paraphrase``.
+        prefix_words: smallest and largest prefix length in words.
+        representatives: texts per side nearest an area's centroid that its prompts draw from.
+        paraphrases: assistant-written texts per chosen area (needs an assistant).
+        embedder: sentence-transformers model name or directory.
+        embedding_cache: embedding cache directory (shared with discovery).
+        seed: seed of clustering and prompt building.
+    """
+
+    budget: int = 2000
+    round_size: int = 200
+    max_rounds: int = 20
+    n_clusters: int = 20
+    areas_per_round: int = 4
+    weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5])
+    ari_threshold: float = 0.9
+    patience: int = 1
+    top_pairs: int = 5
+    alpha: float = 0.05
+    min_effect: float = 0.1
+    mix: dict[str, float] = field(default_factory=lambda: {"prefix": 0.5, "source": 0.3, "paraphrase": 0.2})
+    prefix_words: list[int] = field(default_factory=lambda: [2, 6])
+    representatives: int = 40
+    paraphrases: int = 4
+    embedder: str = DEFAULT_EMBEDDER
+    embedding_cache: str | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "round_size", "n_clusters", "areas_per_round", "top_pairs", "representatives",
+                     "patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"active.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_rounds < 0 or self.paraphrases < 0:
+            raise ConfigError("active.max_rounds and active.paraphrases must be >= 0")
+        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
+            raise ConfigError(f"active.weights must be 3 numbers >= 0 (divergence, uncertainty, "
+                              f"under-sampling), not all 0; got {self.weights}")
+        if not 0 < self.ari_threshold <= 1:
+            raise ConfigError(f"active.ari_threshold must be in (0, 1], got {self.ari_threshold}")
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"active.alpha must be in (0, 1), got {self.alpha}")
+        unknown = set(self.mix) - set(KINDS)
+        if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
+            raise ConfigError(f"active.mix must give shares >= 0 of {list(KINDS)}, got {self.mix}")
+        if len(self.prefix_words) != 2 or not 1 <= self.prefix_words[0] <= self.prefix_words[1]:
+            raise ConfigError(f"active.prefix_words must be [smallest, largest] with 1 <= smallest <= largest, "
+                              f"got {self.prefix_words}")
+
+
+@dataclass
+class RoundPlan:
+    """The outcome of planning one round.
+
+    Attributes:
+        round_index: the round these prompts are for (1, 2, ...).
+        prompts: the round's prompts (empty when sampling stops).
+        metrics: texts so far, clusters, divergence, stability, chosen areas (for the log).
+        stop_reason: ``stable``, ``budget`` or ``max_rounds`` when sampling stops, else None.
+    """
+
+    round_index: int
+    prompts: list[Prompt]
+    metrics: dict
+    stop_reason: str | None = None
+
+
+class ActivePlanner:
+    """Plans rounds ``1, 2, ...`` in order from the texts decoded so far.
+
+    Args:
+        config: the active-sampling settings.
+        embed: a function from a list of texts to ``(N, D)`` unit vectors (a cached `TextEmbedder.encode`).
+        assistant: an `Assistant` that writes paraphrases of an area's texts; None: no paraphrases.
+    """
+
+    def __init__(self, config: ActiveSamplingConfig, embed, assistant=None):
+        self.config = config
+        self.embed = embed
+        self.assistant = assistant
+        self.stability = StabilityCheck(config.ari_threshold, config.patience)
+        self.centroids: np.ndarray | None = None
+        self.last_round = 0
+
+    def plan(self, round_index: int, records: list[DecodedText]) -> RoundPlan:
+        """Plan round ``round_index`` from ``records`` (texts of later rounds are ignored).
+
+        Raises:
+            ValueError: rounds planned out of order (a bug in the caller).
+            DataError: no seed-round texts from one of the models, or fewer texts than clusters.
+        """
+        if round_index != self.last_round + 1:
+            raise ValueError(f"round {round_index} planned after round {self.last_round}")
+        self.last_round = round_index
+        cfg = self.config
+        # sorted: k-means++ depends on the order of the points, and a resumed run reads the texts
+        # back in another order than they were written
+        earlier = sorted((r for r in records if prompt_round(r.prompt_id) < round_index), key=lambda r: r.text_id)
+        base = [r for r in earlier if r.model == "base"]
+        intervention = [r for r in earlier if r.model == "intervention"]
+        if not any(prompt_round(r.prompt_id) == 0 for r in base) or not intervention:
+            raise DataError(f"active sampling needs seed-round texts from both models before round {round_index}; "
+                            f"got {len(base)} base and {len(intervention)} intervention texts")
+        base_x = self.embed([r.text for r in base])  # (Na, D)
+        int_x = self.embed([r.text for r in intervention])  # (Nb, D)
+        is_ref_b = np.array([prompt_round(r.prompt_id) == 0 for r in base])
+        is_ref_i = np.array([prompt_round(r.prompt_id) == 0 for r in intervention])
+        reference = np.concatenate([base_x[is_ref_b], int_x[is_ref_i]])  # (R, D): fixed across rounds
+        k = cfg.n_clusters
+        if k > min(len(base), len(intervention)):
+            raise DataError(f"cannot make {k} clusters from {min(len(base), len(intervention))} texts per model; "
+                            f"lower active.n_clusters or enlarge the seed round")
+        matching = match_clusters(base_x, int_x, k, "base_init", cfg.seed, cfg.representatives, init=self.centroids)
+        self.centroids = matching.base.centroids
+        top = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, cfg.top_pairs)
+        check = self.stability.update(reference_labels(reference, matching.base.centroids), top)
+        n_divergent = len(top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs)))
+        metrics = {
+            "round": round_index, "texts_per_model": len(base), "texts": len(base) + len(intervention),
+            "clusters": k, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs), "n_divergent": n_divergent,
+            **check,
+        }
+        stop = ("stable" if check["stable"] else "budget" if len(base) >= cfg.budget
+                else "max_rounds" if round_index > cfg.max_rounds else None)
+        if stop:
+            return RoundPlan(round_index, [], {**metrics, "stop_reason": stop}, stop)
+
+        n_round = min(cfg.round_size, cfg.budget - len(base))
+        scores = score_areas(matching.pairs, matching.base.labels, matching.intervention.labels,
+                             boundary_uncertainty(base_x, matching.base.centroids),
+                             boundary_uncertainty(int_x, matching.base.centroids), tuple(cfg.weights))
+        chosen = scores[: cfg.areas_per_round]
+        counts = allocate_budget([s.score for s in chosen], n_round)
+        rng = random.Random(f"{cfg.seed}:{round_index}")
+        by_id = {p.pair_id: p for p in matching.pairs}
+        prompts, areas = [], []
+        for area, n in zip(chosen, counts):
+            pair = by_id[area.pair_id]
+            # both sides' texts nearest the centroid, interleaved so each model's view of the area is used
+            members = [x for duo in zip(pair.base_representatives, pair.intervention_representatives) for x in duo]
+            members = [base[i] if j % 2 == 0 else intervention[i] for j, i in enumerate(members)]
+            members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
+            members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
+            if not members or n == 0:
+                continue
+            paraphrases = self._paraphrases(members)
+            for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words)):
+                prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, f"active:{t.kind}"))
+            areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases)})
+        metrics["areas"] = areas
+        metrics["prompt_kinds"] = dict(Counter(p.source.split(":", 1)[1] for p in prompts))
+        return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
+
+    def _paraphrases(self, members: list[DecodedText]) -> list[str]:
+        if self.assistant is None or self.config.paraphrases == 0:
+            return []
+        examples = " | ".join(r.text for r in members[:3])
+        try:
+            return self.assistant.write_examples(f"Texts like these: {examples}", self.config.paraphrases)
+        except DifflensError:
+            # e.g. the offline assistant finds no toy-world topic or style in these texts:
+            # the other kinds of prompt take the paraphrases' share
+            return []

@@ -1,0 +1,116 @@
+"""Iterative active sampling as a predict loop: decode a seed round, then sample where the models differ."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from difflens.active import ActivePlanner, ActiveSamplingConfig, RoundPlan
+from difflens.errors import ConfigError
+from difflens.records import DecodedText
+from lightning_modules.decoding import PairedDecoder
+
+
+class ActiveSampler(PairedDecoder):
+    """`PairedDecoder` that decides, between rounds, which prompts to decode next.
+
+    `ActivePromptDataModule` hands out the seed round's batches, then asks this module for each
+    next round (`plan_round`): the texts so far are embedded (cached), re-clustered
+    incrementally, the cluster pairs scored by divergence, boundary uncertainty and
+    under-sampling, and targeted prompts are built from the best areas' own texts, their
+    prompts and (with an assistant) paraphrases. Sampling stops when successive clusterings
+    agree on the seed round's texts and the top-divergent areas stay the same, or when the
+    budget is spent. Every round's texts so far, clusters, divergence and stability go to the
+    logger (TensorBoard ``active/*``). See `difflens.active` for the algorithm.
+
+    Args:
+        base_model: the base model's Hub name or directory.
+        intervention_model: the intervention model's Hub name or directory.
+        base_adapter: a peft adapter directory applied to the base model.
+        intervention_adapter: a peft adapter directory applied to the intervention model.
+        base_quantization: ``"4bit"``, ``"8bit"`` or null for the base model.
+        intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
+        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
+        num_threads: torch CPU threads (null = leave torch's default).
+        active: budget, round size, clustering, scoring weights, stopping rule, prompt mix.
+        assistant: ``difflens.assistants.build_assistant`` arguments for paraphrases (e.g.
+            ``{backend: offline}``); null: no paraphrases.
+    """
+
+    def __init__(
+        self,
+        base_model: str,
+        intervention_model: str,
+        base_adapter: str | None = None,
+        intervention_adapter: str | None = None,
+        base_quantization: str | None = None,
+        intervention_quantization: str | None = None,
+        dtype: str = "float32",
+        num_threads: int | None = None,
+        active: ActiveSamplingConfig | None = None,
+        assistant: dict | None = None,
+    ):
+        if isinstance(active, dict):
+            active = ActiveSamplingConfig(**active)
+        self.active = active or ActiveSamplingConfig()
+        if assistant is not None and (not isinstance(assistant, dict) or "backend" not in assistant):
+            raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, "
+                              "or null")
+        super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
+                         intervention_quantization, dtype, num_threads)
+        self.assistant_spec = assistant
+        self.embed = None  # a text -> vectors function; built on the first plan (tests may set one)
+        self._planner: ActivePlanner | None = None
+
+    def planner(self, run_dir: Path) -> ActivePlanner:
+        if self._planner is None:
+            if self.embed is None:
+                from difflens.discovery.embed import TextEmbedder
+
+                cache = self.active.embedding_cache or Path(run_dir).parent / "embedding_cache"
+                self.embed = TextEmbedder(self.active.embedder, cache_dir=cache).encode
+            assistant = None
+            if self.assistant_spec is not None:
+                from difflens.assistants import build_assistant
+
+                assistant = build_assistant(**self.assistant_spec)
+            self._planner = ActivePlanner(self.active, self.embed, assistant)
+        return self._planner
+
+    def plan_round(self, round_index: int, records: list[DecodedText], run_dir: Path) -> RoundPlan:
+        """The prompts of round ``round_index`` (or a stop), logged to the trainer's logger."""
+        plan = self.planner(run_dir).plan(round_index, records)
+        self.log_round(plan)
+        m = plan.metrics
+        ari = "-" if m["ari"] is None else f"{m['ari']:.3f}"
+        print(f"[active] round {round_index}: {m['texts_per_model']} texts per model, max |h| {m['max_abs_h']:.2f}, "
+              f"{m['n_divergent']} divergent areas, ARI {ari}, top set {'changed' if m['top_changed'] else 'same'}"
+              + (f"; stop ({plan.stop_reason})" if plan.stop_reason else f"; {len(plan.prompts)} prompts next"),
+              flush=True)
+        return plan
+
+    def log_round(self, plan: RoundPlan) -> None:
+        experiment = getattr(self.logger, "experiment", None) if self._trainer is not None else None
+        if experiment is None or not hasattr(experiment, "add_scalar"):
+            return
+        m, step = plan.metrics, plan.round_index
+        for name in ("texts_per_model", "texts", "clusters", "max_abs_h", "n_divergent"):
+            experiment.add_scalar(f"active/{name}", m[name], step)
+        if m["ari"] is not None:
+            experiment.add_scalar("active/ari", m["ari"], step)
+        experiment.add_scalar("active/top_changed", float(m["top_changed"]), step)
+        experiment.add_scalar("active/stopped", float(plan.stop_reason is not None), step)
+        rows = [f"| {a['base_cluster']} | {a['divergence']:.3f} | {a['uncertainty']:.3f} | {a['undersampling']:.3f} | "
+                f"{a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
+        if rows:
+            table = "| cluster | abs h | uncertainty | under-sampling | score | texts |\n|---|---|---|---|---|---|\n"
+            experiment.add_text("active/areas", table + "\n".join(rows), step)
+        experiment.flush()
+
+    def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
+        if not batch["jobs"]:  # the barrier between rounds: no model work (a finished run loads none)
+            return []
+        return super().predict_step(batch, batch_idx)
+
+    def active_settings(self) -> dict:
+        return asdict(self.active)

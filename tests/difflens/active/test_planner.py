@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from difflens.active import ActivePlanner, ActiveSamplingConfig
+from difflens.active.planner import prompt_round
+from difflens.errors import ConfigError, DataError
+from difflens.records import DecodedText
+from difflens.toyworld import TOPICS, ToyWorld
+
+TOPIC_INDEX = {t.name: i for i, t in enumerate(TOPICS)}
+
+
+def topic_embedding(texts):
+    """Each text points along its toy-world topic (plus a little per-text noise)."""
+    out = np.zeros((len(texts), len(TOPICS) + 1), dtype=np.float32)
+    for i, text in enumerate(texts):
+        out[i, TOPIC_INDEX.get(ToyWorld.annotate(text).topic, len(TOPICS))] = 1.0
+        out[i, -1] = (sum(map(ord, text)) % 100) / 1000
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def records():
+    """100 seed texts per model; the intervention writes about the ocean far more often."""
+    base = ToyWorld(seed=1).documents(100, {"topics": {"ocean": 1, "chess": 1, "music": 1}})
+    shifted = ToyWorld(seed=2).documents(100, {"topics": {"ocean": 20, "chess": 1, "music": 1}})
+    out = []
+    for model, docs in (("base", base), ("intervention", shifted)):
+        out += [DecodedText(f"{model}/free:{i}/0", f"free:{i}", model, 0, "", d.text, 20, "free")
+                for i, d in enumerate(docs)]
+    return out
+
+
+def test_round_targets_the_divergent_area_with_its_own_texts():
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1,
+                                  weights=[1.0, 0.0, 0.0], mix={"prefix": 1.0}, representatives=10)
+    planner = ActivePlanner(config, topic_embedding)
+    texts = records()
+    plan = planner.plan(1, texts)
+    assert plan.stop_reason is None and len(plan.prompts) == 20
+    assert all(prompt_round(p.prompt_id) == 1 and p.source == "active:prefix" for p in plan.prompts)
+    # the ocean area has the largest |h|; its prefixes are the starts of ocean texts
+    ocean_starts = {" ".join(t.text.split()[:k]) for t in texts if ToyWorld.annotate(t.text).topic == "ocean"
+                    for k in range(2, 7)}
+    assert sum(p.text in ocean_starts for p in plan.prompts) >= 18
+    assert plan.metrics["n_divergent"] >= 1 and plan.metrics["ari"] is None
+    # the same texts again: the same partition and top set -> stable (patience 1)
+    again = planner.plan(2, texts)
+    assert again.stop_reason == "stable" and again.metrics["ari"] == pytest.approx(1.0)
+
+
+def test_budget_and_order():
+    config = ActiveSamplingConfig(budget=100, round_size=20, n_clusters=3)
+    planner = ActivePlanner(config, topic_embedding)
+    assert planner.plan(1, records()).stop_reason == "budget"
+    with pytest.raises(ValueError, match="round 3 planned after round 1"):
+        planner.plan(3, records())
+
+
+def test_bad_input():
+    with pytest.raises(DataError, match="cannot make 150 clusters"):
+        ActivePlanner(ActiveSamplingConfig(n_clusters=150), topic_embedding).plan(1, records())
+    with pytest.raises(DataError, match="seed-round texts from both models"):
+        ActivePlanner(ActiveSamplingConfig(), topic_embedding).plan(1, [r for r in records() if r.model == "base"])
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("weights", [1, 1], "weights"), ("mix", {"prefixes": 1}, "mix"), ("ari_threshold", 0, "ari_threshold"),
+    ("budget", 0, "budget"), ("prefix_words", [5, 2], "prefix_words"), ("alpha", 1.5, "alpha"),
+])
+def test_config_errors_name_the_setting(field, value, match):
+    with pytest.raises(ConfigError, match=match):
+        ActiveSamplingConfig(**{field: value})

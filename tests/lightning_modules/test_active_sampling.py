@@ -1,0 +1,83 @@
+"""`ActiveSampler` + `ActivePromptDataModule` on tiny models: rounds, stop, logging, resume."""
+
+import json
+
+import numpy as np
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from callbacks import DecodedTextWriter
+from datamodules import ActivePromptDataModule
+from difflens.active import ActiveSamplingConfig
+from difflens.active.planner import prompt_round
+from difflens.prompts import ToyWorldPrompts
+from difflens.records import DecodedText, read_records
+from lightning_modules import ActiveSampler
+from tests.conftest import make_tiny_gpt2
+
+
+def bag_of_words(texts):
+    """A cheap deterministic embedder: hashed word counts, unit length (MiniLM is tested elsewhere)."""
+    out = np.zeros((len(texts), 32), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in text.split():
+            out[i, sum(map(ord, word)) % 32] += 1
+        out[i, 31] += 0.5  # no zero vectors
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def run(out, base, intervention, logger=False, **active):
+    settings = {"budget": 40, "round_size": 8, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
+                "ari_threshold": 1.0, "patience": 3, "max_rounds": 10, **active}
+    model = ActiveSampler(str(base), str(intervention), num_threads=1, active=ActiveSamplingConfig(**settings))
+    model.embed = bag_of_words
+    data = ActivePromptDataModule(free=12, toyworld=ToyWorldPrompts(n=12, words=2), batch_size=8, max_new_tokens=12)
+    writer = DecodedTextWriter(str(out))
+    pl.Trainer(accelerator="cpu", devices=1, logger=logger, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[writer]).predict(model, datamodule=data)
+    return writer, model
+
+
+def test_rounds_until_the_budget_then_resume_and_rerun(tmp_path, tiny_model_dir, tokenizer):
+    other = tmp_path / "other"
+    make_tiny_gpt2(tokenizer, seed=3).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    out = tmp_path / "active"
+    logger = TensorBoardLogger(str(tmp_path / "tb"), name="active")
+    writer, _ = run(out, tiny_model_dir, other, logger=logger)
+
+    texts = read_records(out / "texts.jsonl", DecodedText)
+    rounds = sorted({prompt_round(t.prompt_id) for t in texts})
+    assert rounds == [0, 1, 2]  # seed 24 prompts + 8 + 8 = the budget of 40 texts per model
+    assert sum(t.model == "base" for t in texts) == 40
+    summary = json.loads((out / "active" / "summary.json").read_text())
+    assert summary["stop_reason"] == "budget" and summary["texts_per_model"] == 40
+    plan1 = json.loads((out / "active" / "round_001.json").read_text())
+    # targeted prompts come from the area's own texts: every prefix is the start of a seed text
+    seed_docs = [" ".join(f"{t.prompt} {t.text}".split()) for t in texts if prompt_round(t.prompt_id) == 0]
+    prefixes = [p for p in plan1["prompts"] if p["source"] == "active:prefix"]
+    assert prefixes and all(any(d.startswith(p["text"]) for d in seed_docs) for p in prefixes)
+    assert sum(a["texts"] for a in plan1["areas"]) == 8
+    events = list((tmp_path / "tb").rglob("events.out.tfevents*"))
+    assert events
+
+    # a killed run: the last round's texts are lost; the rerun replans the same rounds and
+    # decodes only what is missing
+    kept = [t for t in texts if prompt_round(t.prompt_id) < 2]
+    (out / "texts.jsonl").write_text("".join(json.dumps(t.__dict__) + "\n" for t in kept))
+    writer, model = run(out, tiny_model_dir, other)
+    assert writer.n_written == 16  # 8 prompts x 2 models
+    again = read_records(out / "texts.jsonl", DecodedText)
+    assert sorted((t.text_id, t.text) for t in again) == sorted((t.text_id, t.text) for t in texts)
+
+    writer, model = run(out, tiny_model_dir, other)
+    assert writer.n_written == 0 and not model._lms  # a finished run loads no model
+
+
+def test_stops_when_stable(tmp_path, tiny_model_dir):
+    # the same model on both sides: nothing diverges, the clustering settles, sampling stops early
+    out = tmp_path / "aa"
+    run(out, tiny_model_dir, tiny_model_dir, budget=200, ari_threshold=0.5, patience=1)
+    summary = json.loads((out / "active" / "summary.json").read_text())
+    assert summary["stop_reason"] == "stable"
+    assert summary["texts_per_model"] < 200

@@ -12,21 +12,10 @@ CONFIG_GLOBS = ("configs/quickstart/discover.yaml", "configs/discover/*.yaml")
 
 def load_config(path: str | Path):
     """Parse a discovery YAML into a `DiscoveryConfig` (validates names and values, loads nothing)."""
-    import yaml
-
     from difflens.discovery.pipeline import DiscoveryConfig
-    from difflens.errors import ConfigError
+    from difflens.files import read_yaml_mapping
 
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {str(path)!r}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    return DiscoveryConfig.from_dict(raw)
+    return DiscoveryConfig.from_dict(read_yaml_mapping(path))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,21 +23,10 @@ TIMINGS = "pipeline_timings.json"
 
 def load_config(path: str | Path):
     """Parse a pipeline YAML into a `PipelineConfig` (checks names and values, runs nothing)."""
-    import yaml
-
-    from difflens.errors import ConfigError
+    from difflens.files import read_yaml_mapping
     from difflens.pipeline import PipelineConfig
 
-    path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {str(path)!r}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings")
-    return PipelineConfig.from_dict(raw)
+    return PipelineConfig.from_dict(read_yaml_mapping(path))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

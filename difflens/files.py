@@ -61,3 +61,21 @@ def write_dir(path: str | Path, fill: Callable[[Path], None]) -> None:
     """Create directory ``path`` by calling ``fill(tmp_dir)`` and renaming when it returns."""
     with atomic_path(path, directory=True) as tmp:
         fill(tmp)
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config") -> dict:
+    """Read a YAML file that must hold a mapping; one-line errors for a missing or bad file."""
+    import yaml
+
+    from difflens.errors import ConfigError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file not found: {str(path)!r}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings")
+    return raw

@@ -62,7 +62,10 @@ class HypothesisValidator(pl.LightningModule):
             init_args: {...}}`` for an `Assistant` subclass of your own, or an instance.
         test: the p-value given to online FDR control, chosen before validation:
             ``binomial`` (exact test of judge accuracy against 1/2, the default),
-            ``mann_whitney`` (of the judge's scores), or ``generative_sign``.
+            ``mann_whitney`` (of the judge's scores), ``fisher`` (exact test that texts of the
+            hypothesis's model are flagged above ``positive_threshold`` more often: the most
+            powerful when the property is rare and the judge sharp), or ``generative_sign``.
+        positive_threshold: score above which a judgement flags the property (``fisher``).
         generative: also run generative validation (assistant-written texts scored by both
             models' likelihood, exact paired sign test against held-out controls).
         n_generated: texts the assistant writes per hypothesis for generative validation.
@@ -70,9 +73,12 @@ class HypothesisValidator(pl.LightningModule):
     """
 
     def __init__(self, assistant: dict | None = None, test: str = "binomial", generative: bool = False,
-                 n_generated: int = 20, seed: int | None = None):
+                 n_generated: int = 20, seed: int | None = None, positive_threshold: float = 0.5):
         super().__init__()
         self.test_name = check_test(test)
+        if not 0.0 <= positive_threshold < 1.0:
+            raise ConfigError(f"model.positive_threshold must be in [0, 1), got {positive_threshold}")
+        self.positive_threshold = positive_threshold
         if test == "generative_sign" and not generative:
             raise ConfigError("model.test=generative_sign needs model.generative=true")
         if n_generated < 1:
@@ -128,7 +134,8 @@ class HypothesisValidator(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         data = self._data()
         judgements = list(data.previous.values()) + self._gather(self._judged)
-        self.results = score_hypotheses(data.hypotheses, data.tasks, judgements, test=self.test_name)
+        self.results = score_hypotheses(data.hypotheses, data.tasks, judgements, test=self.test_name,
+                                        positive_threshold=self.positive_threshold)
         if self.generative and self.trainer.is_global_zero:
             self._generative_validation(data)
         n = sum(r.n for r in self.results)

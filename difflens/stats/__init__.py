@@ -9,7 +9,13 @@ from difflens.stats.addis import Addis
 from difflens.stats.bh import benjamini_hochberg, bh_adjusted
 from difflens.stats.lord import LordPlusPlus
 from difflens.stats.online import ONLINE_FDR_METHODS, Decision, OnlineFDR
-from difflens.stats.pvalues import MannWhitney, binomial_p_value, mann_whitney_auc, sign_test_p_value
+from difflens.stats.pvalues import (
+    MannWhitney,
+    binomial_p_value,
+    fisher_p_value,
+    mann_whitney_auc,
+    sign_test_p_value,
+)
 from difflens.stats.saffron import Saffron
 
 

@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass, field
 
 from difflens.errors import ConfigError
 from difflens.records import Hypothesis
-from difflens.stats import binomial_p_value, mann_whitney_auc
+from difflens.stats import binomial_p_value, fisher_p_value, mann_whitney_auc
 from difflens.validation.journal import Judgement
 from difflens.validation.plan import JudgementTask
 
 #: the p-value that feeds the online FDR procedure; chosen before validation, never the min
-P_VALUE_TESTS = ("binomial", "mann_whitney", "generative_sign")
+P_VALUE_TESTS = ("binomial", "mann_whitney", "fisher", "generative_sign")
 
 
 def tie_break(seed: int, hypothesis_id: str, text_id: str) -> int:
@@ -50,6 +50,9 @@ class HypothesisResult:
         auc: Mann–Whitney AUC of scores, direction-model texts as positives.
         p_binomial: exact one-sided binomial p-value of ``correct`` out of ``n`` against 1/2.
         p_mann_whitney: one-sided Mann–Whitney p-value.
+        flagged: usable judgements above ``positive_threshold``, per model label
+            (``{"direction": k, "other": m}``): the judge says the text has the property.
+        p_fisher: one-sided Fisher exact p-value that direction-model texts are flagged more often.
         p_generative: sign-test p-value of generative validation (None if not run).
         n_generative: non-zero paired differences in the generative sign test.
         test: which p-value is ``p_value``.
@@ -68,6 +71,8 @@ class HypothesisResult:
     auc: float
     p_binomial: float
     p_mann_whitney: float
+    p_fisher: float = 1.0
+    flagged: dict = field(default_factory=dict)
     test: str = "binomial"
     p_generative: float | None = None
     n_generative: int = 0
@@ -79,6 +84,8 @@ class HypothesisResult:
             return self.p_binomial
         if self.test == "mann_whitney":
             return self.p_mann_whitney
+        if self.test == "fisher":
+            return self.p_fisher
         return 1.0 if self.p_generative is None else self.p_generative
 
     def to_dict(self) -> dict:
@@ -94,8 +101,12 @@ def check_test(test: str) -> str:
 
 
 def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[JudgementTask],
-                     judgements: Iterable[Judgement], test: str = "binomial") -> list[HypothesisResult]:
+                     judgements: Iterable[Judgement], test: str = "binomial",
+                     positive_threshold: float = 0.5) -> list[HypothesisResult]:
     """One `HypothesisResult` per hypothesis, in proposal order.
+
+    ``positive_threshold`` (fixed before validation) is the score above which a judgement
+    counts as "the text has the property", for the Fisher test.
 
     Judgements are matched to tasks by index; a duplicate index (a padded sampler's repeat)
     counts once. A task without a judgement is an error: validation is not finished.
@@ -117,10 +128,17 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
         usable = [j for j in made if j.usable]
         correct = sum(bool(j.correct) for j in usable)
         mw = mann_whitney_auc([j.score for j in usable if j.label == 1], [j.score for j in usable if j.label == 0])
+        pos = [j for j in usable if j.label == 1]
+        neg = [j for j in usable if j.label == 0]
+        hits_pos = sum(j.score > positive_threshold for j in pos)
+        hits_neg = sum(j.score > positive_threshold for j in neg)
         results.append(HypothesisResult(
             hypothesis_id=h.hypothesis_id, order=h.order, text=h.text, direction=h.direction,
             n_planned=len(made), n=len(usable), n_unusable=len(made) - len(usable), correct=correct,
             accuracy=correct / len(usable) if usable else None, auc=mw.auc,
-            p_binomial=binomial_p_value(correct, len(usable)), p_mann_whitney=mw.p_value, test=test,
+            p_binomial=binomial_p_value(correct, len(usable)), p_mann_whitney=mw.p_value,
+            p_fisher=fisher_p_value(hits_pos, len(pos), hits_neg, len(neg)),
+            flagged={"direction": hits_pos, "n_direction": len(pos), "other": hits_neg, "n_other": len(neg)},
+            test=test,
         ))
     return results

@@ -77,7 +77,7 @@ def _csr(values: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor, shape: tu
 
 def _transpose_matmul(values, rows, cols, n_cols: int, dense: torch.Tensor) -> torch.Tensor:
     """``S^T @ dense`` for the sparse ``(B, n_cols)`` matrix ``S`` given as (values, rows, cols)."""
-    st = torch.sparse_coo_tensor(torch.stack([cols, rows]), values, (n_cols, dense.shape[0]))
+    st = torch.sparse_coo_tensor(torch.stack([cols, rows]), values, (n_cols, dense.shape[0]), check_invariants=False)
     return torch.sparse.mm(st, dense)  # (n_cols, d)
 
 

@@ -2,5 +2,6 @@
 
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
+from callbacks.activation_samples import ActivationSampleCallback
 
-__all__ = ["SavePretrained", "TextSampleCallback"]
+__all__ = ["SavePretrained", "TextSampleCallback", "ActivationSampleCallback"]

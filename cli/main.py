@@ -19,6 +19,7 @@ from difflens.errors import DifflensError
 TOOL_COMMANDS = {
     "toyworld": "cli.toyworld",
     "quickstart": "cli.quickstart",
+    "samples": "cli.samples",
 }
 
 LIGHTNING_COMMANDS = {

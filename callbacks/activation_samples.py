@@ -20,7 +20,7 @@ class ActivationSampleCallback(pl.Callback):
     feature cards to TensorBoard text. The store is saved in checkpoints, so a resumed run
     keeps its samples.
 
-    Needs a module whose ``training_step`` returns ``{"loss", "codes"}`` and batches with
+    Needs a module that keeps the step's sparse codes in ``last_codes`` and batches with
     ``token``, ``doc``, ``pos`` and ``context`` (as `ActivationDataModule` serves).
 
     Args:
@@ -60,12 +60,10 @@ class ActivationSampleCallback(pl.Callback):
         return self.store
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if not isinstance(outputs, dict) or "codes" not in outputs:
+        codes = getattr(pl_module, "last_codes", None)
+        if codes is None or (trainer.global_step - 1) % self.every_n_steps:
             return
-        if (trainer.global_step - 1) % self.every_n_steps:
-            return
-        self._ensure_store(pl_module).update(outputs["codes"], batch["token"], batch["doc"], batch["pos"],
-                                             batch["context"])
+        self._ensure_store(pl_module).update(codes, batch["token"], batch["doc"], batch["pos"], batch["context"])
 
     # ----- DDP merge ----------------------------------------------------------------------
     def _merge_ranks(self, trainer, pl_module) -> None:

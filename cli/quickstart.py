@@ -30,7 +30,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
           "runs/quickstart/base_lm/model/config.json"),
     Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"),
-          "runs/quickstart/sae/samples/interpretability_report.md"),
+          "runs/quickstart/sae/sae/sae_weights.safetensors"),
 )
 
 

@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _line(sample: dict, width: int = 100) -> str:
-    text = f"{sample['before']}[{sample['token']}]{sample['after']}".replace("\n", " ")
+    text = f"{sample['before']}[{sample['token_str']}]{sample['after']}".replace("\n", " ")
     return f"{sample['activation']:8.3f}  {textwrap.shorten(text, width, placeholder='…')}"
 
 

@@ -82,6 +82,7 @@ class SparseDictionaryModule(pl.LightningModule):
         self.val_metrics = torch.nn.ModuleDict({name: MeanMetric() for name in
                                                 ("mse", "fvu", "l0", "ce_clean", "ce_spliced", "ce_zero")})
         self.density: FeatureDensity | None = None
+        self.last_codes = None
 
     # ----- model --------------------------------------------------------------------------
     def sae_config(self, d_in: int, d_out: int | None, dm) -> SAEConfig:
@@ -130,8 +131,9 @@ class SparseDictionaryModule(pl.LightningModule):
                     "train/dead_fraction": self.sae.dead_mask.float().mean()})
         self.log_dict(log, prog_bar=False)
         self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
-        detached = type(codes)(codes.values.detach(), codes.rows, codes.cols, codes.n_rows, codes.d_sae)
-        return {"loss": out.loss, "codes": detached}
+        # for ActivationSampleCallback; kept off the returned dict, which Lightning walks and copies
+        self.last_codes = type(codes)(codes.values.detach(), codes.rows, codes.cols, codes.n_rows, codes.d_sae)
+        return out.loss
 
     def on_before_optimizer_step(self, optimizer) -> None:
         self.sae.remove_parallel_decoder_grad()

@@ -30,7 +30,7 @@ def render_context(context: list[int], decode: Callable[[list[int]], str]) -> di
     ids = [t for t in context]
     before = [t for t in ids[:CONTEXT_BEFORE] if t >= 0]
     after = [t for t in ids[CONTEXT_BEFORE + 1:] if t >= 0]
-    return {"before": decode(before), "token": decode([ids[CONTEXT_BEFORE]]), "after": decode(after)}
+    return {"before": decode(before), "token_str": decode([ids[CONTEXT_BEFORE]]), "after": decode(after)}
 
 
 def feature_record(store: TopActivations, i: int, decode: Callable[[list[int]], str]) -> dict:
@@ -75,7 +75,7 @@ def feature_card(record: dict, n_examples: int = 5) -> str:
              f"fired on {record['count']} tokens (density {record['density']:.2e}), "
              f"mean {record['mean_activation']:.3f}, max {record['max_activation']:.3f}", ""]
     for s in record["samples"][:n_examples]:
-        text = f"{s['before']}**{s['token']}**{s['after']}".replace("\n", " ")
+        text = f"{s['before']}**{s['token_str']}**{s['after']}".replace("\n", " ")
         lines.append(f"- `{s['activation']:.3f}` {text}")
     return "\n".join(lines) + "\n"
 

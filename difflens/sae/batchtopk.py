@@ -4,9 +4,10 @@ Rows may use more or fewer than ``k`` latents; on average they use ``k``. At inf
 batch is not available, so a single threshold replaces the batch rule: ``f = pre * (pre > θ)``,
 with θ the running average, over training batches, of the smallest activation kept.
 
-Selection is exact but cheap: the batch's top ``B * k`` are found among each row's top
-``2k`` candidates; if some row had all of its candidates kept (it might own more), the rule is
-recomputed over the full ``(B, d_sae)`` matrix.
+Selection is exact but avoids a top-k over all ``B * d_sae`` entries: when the running
+threshold is known, only entries above 90% of it are candidates (one comparison pass);
+otherwise each row's top ``2k`` are candidates, completed by every entry of the rare rows
+that may own more (see `_batch_topk_exact`).
 """
 
 from __future__ import annotations
@@ -18,25 +19,64 @@ from difflens.sae.sparse import SparseCodes
 from difflens.sae.topk import TopKFamily
 
 
-def batch_topk(pre: torch.Tensor, k: int) -> SparseCodes:
+def batch_topk(pre: torch.Tensor, k: int, guess: float | None = None) -> SparseCodes:
     """The ``B * k`` largest positive entries of ``pre`` ``(B, d_sae)``, rows sorted.
 
     Values are the raw pre-activations (no grad); entries <= 0 are never selected.
+
+    Args:
+        pre: pre-activations.
+        k: average active latents per row.
+        guess: a value probably a little below the batch's cut-off (the running threshold);
+            when the entries above it number between ``B * k`` and ``4 B * k``, the answer is
+            found among them with one comparison pass instead of per-row candidates.
     """
     B, d_sae = pre.shape
     budget = B * k
-    n_candidates = min(2 * k, d_sae)
-    cand_values, cand_cols = pre.topk(n_candidates, dim=1, sorted=False)  # (B, 2k)
-    flat_values, flat_pos = cand_values.reshape(-1).topk(budget, sorted=False)  # (B * k,)
-    rows = flat_pos // n_candidates
-    if n_candidates < d_sae and torch.bincount(rows, minlength=B).max() >= n_candidates:
-        # a row kept all its candidates: its next-best entries might belong in the batch top too
-        flat_values, flat_idx = pre.reshape(-1).topk(budget, sorted=False)
-        rows, cols = flat_idx // d_sae, flat_idx % d_sae
+    if guess is not None and guess > 0:
+        rows, cols = (pre > guess).nonzero(as_tuple=True)  # row-major order
+        if budget <= len(rows) <= 4 * budget:
+            values = pre[rows, cols]
+            _, keep = values.topk(budget, sorted=False)
+            keep = keep.sort().values  # back to row-major order
+            return SparseCodes(values[keep], rows[keep], cols[keep], B, d_sae)
+    return _batch_topk_exact(pre, budget)
+
+
+def _batch_topk_exact(pre: torch.Tensor, budget: int) -> SparseCodes:
+    """Batch top-``budget`` through each row's top ``2 budget / B`` candidates.
+
+    Let τ_c be the ``budget``-th largest candidate. A row whose smallest candidate is below τ_c
+    cannot hold a winner outside its candidates; the few rows whose candidates all reach τ_c
+    ("saturated") contribute every entry >= τ_c instead. The final top-``budget`` of that pool
+    is exact.
+    """
+    B, d_sae = pre.shape
+    m = min(2 * budget // B, d_sae)
+    cand_values, cand_cols = pre.topk(m, dim=1, sorted=False)  # (B, m)
+    if m == d_sae:
+        pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)
     else:
-        cols = cand_cols.reshape(-1)[flat_pos]
+        tau = cand_values.reshape(-1).kthvalue(B * m - budget + 1).values
+        saturated = cand_values.min(dim=1).values >= tau  # (B,)
+        if saturated.any():
+            cand_values = cand_values[~saturated]
+            cand_cols = cand_cols[~saturated]
+            rest = (~saturated).nonzero().flatten()
+            sat_rows = saturated.nonzero().flatten()
+            sat_pre = pre[sat_rows]  # (n_saturated, d_sae)
+            r, c = (sat_pre >= tau).nonzero(as_tuple=True)
+            pool_values = torch.cat([cand_values.reshape(-1), sat_pre[r, c]])
+            pool_rows = torch.cat([rest.repeat_interleave(m), sat_rows[r]])
+            pool_cols = torch.cat([cand_cols.reshape(-1), c])
+        else:
+            pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)
+    if pool_rows is None:
+        pool_rows = torch.arange(B, device=pre.device).repeat_interleave(pool_cols.numel() // B)
+    values, pos = pool_values.topk(budget, sorted=False)
+    rows, cols = pool_rows[pos], pool_cols[pos]
     order = torch.argsort(rows * d_sae + cols)  # row-major, as CSR needs
-    codes = SparseCodes(flat_values[order], rows[order], cols[order], B, d_sae)
+    codes = SparseCodes(values[order], rows[order], cols[order], B, d_sae)
     return codes.select(codes.values > 0)
 
 
@@ -52,7 +92,8 @@ class BatchTopKSAE(TopKFamily):
         self.register_buffer("threshold", torch.zeros(()))
 
     def select_train(self, pre: torch.Tensor) -> SparseCodes:
-        codes = batch_topk(pre, self.cfg.k)
+        guess = 0.9 * float(self.threshold) if self.training else None
+        codes = batch_topk(pre, self.cfg.k, guess)
         if self.training and codes.values.numel():
             with torch.no_grad():
                 smallest = codes.values.min()

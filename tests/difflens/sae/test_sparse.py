@@ -68,3 +68,33 @@ def test_geometric_median_is_robust_to_outliers():
     median = geometric_median(points)
     assert (median - torch.tensor([1.0, 2, 3, 4, 5])).norm() < 0.2
     assert (points.mean(0) - median).norm() > 50
+
+
+def test_nested_reconstruction_loss_equals_naive_prefix_losses():
+    from difflens.sae.matryoshka import NestedReconstructionLoss
+
+    torch.manual_seed(0)
+    B, d_sae, d_out, k, ends = 13, 40, 7, 5, [4, 12, 40]
+    pre = torch.randn(B, d_sae, dtype=torch.float64)
+    vals, idx = pre.topk(k, dim=1)
+    codes = SparseCodes.from_topk(vals, idx, d_sae)
+    W = torch.randn(d_sae, d_out, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(d_out, dtype=torch.float64, requires_grad=True)
+    v = codes.values.clone().requires_grad_()
+    y = torch.randn(B, d_out, dtype=torch.float64)
+    weights = torch.tensor([0.3, 1.0, 2.0], dtype=torch.float64)
+    group = torch.bucketize(codes.cols, torch.tensor(ends), right=True)
+    order = torch.argsort(group, stable=True)
+    offsets = [0, *torch.bincount(group, minlength=3).cumsum(0).tolist()]
+    losses, residual = NestedReconstructionLoss.apply(v[order], W, b, y, codes.rows[order], codes.cols[order], offsets)
+    (losses * weights).sum().backward()
+    fused = [t.grad.clone() for t in (v, W, b)]
+    for t in (v, W, b):
+        t.grad = None
+    dense = SparseCodes(v, codes.rows, codes.cols, B, d_sae).to_dense()  # (B, d_sae)
+    naive = torch.stack([((y - b - dense[:, :e] @ W[:e]) ** 2).sum(-1).mean() for e in ends])
+    (naive * weights).sum().backward()
+    assert torch.allclose(losses, naive, atol=1e-10)
+    assert torch.allclose(residual, y - b - dense @ W, atol=1e-10)
+    for got, t in zip(fused, (v, W, b)):
+        assert torch.allclose(got, t.grad, atol=1e-8)

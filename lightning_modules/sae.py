@@ -24,6 +24,10 @@ class SparseDictionaryModule(pl.LightningModule):
     gradient having been removed before it). Validation measures reconstruction with the
     inference rule and the LM loss with the dictionary spliced into the model.
 
+    Under DDP, gradients are all-reduced as usual; the dead-latent counters and the BatchTopK
+    threshold are buffers, which DDP broadcasts from rank 0 before every forward, so they follow
+    rank 0's batches (a sample of the same distribution).
+
     Args:
         architecture: ``relu_l1``, ``topk``, ``batchtopk``, ``matryoshka`` or ``jumprelu``.
         d_sae: number of latents; None means ``expansion_factor * d_in``.

@@ -47,14 +47,17 @@ def test_selected_linear_gradients_equal_dense():
         assert torch.allclose(got, t.grad, atol=1e-5)
 
 
-@pytest.mark.parametrize("skewed", [False, True])
-def test_batch_topk_is_exact(skewed):
+@pytest.mark.parametrize("skewed,guess", [(False, None), (True, None), (False, 1.8), (False, 3.5)])
+def test_batch_topk_is_exact(skewed, guess):
     torch.manual_seed(0)
     B, d_sae, k = 16, 200, 4
     pre = torch.randn(B, d_sae)
-    if skewed:  # one row owns most of the batch's largest activations: the fallback path
+    if skewed:  # one row owns most of the batch's largest activations: the saturated-row path
         pre[3] += 10
-    codes = batch_topk(pre, k)
+    # guess 1.8: 122 entries above it, between B k = 64 and 4 B k: the threshold path; 3.5: too few
+    if guess == 1.8:
+        assert B * k <= int((pre > guess).sum()) <= 4 * B * k
+    codes = batch_topk(pre, k, guess)
     expected = pre.relu().flatten().topk(B * k).values
     assert torch.allclose(codes.values.sort().values, expected[expected > 0].sort().values)
     assert (codes.rows.diff() >= 0).all()

@@ -5,11 +5,11 @@ far with their token, document, position and context window, plus per-latent sta
 (firing count, sum, maximum, a log-spaced histogram). An update takes sparse codes
 ``(values, rows, cols)`` and never loops over latents in Python:
 
-1. drop entries at or below ``threshold``;
-2. sort entries by (latent, activation descending) and rank them within their latent;
-3. scatter each latent's best ``k`` new entries into a ``(d_sae, k)`` slab;
-4. concatenate with the kept ``(d_sae, k)``, drop duplicates of the same (doc, pos), and take
-   the top ``k`` per row with one ``topk``.
+1. drop entries at or below ``threshold`` or below their latent's current ``k``-th best;
+2. sort the rest by (latent, activation descending) and rank them within their latent;
+3. scatter each touched latent's best ``k`` new entries into a ``(touched, k)`` slab;
+4. concatenate with those latents' kept samples, drop duplicates of the same (doc, pos), and
+   take the top ``k`` per row with one ``topk``.
 
 Two stores merge with the same step 4, which is how DDP ranks combine.
 """
@@ -41,15 +41,21 @@ class TopActivations:
     def __init__(self, d_sae: int, k: int = 20, window: int = 16, threshold: float = 0.0):
         self.d_sae, self.k, self.window, self.threshold = d_sae, k, window, threshold
         self.values = torch.full((d_sae, k), float("-inf"))  # (d_sae, k), sorted descending
-        self.token = torch.full((d_sae, k), -1, dtype=torch.long)
-        self.doc = torch.full((d_sae, k), -1, dtype=torch.long)
-        self.pos = torch.full((d_sae, k), -1, dtype=torch.long)
-        self.context = torch.full((d_sae, k, window), -1, dtype=torch.long)  # (d_sae, k, W)
+        # ids as int32: the context slab is the store's largest tensor and is gathered on update
+        self.token = torch.full((d_sae, k), -1, dtype=torch.int32)
+        self.doc = torch.full((d_sae, k), -1, dtype=torch.int32)
+        self.pos = torch.full((d_sae, k), -1, dtype=torch.int32)
+        self.context = torch.full((d_sae, k, window), -1, dtype=torch.int32)  # (d_sae, k, W)
         self.count = torch.zeros(d_sae, dtype=torch.long)  # activations above threshold
         self.total = torch.zeros(d_sae, dtype=torch.float64)  # their sum
         self.maximum = torch.zeros(d_sae)
         self.hist = torch.zeros(d_sae, HIST_BINS, dtype=torch.long)  # log10-spaced counts
         self.tokens_seen = torch.zeros((), dtype=torch.long)
+        # entries waiting to be merged: merging costs about the same for one batch as for
+        # several, so it happens once ``flush_size`` entries are pending (or on any read)
+        self._pending: list[tuple] = []
+        self._pending_size = 0
+        self.flush_size = 16 * d_sae
 
     # ----- updates ------------------------------------------------------------------------
     @torch.no_grad()
@@ -67,27 +73,45 @@ class TopActivations:
         bins = ((values.log10() - HIST_LOW) / (HIST_HIGH - HIST_LOW) * HIST_BINS).long().clamp_(0, HIST_BINS - 1)
         self.hist += torch.bincount(cols * HIST_BINS + bins, minlength=self.d_sae * HIST_BINS).view(self.d_sae, HIST_BINS)
 
-        # best k new entries per latent: sort by (latent, -value), rank within latent
+        # only entries that beat their latent's current k-th best can enter (most cannot once
+        # the store has warmed up); they wait in a small pending list, merged in one pass
+        better = values > self.values[cols, self.k - 1]
+        if not better.any():
+            return
+        src = rows[better]
+        self._pending.append((values[better], cols[better], token[src].int(), doc[src].int(), pos[src].int(),
+                              self._fit_window(context[src].int())))
+        self._pending_size += int(better.sum())
+        if self._pending_size >= self.flush_size:
+            self.flush()
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Merge the pending entries into the kept samples (every read calls this first)."""
+        if not self._pending:
+            return
+        values, cols, token, doc, pos, context = (torch.cat(parts) for parts in zip(*self._pending))
+        self._pending, self._pending_size = [], 0
+        touched, local = torch.unique(cols, return_inverse=True)  # (t,), (n,) latent -> slab row
+        # best k new entries per touched latent: sort by (latent, -value), rank within latent
         order = torch.argsort(values, descending=True, stable=True)
-        order = order[torch.argsort(cols[order], stable=True)]  # (n,) grouped by latent, best first
-        cols_sorted = cols[order]
-        starts = torch.searchsorted(cols_sorted, cols_sorted, side="left")
-        rank = torch.arange(len(order)) - starts  # (n,) rank within the latent
+        order = order[torch.argsort(local[order], stable=True)]  # (n,) grouped by latent, best first
+        local_sorted = local[order]
+        rank = torch.arange(len(order)) - torch.searchsorted(local_sorted, local_sorted, side="left")
         best = rank < self.k
-        order, cols_sorted, rank = order[best], cols_sorted[best], rank[best]
-        src_rows = rows[order]
-        new = self._empty(self.d_sae)
-        new["values"][cols_sorted, rank] = values[order]
-        new["token"][cols_sorted, rank] = token[src_rows]
-        new["doc"][cols_sorted, rank] = doc[src_rows]
-        new["pos"][cols_sorted, rank] = pos[src_rows]
-        new["context"][cols_sorted, rank] = self._fit_window(context[src_rows])
-        self._merge_samples(new)
+        order, local_sorted, rank = order[best], local_sorted[best], rank[best]
+        new = self._empty(len(touched))
+        new["values"][local_sorted, rank] = values[order]
+        new["token"][local_sorted, rank] = token[order]
+        new["doc"][local_sorted, rank] = doc[order]
+        new["pos"][local_sorted, rank] = pos[order]
+        new["context"][local_sorted, rank] = context[order]
+        self._merge_samples(new, touched)
 
     def _fit_window(self, context: torch.Tensor) -> torch.Tensor:
         if context.shape[-1] == self.window:
             return context
-        out = torch.full((*context.shape[:-1], self.window), -1, dtype=torch.long)
+        out = torch.full((*context.shape[:-1], self.window), -1, dtype=torch.int32)
         n = min(self.window, context.shape[-1])
         out[..., :n] = context[..., :n]
         return out
@@ -95,33 +119,36 @@ class TopActivations:
     def _empty(self, n: int) -> dict[str, torch.Tensor]:
         return {
             "values": torch.full((n, self.k), float("-inf")),
-            "token": torch.full((n, self.k), -1, dtype=torch.long),
-            "doc": torch.full((n, self.k), -1, dtype=torch.long),
-            "pos": torch.full((n, self.k), -1, dtype=torch.long),
-            "context": torch.full((n, self.k, self.window), -1, dtype=torch.long),
+            "token": torch.full((n, self.k), -1, dtype=torch.int32),
+            "doc": torch.full((n, self.k), -1, dtype=torch.int32),
+            "pos": torch.full((n, self.k), -1, dtype=torch.int32),
+            "context": torch.full((n, self.k, self.window), -1, dtype=torch.int32),
         }
 
-    def _merge_samples(self, other: dict[str, torch.Tensor]) -> None:
-        """Keep the top ``k`` of (self, other) per latent, counting each (doc, pos) once."""
-        values = torch.cat([self.values, other["values"]], dim=1)  # (d_sae, 2k)
-        doc = torch.cat([self.doc, other["doc"]], dim=1)
-        pos = torch.cat([self.pos, other["pos"]], dim=1)
-        # duplicates: the same (doc, pos) twice in a row of the slab (seen in two epochs or ranks)
-        key = doc * (1 << 32) + pos
-        key_sorted, key_order = key.sort(dim=1)
-        dup_sorted = torch.zeros_like(key_sorted, dtype=torch.bool)
-        dup_sorted[:, 1:] = (key_sorted[:, 1:] == key_sorted[:, :-1]) & (key_sorted[:, 1:] >= 0)
-        dup = torch.zeros_like(dup_sorted).scatter_(1, key_order, dup_sorted)
-        values = values.masked_fill(dup, float("-inf"))
-        self.values, top = values.topk(self.k, dim=1)  # (d_sae, k)
-        self.doc = doc.gather(1, top)
-        self.pos = pos.gather(1, top)
-        self.token = torch.cat([self.token, other["token"]], dim=1).gather(1, top)
-        context = torch.cat([self.context, other["context"]], dim=1)  # (d_sae, 2k, W)
-        self.context = context.gather(1, top[..., None].expand(-1, -1, self.window))
+    def _merge_samples(self, other: dict[str, torch.Tensor], latents: torch.Tensor | None = None) -> None:
+        """Keep the top ``k`` of (self, other) per latent, counting each (doc, pos) once.
+
+        ``other`` holds rows for ``latents`` (all latents when None).
+        """
+        idx = slice(None) if latents is None else latents
+        old_doc, old_pos = self.doc[idx], self.pos[idx]
+        # a (doc, pos) already kept for this latent (a second epoch, a resumed run) enters once
+        new_key = other["doc"].long() * (1 << 32) + other["pos"]  # (t, k)
+        old_key = old_doc.long() * (1 << 32) + old_pos
+        dup = (new_key[:, :, None] == old_key[:, None, :]).any(-1) & (other["doc"] >= 0)  # (t, k)
+        values = torch.cat([self.values[idx], other["values"].masked_fill(dup, float("-inf"))], dim=1)  # (t, 2k)
+        top_values, top = values.topk(self.k, dim=1)  # (t, k), sorted descending
+        self.values[idx] = top_values
+        self.doc[idx] = torch.cat([old_doc, other["doc"]], dim=1).gather(1, top)
+        self.pos[idx] = torch.cat([old_pos, other["pos"]], dim=1).gather(1, top)
+        self.token[idx] = torch.cat([self.token[idx], other["token"]], dim=1).gather(1, top)
+        context = torch.cat([self.context[idx], other["context"]], dim=1)  # (t, 2k, W)
+        self.context[idx] = context.gather(1, top[..., None].expand(-1, -1, self.window))
 
     def merge(self, other: "TopActivations") -> None:
         """Fold another store (e.g. another DDP rank's) into this one."""
+        self.flush()
+        other.flush()
         self._merge_samples({name: getattr(other, name) for name in ("values", "token", "doc", "pos", "context")})
         self.count += other.count
         self.total += other.total
@@ -131,6 +158,7 @@ class TopActivations:
 
     # ----- state --------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        self.flush()
         return {"d_sae": self.d_sae, "k": self.k, "window": self.window, "threshold": self.threshold,
                 **{name: getattr(self, name).clone() for name in self.TENSORS}}
 
@@ -154,6 +182,7 @@ class TopActivations:
 
     def samples(self, i: int) -> list[dict]:
         """Latent ``i``'s kept samples, best first (raw token ids)."""
+        self.flush()
         out = []
         for j in range(self.k):
             v = float(self.values[i, j])

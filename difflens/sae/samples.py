@@ -93,8 +93,16 @@ class TopActivations:
         values, cols, token, doc, pos, context = (torch.cat(parts) for parts in zip(*self._pending))
         self._pending, self._pending_size = [], 0
         touched, local = torch.unique(cols, return_inverse=True)  # (t,), (n,) latent -> slab row
-        # best k new entries per touched latent: sort by (latent, -value), rank within latent
+        # sort by (latent, doc, pos, -value) to drop repeats of a token pending twice (two epochs
+        # between flushes), keeping its best value; then by (latent, -value) to rank
         order = torch.argsort(values, descending=True, stable=True)
+        for key in (pos, doc, local):
+            order = order[torch.argsort(key[order], stable=True)]
+        repeat = torch.zeros(len(order), dtype=torch.bool)
+        repeat[1:] = ((local[order][1:] == local[order][:-1]) & (doc[order][1:] == doc[order][:-1])
+                      & (pos[order][1:] == pos[order][:-1]))
+        order = order[~repeat]
+        order = order[torch.argsort(values[order], descending=True, stable=True)]
         order = order[torch.argsort(local[order], stable=True)]  # (n,) grouped by latent, best first
         local_sorted = local[order]
         rank = torch.arange(len(order)) - torch.searchsorted(local_sorted, local_sorted, side="left")

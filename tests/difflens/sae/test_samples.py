@@ -83,3 +83,12 @@ def test_state_dict_round_trip():
     again = TopActivations.from_state_dict(store.state_dict())
     assert as_lists(again) == as_lists(store)
     assert torch.equal(again.hist, store.hist) and again.threshold == 0.5
+
+
+def test_token_seen_in_two_epochs_keeps_its_best_activation():
+    codes, token, doc, pos, context = random_batch(0)
+    later = SparseCodes(codes.values * 1.1, codes.rows, codes.cols, codes.n_rows, codes.d_sae)
+    store = TopActivations(D_SAE, K, W)
+    store.update(codes, token, doc, pos, context)
+    store.update(later, token, doc, pos, context)  # same tokens, the dictionary has changed
+    assert_same(store, reference([(later, token, doc, pos, context)]))

@@ -82,7 +82,6 @@ class SparseDictionaryModule(pl.LightningModule):
             raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
         self.save_hyperparameters()
         self.sae = None
-        self.train_loss = MeanMetric()
         self.val_metrics = torch.nn.ModuleDict({name: MeanMetric() for name in
                                                 ("mse", "fvu", "l0", "ce_clean", "ce_spliced", "ce_zero")})
         self.density: FeatureDensity | None = None

@@ -140,11 +140,17 @@ class TopActivations:
         """
         idx = slice(None) if latents is None else latents
         old_doc, old_pos = self.doc[idx], self.pos[idx]
-        # a (doc, pos) already kept for this latent (a second epoch, a resumed run) enters once
+        # a (doc, pos) already kept for this latent (a second epoch, a resumed run) stays once,
+        # with the larger of its two activations
         new_key = other["doc"].long() * (1 << 32) + other["pos"]  # (t, k)
         old_key = old_doc.long() * (1 << 32) + old_pos
-        dup = (new_key[:, :, None] == old_key[:, None, :]).any(-1) & (other["doc"] >= 0)  # (t, k)
-        values = torch.cat([self.values[idx], other["values"].masked_fill(dup, float("-inf"))], dim=1)  # (t, 2k)
+        old_values, new_values = self.values[idx], other["values"]
+        same = (new_key[:, :, None] == old_key[:, None, :]) & (other["doc"] >= 0)[:, :, None]  # (t, k_new, k_old)
+        new_wins = new_values[:, :, None] > old_values[:, None, :]
+        drop_new = (same & ~new_wins).any(2)  # (t, k)
+        drop_old = (same & new_wins).any(1)
+        values = torch.cat([old_values.masked_fill(drop_old, float("-inf")),
+                            new_values.masked_fill(drop_new, float("-inf"))], dim=1)  # (t, 2k)
         top_values, top = values.topk(self.k, dim=1)  # (t, k), sorted descending
         self.values[idx] = top_values
         self.doc[idx] = torch.cat([old_doc, other["doc"]], dim=1).gather(1, top)

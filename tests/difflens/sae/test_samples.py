@@ -92,3 +92,13 @@ def test_token_seen_in_two_epochs_keeps_its_best_activation():
     store.update(codes, token, doc, pos, context)
     store.update(later, token, doc, pos, context)  # same tokens, the dictionary has changed
     assert_same(store, reference([(later, token, doc, pos, context)]))
+
+
+def test_a_better_activation_of_a_kept_token_replaces_it():
+    codes, token, doc, pos, context = random_batch(0)
+    later = SparseCodes(codes.values * 1.1, codes.rows, codes.cols, codes.n_rows, codes.d_sae)
+    store = TopActivations(D_SAE, K, W)
+    store.update(codes, token, doc, pos, context)
+    store.flush()  # the first epoch is merged (as at a checkpoint) before the second arrives
+    store.update(later, token, doc, pos, context)
+    assert_same(store, reference([(later, token, doc, pos, context)]))

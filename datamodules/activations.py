@@ -224,7 +224,7 @@ class ActivationDataModule(pl.LightningDataModule):
         from safetensors.torch import load_file
 
         for i in torch.randperm(len(shards), generator=generator).tolist():
-            yield load_file(str(Path(self.cache_dir) / shards[i]))  # memory-mapped read
+            yield load_file(str(Path(self.cache_dir) / shards[i]))  # one shard at a time, no LM forward
 
     def iterate_train(self):
         trainer = getattr(self, "trainer", None)

@@ -7,9 +7,11 @@ from callbacks.recovery import GroundTruthRecoveryCallback
 from callbacks.saffron import SaffronCallback
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
+from callbacks.activation_samples import ActivationSampleCallback
 
 __all__ = [
     "DecodedTextWriter", "EncyclopediaStageWriter", "GroundTruthShiftCallback",
     "SaveMergedModel", "GroundTruthRecoveryCallback", "SaffronCallback", "SavePretrained",
     "TextSampleCallback",
 ]
+__all__ = ["SavePretrained", "TextSampleCallback", "ActivationSampleCallback"]

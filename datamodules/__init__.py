@@ -12,3 +12,6 @@ __all__ = [
     "EncyclopediaDataModule", "GroundTruthDataModule", "PromptDataModule",
     "HypothesisValidationDataModule",
 ]
+from datamodules.activations import ActivationDataModule
+
+__all__ = ["TextCorpusDataModule", "ActivationDataModule"]

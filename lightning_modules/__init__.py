@@ -12,3 +12,6 @@ __all__ = [
     "ActiveSampler", "ConceptCapture", "PairedDecoder", "CausalLMFinetuner",
     "ConceptInterpreter", "GPT2Pretrainer", "HypothesisValidator",
 ]
+from lightning_modules.sae import SparseDictionaryModule
+
+__all__ = ["GPT2Pretrainer", "SparseDictionaryModule"]

@@ -1,0 +1,203 @@
+"""Train a sparse autoencoder or transcoder on activations served by `ActivationDataModule`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torchmetrics import MeanMetric
+
+from difflens.activations import check_finite, splice_losses
+from difflens.errors import ConfigError
+from difflens.sae import SAEConfig, build_sae, load_sae, sae_class
+from difflens.sae.metrics import FeatureDensity, fraction_of_variance_unexplained
+
+
+class SparseDictionaryModule(pl.LightningModule):
+    """A dictionary from `difflens.sae` wired to the trainer.
+
+    ``d_in`` (and ``d_out``) come from the datamodule's activations at ``configure_model``;
+    normalisation scales and the geometric-median decoder bias are estimated there from a
+    sample. After every optimiser step the decoder rows are renormalised (their parallel
+    gradient having been removed before it). Validation measures reconstruction with the
+    inference rule and the LM loss with the dictionary spliced into the model.
+
+    Under DDP, gradients are all-reduced as usual; the dead-latent counters and the BatchTopK
+    threshold are buffers, which DDP broadcasts from rank 0 before every forward, so they follow
+    rank 0's batches (a sample of the same distribution).
+
+    Args:
+        architecture: ``relu_l1``, ``topk``, ``batchtopk``, ``matryoshka`` or ``jumprelu``.
+        d_sae: number of latents; None means ``expansion_factor * d_in``.
+        expansion_factor: latents per input dimension when ``d_sae`` is None.
+        k: active latents per row (TopK family).
+        l1_coefficient: L1 penalty weight (``relu_l1``).
+        l0_coefficient: L0 penalty weight (``jumprelu``).
+        jumprelu_init_threshold: initial JumpReLU threshold.
+        jumprelu_bandwidth: JumpReLU straight-through kernel width.
+        aux_k: AuxK latents (None: ``d_in // 2``; 0 disables).
+        aux_k_coefficient: AuxK loss weight.
+        dead_tokens: tokens without firing after which a latent counts as dead.
+        normalize_activations: ``none`` or ``expected_average_only_in``.
+        group_sizes: Matryoshka group sizes (sum ``d_sae``); None gives doubling groups.
+        b_dec_init: ``geometric_median`` (of a sample of targets) or ``zeros``.
+        init_sample_size: activations used for the normalisation and ``b_dec`` estimates.
+        lr: Adam learning rate; None scales ``2e-4`` by ``(d_sae / 16384) ** -0.5`` (Gao et al.).
+        warmup_steps: linear learning-rate warm-up.
+        sae_path: start from a saved dictionary (its ``d_in`` must match the activations).
+        output_dir: where ``cfg.json`` + ``sae_weights.safetensors`` go at the end of fit.
+        histogram_every_n_steps: log the feature-density histogram this often.
+    """
+
+    def __init__(
+        self,
+        architecture: str = "topk",
+        d_sae: int | None = None,
+        expansion_factor: int = 8,
+        k: int = 32,
+        l1_coefficient: float = 5.0,
+        l0_coefficient: float = 1.0,
+        jumprelu_init_threshold: float = 0.001,
+        jumprelu_bandwidth: float = 0.001,
+        aux_k: int | None = None,
+        aux_k_coefficient: float = 1 / 32,
+        dead_tokens: int = 10_000_000,
+        normalize_activations: str = "expected_average_only_in",
+        group_sizes: list[int] | None = None,
+        b_dec_init: str = "geometric_median",
+        init_sample_size: int = 4096,
+        lr: float | None = None,
+        warmup_steps: int = 20,
+        sae_path: str | None = None,
+        output_dir: str | None = None,
+        histogram_every_n_steps: int = 100,
+    ):
+        super().__init__()
+        sae_class(architecture)  # unknown names fail at config time, with suggestions
+        if b_dec_init not in ("geometric_median", "zeros"):
+            raise ConfigError(f"model.b_dec_init must be 'geometric_median' or 'zeros', got {b_dec_init!r}")
+        if d_sae is not None and k > d_sae:
+            raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
+        self.save_hyperparameters()
+        self.sae = None
+        self.val_metrics = torch.nn.ModuleDict({name: MeanMetric() for name in
+                                                ("mse", "fvu", "l0", "ce_clean", "ce_spliced", "ce_zero")})
+        self.density: FeatureDensity | None = None
+        self.last_codes = None
+
+    # ----- model --------------------------------------------------------------------------
+    def sae_config(self, d_in: int, d_out: int | None, dm) -> SAEConfig:
+        hp = self.hparams
+        d_sae = hp.d_sae or hp.expansion_factor * d_in
+        transcoder = bool(getattr(dm, "hook_name_out", None))
+        return SAEConfig(
+            architecture=hp.architecture, d_in=d_in, d_sae=d_sae, d_out=d_out if transcoder else None,
+            transcoder=transcoder, k=hp.k, l1_coefficient=hp.l1_coefficient, l0_coefficient=hp.l0_coefficient,
+            jumprelu_init_threshold=hp.jumprelu_init_threshold, jumprelu_bandwidth=hp.jumprelu_bandwidth,
+            aux_k=hp.aux_k, aux_k_coefficient=hp.aux_k_coefficient, dead_tokens=hp.dead_tokens,
+            normalize_activations=hp.normalize_activations, group_sizes=hp.group_sizes,
+            hook_name=getattr(dm, "hook_name", ""), hook_name_out=getattr(dm, "hook_name_out", None) or "",
+            model_name=getattr(dm, "model_name", ""),
+        )
+
+    def configure_model(self) -> None:
+        if self.sae is not None:
+            return
+        dm = self.trainer.datamodule
+        sample = dm.sample_activations(self.hparams.init_sample_size)
+        x, y = sample["x"], sample.get("y")
+        if self.hparams.sae_path:
+            self.sae = load_sae(self.hparams.sae_path, d_in=x.shape[-1])
+        else:
+            self.sae = build_sae(self.sae_config(x.shape[-1], None if y is None else y.shape[-1], dm))
+            self.sae.estimate_normalization(x, y)
+            if self.hparams.b_dec_init == "geometric_median":
+                self.sae.init_b_dec_geometric_median(x if y is None else y)
+        self.density = FeatureDensity(self.sae.d_sae)
+
+    # ----- training -----------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        where = f"step {self.global_step}, batch {batch_idx}"
+        check_finite(batch["x"], where)
+        if "y" in batch:
+            check_finite(batch["y"], where)
+        out = self.sae(batch["x"], batch.get("y"))
+        target = batch.get("y", batch["x"]) * self.sae.output_scale
+        codes = out.codes
+        l0 = (codes.values > 0).sum() / codes.n_rows
+        self.density.update(codes)
+        log = {f"train/{k}": v for k, v in out.terms.items()}
+        log.update({"train/loss": out.loss.detach(), "train/l0": l0,
+                    "train/fvu": fraction_of_variance_unexplained(out.recon.detach(), target),
+                    "train/dead_fraction": self.sae.dead_mask.float().mean()})
+        self.log_dict(log, prog_bar=False)
+        self.log("loss", out.loss.detach(), prog_bar=True, logger=False)
+        # for ActivationSampleCallback; kept off the returned dict, which Lightning walks and copies
+        self.last_codes = type(codes)(codes.values.detach(), codes.rows, codes.cols, codes.n_rows, codes.d_sae)
+        return out.loss
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        self.sae.remove_parallel_decoder_grad()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.sae.normalize_decoder()
+        every = self.hparams.histogram_every_n_steps
+        if every and self.global_step % every == 0:
+            self._log_density()
+
+    def _log_density(self) -> None:
+        density = self.density.compute()
+        self.density.reset()
+        experiment = getattr(self.logger, "experiment", None)
+        if experiment is not None and hasattr(experiment, "add_histogram"):
+            experiment.add_histogram("train/log10_feature_density", torch.log10(density + 1e-10), self.global_step)
+
+    # ----- validation ---------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx):
+        dm = self.trainer.datamodule
+        input_ids, mask, docs = batch
+        acts = dm.harvester(input_ids, mask, docs)
+        check_finite(acts["x"], f"validation batch {batch_idx}")
+        target = acts.get("y", acts["x"])
+        codes = self.sae.encode_sparse(acts["x"])
+        recon = self.sae.decode_sparse(codes)
+        n = len(target)
+        self.val_metrics["mse"].update((recon - target).pow(2).sum(-1).mean(), n)
+        self.val_metrics["fvu"].update(fraction_of_variance_unexplained(recon, target), n)
+        self.val_metrics["l0"].update((codes.values > 0).sum() / max(codes.n_rows, 1), n)
+        losses = splice_losses(dm.lm, input_ids, mask, dm.hook_name, self.sae.reconstruct, dm.hook_name_out)
+        for name, value in losses.items():
+            self.val_metrics[f"ce_{name}"].update(value, n)
+
+    def on_validation_epoch_end(self) -> None:
+        values = {name: metric.compute() for name, metric in self.val_metrics.items()}
+        for metric in self.val_metrics.values():
+            metric.reset()
+        clean, spliced, zero = values["ce_clean"], values["ce_spliced"], values["ce_zero"]
+        self.log_dict({
+            "val/mse": values["mse"], "val/fvu": values["fvu"], "val/l0": values["l0"],
+            "val/ce_loss_clean": clean, "val/ce_loss_spliced": spliced, "val/ce_loss_zero_ablated": zero,
+            "val/delta_lm_loss": spliced - clean,
+            "val/ce_loss_recovered": (zero - spliced) / (zero - clean).clamp_min(1e-8),
+            "val/dead_fraction": self.sae.dead_mask.float().mean(),
+        }, prog_bar=True)
+
+    # ----- optimisation and files ---------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        lr = hp.lr or 2e-4 / math.sqrt(self.sae.d_sae / 16384)
+        optimizer = torch.optim.Adam(self.sae.parameters(), lr=lr, betas=(0.9, 0.999))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min(1.0, (step + 1) / max(1, hp.warmup_steps)))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_fit_end(self) -> None:
+        if self.hparams.output_dir and self.trainer.is_global_zero:
+            path = self.sae.save(self.hparams.output_dir)
+            print(f"saved the dictionary to {path} (cfg.json + sae_weights.safetensors)")
+
+    def save_sae(self, directory: str | Path) -> Path:
+        """Write ``cfg.json`` + ``sae_weights.safetensors`` (SAELens's layout)."""
+        return self.sae.save(directory)

@@ -1,5 +1,6 @@
 """Lightning callbacks; importing this package registers them for short names in YAML."""
 
+from callbacks.activation_samples import ActivationSampleCallback
 from callbacks.decoded_text_writer import DecodedTextWriter
 from callbacks.encyclopedia_writer import EncyclopediaStageWriter
 from callbacks.intervention import GroundTruthShiftCallback, SaveMergedModel
@@ -7,11 +8,9 @@ from callbacks.recovery import GroundTruthRecoveryCallback
 from callbacks.saffron import SaffronCallback
 from callbacks.save_pretrained import SavePretrained
 from callbacks.text_samples import TextSampleCallback
-from callbacks.activation_samples import ActivationSampleCallback
 
 __all__ = [
-    "DecodedTextWriter", "EncyclopediaStageWriter", "GroundTruthShiftCallback",
-    "SaveMergedModel", "GroundTruthRecoveryCallback", "SaffronCallback", "SavePretrained",
-    "TextSampleCallback",
+    "ActivationSampleCallback", "DecodedTextWriter", "EncyclopediaStageWriter",
+    "GroundTruthShiftCallback", "SaveMergedModel", "GroundTruthRecoveryCallback",
+    "SaffronCallback", "SavePretrained", "TextSampleCallback",
 ]
-__all__ = ["SavePretrained", "TextSampleCallback", "ActivationSampleCallback"]

@@ -34,10 +34,6 @@ STAGES: tuple[Stage, ...] = (
           "runs/quickstart/sae/sae/sae_weights.safetensors", needs="configs/quickstart/sae.yaml"),
     Stage("encyclopedia", ("encyclopedia", "refine", "--config", "configs/quickstart/encyclopedia.yaml"),
           "runs/quickstart/encyclopedia/report.md", needs="configs/quickstart/encyclopedia.yaml"),
-    Stage("base_lm", ("fit", "--config", "configs/quickstart/base_lm.yaml"),
-          "runs/quickstart/base_lm/model/config.json"),
-    Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"),
-          "runs/quickstart/sae/sae/sae_weights.safetensors"),
 )
 
 

@@ -19,6 +19,7 @@ HELP = "A/A check: validate hypotheses on base vs base (different seeds); count 
 
 BUILTIN = {"model": "runs/quickstart/base_lm/model", "hypotheses": "runs/quickstart/discover/hypotheses.jsonl",
            "seeds": 20, "n_per_model": 20, "alpha": 0.05, "method": "saffron", "test": "binomial",
+           "positive_threshold": 0.5,
            "assistant": "offline", "max_new_tokens": 48, "out": "runs/quickstart/validate_null"}
 
 
@@ -32,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-per-model", type=int, help="held-out texts per side per hypothesis (default 20)")
     parser.add_argument("--alpha", type=float, help="FDR level (default 0.05)")
     parser.add_argument("--method", help="saffron, addis or lord++ (default saffron)")
-    parser.add_argument("--test", help="binomial or mann_whitney (default binomial)")
+    parser.add_argument("--test", help="binomial, mann_whitney or fisher (default binomial)")
+    parser.add_argument("--positive-threshold", type=float,
+                        help="score above which the judge flags the property, for fisher (default 0.5)")
     parser.add_argument("--assistant", help="judge: an assistant backend name (default offline), or the import "
                                             "path of an Assistant subclass")
     parser.add_argument("--max-new-tokens", type=int, help="length of the samples (default 48)")
@@ -54,7 +57,8 @@ def settings_from_config(path: str) -> dict:
     model = (config.get("model") or {}).get("init_args") or {}
     data = (config.get("data") or {}).get("init_args") or {}
     out = {"model": data.get("base_model"), "hypotheses": data.get("hypotheses"),
-           "n_per_model": data.get("n_per_model"), "test": model.get("test")}
+           "n_per_model": data.get("n_per_model"), "test": model.get("test"),
+           "positive_threshold": model.get("positive_threshold")}
     spec = model.get("assistant") or {}
     out["assistant"] = spec.get("class_path") or spec.get("backend")
     for callback in (config.get("trainer") or {}).get("callbacks") or []:
@@ -102,7 +106,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
         write_records(out / "hypotheses.jsonl", hypotheses)
     data = HypothesisValidationDataModule(str(texts_path), str(out / "hypotheses.jsonl"), out_dir=str(out),
                                           n_per_model=args.n_per_model, seed=seed)
-    validator = HypothesisValidator(test=args.test)
+    validator = HypothesisValidator(test=args.test, positive_threshold=args.positive_threshold)
     validator.judge = judge
     saffron = SaffronCallback(alpha=args.alpha, method=args.method)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
@@ -144,6 +148,7 @@ def run(args: argparse.Namespace) -> None:
     with_any = sum(d > 0 for d in per_seed.values())
     summary = {"model": args.model, "hypotheses": args.hypotheses, "n_hypotheses": len(hypotheses),
                "n_per_model": args.n_per_model, "method": args.method, "alpha": args.alpha, "test": args.test,
+               "positive_threshold": args.positive_threshold,
                "assistant": args.assistant, "seeds": args.seeds, "discoveries_per_seed": per_seed,
                "seeds_with_any_discovery": with_any, "seeds_with_none": args.seeds - with_any}
     write_json(out / "validate_null.json", summary)

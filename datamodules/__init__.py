@@ -1,5 +1,6 @@
 """LightningDataModules; importing this package registers them for short names in YAML."""
 
+from datamodules.activations import ActivationDataModule
 from datamodules.active_prompts import ActivePromptDataModule
 from datamodules.corpus import TextCorpusDataModule
 from datamodules.encyclopedia import ConceptContextDataModule, EncyclopediaDataModule
@@ -8,10 +9,7 @@ from datamodules.prompts import PromptDataModule
 from datamodules.validation import HypothesisValidationDataModule
 
 __all__ = [
-    "ActivePromptDataModule", "TextCorpusDataModule", "ConceptContextDataModule",
-    "EncyclopediaDataModule", "GroundTruthDataModule", "PromptDataModule",
-    "HypothesisValidationDataModule",
+    "ActivationDataModule", "ActivePromptDataModule", "TextCorpusDataModule",
+    "ConceptContextDataModule", "EncyclopediaDataModule", "GroundTruthDataModule",
+    "PromptDataModule", "HypothesisValidationDataModule",
 ]
-from datamodules.activations import ActivationDataModule
-
-__all__ = ["TextCorpusDataModule", "ActivationDataModule"]

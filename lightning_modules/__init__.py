@@ -6,12 +6,10 @@ from lightning_modules.decoding import PairedDecoder
 from lightning_modules.finetune import CausalLMFinetuner
 from lightning_modules.interpreter import ConceptInterpreter
 from lightning_modules.language_model import GPT2Pretrainer
+from lightning_modules.sae import SparseDictionaryModule
 from lightning_modules.validation import HypothesisValidator
 
 __all__ = [
     "ActiveSampler", "ConceptCapture", "PairedDecoder", "CausalLMFinetuner",
-    "ConceptInterpreter", "GPT2Pretrainer", "HypothesisValidator",
+    "ConceptInterpreter", "GPT2Pretrainer", "SparseDictionaryModule", "HypothesisValidator",
 ]
-from lightning_modules.sae import SparseDictionaryModule
-
-__all__ = ["GPT2Pretrainer", "SparseDictionaryModule"]

@@ -34,7 +34,8 @@ def uninterrupted_rows(tmp_path, hypotheses):
     from lightning_modules import HypothesisValidator
     from tests.judges import ToyWorldJudge
 
-    validator = HypothesisValidator(test="mann_whitney")
+    settings = yaml.safe_load((REPO / "configs/quickstart/validate.yaml").read_text())["model"]["init_args"]
+    validator = HypothesisValidator(test=settings["test"], positive_threshold=settings.get("positive_threshold", 0.5))
     validator.judge = ToyWorldJudge()
     data = HypothesisValidationDataModule(str(tmp_path / "in/texts.jsonl"), str(hypotheses),
                                           out_dir=str(tmp_path / "reference"), n_per_model=15)

@@ -1,6 +1,6 @@
 """Active sampling against exhaustive decoding: texts generated, recall and precision.
 
-Both strategies go through the same discovery, the same validator (offline judge, Mann-Whitney,
+Both strategies go through the same discovery, the same validator (offline judge, Fisher test,
 100 held-out texts per model and hypothesis) and SAFFRON at the same alpha, and are scored by
 the same toy-world recovery matcher against the intervention's ground truths:
 

@@ -219,6 +219,15 @@ def call_worker(python: Path, args: list[str]) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def busy_note() -> str:
+    """A warning in the header when other jobs were loading the machine (1-minute load > 2)."""
+    try:
+        busy = float(Path("/proc/loadavg").read_text().split()[0]) > 2
+    except (OSError, ValueError):
+        return ""
+    return " (busy machine: other jobs were running)" if busy else ""
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -246,7 +255,7 @@ def main() -> None:
     pythons = {"difflens": Path(sys.executable), "sparsify": baseline_python, "saelens": baseline_python}
     lines = [f"# bench/sae_throughput.py  {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}",
              f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average at start "
-             f"{load_average()} (shared machine: other jobs were running)",
+             f"{load_average()}{busy_note()}",
              f"# baselines: {json.dumps(installed_versions(baseline_python))}",
              f"# d_in {D_IN}, d_sae {D_SAE}, k {K}, batch {BATCH}, fp32, Adam; {args.steps} timed steps after 2 "
              f"warm-up, median of {args.rounds} interleaved rounds", ""]

@@ -7,7 +7,7 @@ import torch
 
 from difflens.decoding import sample_batch
 from difflens.errors import ConfigError
-from difflens.models import load_causal_lm, load_tokenizer
+from difflens.models import check_quantization, load_causal_lm, load_tokenizer
 from difflens.records import DecodedText
 
 
@@ -45,10 +45,8 @@ class PairedDecoder(pl.LightningModule):
         num_threads: int | None = None,
     ):
         super().__init__()
-        for name, q in (("base_quantization", base_quantization),
-                        ("intervention_quantization", intervention_quantization)):
-            if q not in (None, "4bit", "8bit"):
-                raise ConfigError(f"model.{name} must be '4bit', '8bit' or null, got {q!r}")
+        check_quantization(base_quantization, "model.base_quantization")
+        check_quantization(intervention_quantization, "model.intervention_quantization")
         if num_threads is not None and num_threads < 1:
             raise ConfigError(f"model.num_threads must be >= 1 or null, got {num_threads}")
         self.save_hyperparameters()

@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric
 
 from difflens.errors import ConfigError
 from difflens.finetune import IGNORE_INDEX, LoraSpec, apply_lora, merge_adapter
-from difflens.models import load_causal_lm, load_tokenizer
+from difflens.models import check_quantization, load_causal_lm, load_tokenizer
 
 
 class CausalLMFinetuner(pl.LightningModule):
@@ -53,8 +53,7 @@ class CausalLMFinetuner(pl.LightningModule):
         super().__init__()
         if method not in ("full", "lora"):
             raise ConfigError(f"model.method must be 'full' or 'lora', got {method!r}")
-        if quantization not in (None, "4bit", "8bit"):
-            raise ConfigError(f"model.quantization must be '4bit', '8bit' or null, got {quantization!r}")
+        check_quantization(quantization, "model.quantization")
         if quantization is not None and method == "full":
             raise ConfigError("quantised weights cannot be trained directly: set model.method: lora "
                               "(QLoRA) or model.quantization: null")

@@ -52,8 +52,9 @@ class LocalChatAssistant(ChatAssistant):
                          examples_per_request)
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-        if quantization not in (None, "4bit", "8bit"):
-            raise ConfigError(f"quantization must be 4bit, 8bit or null, got {quantization!r}")
+        from difflens.models.loading import check_quantization  # torch stays unimported until needed
+
+        check_quantization(quantization)
         self.batch_size = batch_size
         self.device = device
         self.dtype = dtype

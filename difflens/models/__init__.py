@@ -2,6 +2,7 @@
 
 from difflens.models.hooks import get_module
 from difflens.models.loading import (
+    check_quantization,
     disable_cpu_4bit_repacking,
     load_causal_lm,
     load_tokenizer,
@@ -11,6 +12,6 @@ from difflens.models.loading import (
 from difflens.models.tokenizer import train_bpe_tokenizer
 
 __all__ = [
-    "disable_cpu_4bit_repacking", "get_module", "load_causal_lm", "load_tokenizer",
+    "check_quantization", "disable_cpu_4bit_repacking", "get_module", "load_causal_lm", "load_tokenizer",
     "quantization_config", "resolve_dtype", "train_bpe_tokenizer",
 ]

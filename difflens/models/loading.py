@@ -60,12 +60,25 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:
     return value
 
 
+QUANTIZATIONS = (None, "4bit", "8bit")
+
+
+def check_quantization(quantization: str | None, flag: str = "quantization") -> None:
+    """Raise a `ConfigError` naming ``flag`` unless ``quantization`` is '4bit', '8bit' or None.
+
+    Constructors call this so that a bad value fails at config time, before any weights load.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ConfigError(f"{flag} must be '4bit', '8bit' or null, got {quantization!r}")
+
+
 def quantization_config(quantization: Quantization | None, compute_dtype: torch.dtype = torch.float32):
     """A transformers ``BitsAndBytesConfig`` for 4-bit (nf4, double quant) or 8-bit loading.
 
     Lightning's ``BitsandbytesPrecision`` quantises only on CUDA, so quantisation happens at
     load time through transformers, which works on CPU too.
     """
+    check_quantization(quantization)
     if quantization is None:
         return None
     from transformers import BitsAndBytesConfig
@@ -73,9 +86,7 @@ def quantization_config(quantization: Quantization | None, compute_dtype: torch.
     if quantization == "4bit":
         return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
                                   bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute_dtype)
-    if quantization == "8bit":
-        return BitsAndBytesConfig(load_in_8bit=True)
-    raise ConfigError(f"quantization must be '4bit', '8bit' or null, got {quantization!r}")
+    return BitsAndBytesConfig(load_in_8bit=True)
 
 
 def disable_cpu_4bit_repacking(model: torch.nn.Module) -> int:

@@ -10,7 +10,7 @@
 Prompts have mixed lengths: free generation from BOS and toy-world prefixes of 1 to 40 words.
 Tokens are generated tokens including the end-of-text token, summed over both models.
 
-    .venv/bin/python bench/decoding_throughput.py [--prompts 384] [--generate-prompts 24] [--threads 1]
+    .venv/bin/python bench/decoding_throughput.py [--prompts 768] [--generate-prompts 24] [--threads 1]
 
 Writes its report to stdout; the latest is committed as bench/decoding_throughput.txt.
 """
@@ -55,7 +55,7 @@ def mixed_prompts(n: int, seed: int = 0) -> list[Prompt]:
 
 
 def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], config: SamplingConfig,
-                       batch_size: int, threads: int) -> tuple[int, float]:
+                       batch_size: int, max_rows: int, threads: int) -> tuple[int, float]:
     import pytorch_lightning as pl
 
     from callbacks import DecodedTextWriter
@@ -72,7 +72,7 @@ def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], conf
 
         data = PromptDataModule(free=n_free, files=[PromptFile(str(lines), format="lines")], batch_size=batch_size,
                                 max_new_tokens=config.max_new_tokens, temperature=config.temperature)
-        module = PairedDecoder(base_model=base, intervention_model=intervention, num_threads=threads)
+        module = PairedDecoder(base_model=base, intervention_model=intervention, num_threads=threads, max_rows=max_rows)
         module.language_models()  # load outside the timed region, as the baselines do
         trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                              enable_model_summary=False, callbacks=[DecodedTextWriter(tmp + "/out")])
@@ -133,9 +133,11 @@ def main() -> None:
     parser.add_argument("--base", default="runs/quickstart/base_lm/model")
     parser.add_argument("--intervention", default="runs/quickstart/finetune/model",
                         help="falls back to the base model when missing (the timing is the same for equal sizes)")
-    parser.add_argument("--prompts", type=int, default=384)
+    parser.add_argument("--prompts", type=int, default=768)
     parser.add_argument("--generate-prompts", type=int, default=24, help="prompts for the slow generate loop")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=256, help="prompts per predict step")
+    parser.add_argument("--max-rows", type=int, default=64,
+                        help="rows decoded at once (PairedDecoder) and the hand-written loop's batch size")
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -147,10 +149,11 @@ def main() -> None:
     models = [(load_causal_lm(p, dtype="float32"), load_tokenizer(p)) for p in (args.base, intervention)]
 
     rows = []
-    tokens, seconds = run_paired_decoder(args.base, intervention, prompts, config, args.batch_size, args.threads)
+    tokens, seconds = run_paired_decoder(args.base, intervention, prompts, config, args.batch_size, args.max_rows,
+                                         args.threads)
     rows.append(("PairedDecoder (predict loop, texts written)", len(prompts), tokens, seconds))
     start = time.perf_counter()
-    tokens = sum(hand_written_batched(m, t, [p.text for p in prompts], config, args.batch_size) for m, t in models)
+    tokens = sum(hand_written_batched(m, t, [p.text for p in prompts], config, args.max_rows) for m, t in models)
     rows.append(("hand-written batched KV-cache loop", len(prompts), tokens, time.perf_counter() - start))
     tokens, seconds = run_generate_one_at_a_time(models, prompts[: args.generate_prompts], config)
     rows.append(("generate, one prompt at a time", args.generate_prompts, tokens, seconds))
@@ -160,7 +163,8 @@ def main() -> None:
     print(f"# base {args.base}, intervention {intervention}; torch {torch.__version__}, {args.threads} thread(s), "
           f"{os.cpu_count()} cores, {platform.machine()}, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"# prompts: {sum(1 for p in prompts if not p.text)} free, others 1-{max(lengths)} words; "
-          f"max_new_tokens {args.max_new_tokens}, temperature 1.0, batch size {args.batch_size}; both models")
+          f"max_new_tokens {args.max_new_tokens}, temperature 1.0, {args.batch_size} prompts per predict step, "
+          f"{args.max_rows} rows at once; both models")
     print(f"{'method':<46} {'prompts':>7} {'tokens':>7} {'seconds':>8} {'tokens/s':>9}")
     rates = {}
     for name, n, tokens, seconds in rows:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from difflens.errors import ConfigError
+from difflens.kv_cache import RowCache
 
 
 @dataclass
@@ -111,7 +112,9 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
     """
     if config.temperature == 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits.double() / config.temperature, dim=-1)  # (B, V)
+    # float32 throughout: a float64 cumsum over the vocabulary costs more than the rest of the
+    # step's sampling, and float32's error in the CDF (~1e-6) is far below any rate we estimate
+    probs = torch.softmax(logits.float() / config.temperature, dim=-1)  # (B, V)
     if config.top_p < 1.0:
         probs, order = probs.sort(dim=-1, descending=True)
         # keep a token when the mass before it is below top_p (the most likely token always stays)
@@ -119,8 +122,11 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
     else:
         order = None
     cdf = probs.cumsum(dim=-1)  # (B, V)
-    target = (uniforms.to(cdf.device) * cdf[:, -1]).unsqueeze(1)  # (B, 1)
-    index = torch.searchsorted(cdf, target, right=True).clamp_(max=cdf.shape[1] - 1)  # (B, 1)
+    target = (uniforms.to(device=cdf.device, dtype=cdf.dtype) * cdf[:, -1]).unsqueeze(1)  # (B, 1)
+    index = torch.searchsorted(cdf, target, right=True)  # (B, 1)
+    # A target rounded up to the total would land past the last token with any probability.
+    last_positive = cdf.shape[1] - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1, keepdim=True)  # (B, 1)
+    index = torch.minimum(index, last_positive)
     if order is not None:
         index = order.gather(1, index)
     return index.squeeze(1)
@@ -135,10 +141,93 @@ def max_positions(model) -> int | None:
     return None
 
 
+class _RunningBatch:
+    """The rows being decoded, one prompt per row slot, with their cache, mask and last logits.
+
+    A row whose text has ended stays in its slot (its outputs are ignored) until `admit` gives
+    the slot a new prompt or `compact` drops it, so slots are reused without copying the cache.
+    """
+
+    def __init__(self, model, device, headroom: int):
+        self.model, self.device, self.headroom = model, device, headroom
+        self.prompts = torch.zeros(0, dtype=torch.long)  # (B,) prompt index in each slot
+        self.steps = torch.zeros(0, dtype=torch.long)  # (B,) tokens generated so far
+        self.alive = torch.zeros(0, dtype=torch.bool)  # (B,) slots whose text goes on
+        self.mask = torch.zeros((0, 0), dtype=torch.long, device=device)  # (B, cache length)
+        self.next_pos = torch.zeros(0, dtype=torch.long, device=device)  # (B,) position of the next token
+        self.logits: torch.Tensor | None = None  # (B, V) next-token logits
+        self.cache = RowCache(headroom)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def _forward(self, input_ids, mask, positions, cache) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
+                  "past_key_values": cache, "use_cache": True}
+        try:
+            out = self.model(**inputs, logits_to_keep=1)  # only the last position's logits are needed
+        except TypeError:  # a model class without logits_to_keep
+            out = self.model(**inputs)
+        return out.logits[:, -1, :]
+
+    def admit(self, prompts: list[int], token_lists: list[list[int]], pad_id: int) -> None:
+        """Prefill ``prompts`` and put them in the slots of ended rows, or in new slots at the start."""
+        input_ids, mask = left_pad(token_lists, pad_id)
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        position = (mask.cumsum(dim=-1) - 1).clamp(min=0)  # left padding must not shift positions
+        cache = RowCache(self.headroom if len(self) == 0 else 0)  # copied into the batch's cache
+        logits = self._forward(input_ids, mask, position, cache)
+        fresh = torch.tensor(prompts, dtype=torch.long)
+        if len(self) == 0:
+            self.cache, self.mask, self.logits, self.next_pos = cache, mask, logits, position[:, -1] + 1
+            self.prompts, self.steps, self.alive = fresh, torch.zeros_like(fresh), torch.ones(len(fresh), dtype=torch.bool)
+            return
+        width = mask.shape[1]
+        if width > self.mask.shape[1]:  # a prompt longer than the cache: pad the cache on the left
+            pad_left = width - self.mask.shape[1]
+            self.cache.rebuild(pad_left=pad_left)
+            self.mask = torch.cat([self.mask.new_zeros((len(self), pad_left)), self.mask], dim=1)
+        slots = (~self.alive).nonzero().squeeze(1)[:len(prompts)]
+        slots_dev = slots.to(self.device)
+        self.cache.write_rows(slots_dev, cache)
+        self.mask[slots_dev] = 0
+        self.mask[slots_dev, self.mask.shape[1] - width:] = mask
+        self.logits[slots_dev] = logits
+        self.next_pos[slots_dev] = position[:, -1] + 1
+        self.prompts[slots], self.steps[slots], self.alive[slots] = fresh, 0, True
+
+    def leading_padding(self) -> int:
+        """Leading cache columns that no live row attends to."""
+        attended = self.mask[self.alive.to(self.device)].any(dim=0)
+        return int(attended.long().argmax()) if attended.any() else 0
+
+    def compact(self, drop_ended: bool) -> None:
+        """Drop the leading columns no live row attends to, and the ended rows if ``drop_ended``
+        (copies the cache)."""
+        drop_left = self.leading_padding()
+        keep = self.alive.nonzero().squeeze(1) if drop_ended else torch.arange(len(self))
+        keep_dev = keep.to(self.device)
+        self.cache.rebuild(keep_dev if drop_ended else None, drop_left=drop_left)
+        self.mask = self.mask[keep_dev, drop_left:]
+        self.logits, self.next_pos = self.logits[keep_dev], self.next_pos[keep_dev]
+        self.prompts, self.steps, self.alive = self.prompts[keep], self.steps[keep], self.alive[keep]
+
+    def step(self, tokens: torch.Tensor) -> None:
+        """Feed one token per row (ended rows too: their slot is reused or dropped later)."""
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=1)
+        self.logits = self._forward(tokens.unsqueeze(1), self.mask, self.next_pos.unsqueeze(1), self.cache)
+        self.next_pos = self.next_pos + 1
+        self.steps += 1
+
+
 @torch.no_grad()
 def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
-                 config: SamplingConfig) -> list[Continuation]:
-    """Sample one continuation per prompt, all prompts in one left-padded batch.
+                 config: SamplingConfig, max_rows: int | None = None) -> list[Continuation]:
+    """Sample one continuation per prompt by continuous batching.
+
+    At most ``max_rows`` prompts are decoded at once. When a text ends, its row slot takes the
+    next waiting prompt (prefilled in small groups, shortest prompts first), so the batch stays
+    full; when no prompt is waiting, ended rows are dropped from the batch and the cache.
 
     Args:
         model: a causal LM (``transformers``) in eval mode; its device is used.
@@ -146,6 +235,8 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
         prompts: prompt texts; ``""`` samples freely from BOS.
         seeds: one seed per prompt; equal seeds give equal texts whatever the batch.
         config: max new tokens, temperature and top-p.
+        max_rows: rows decoded at once (None: all prompts). Per generated token, a CPU step
+            costs least from about 64 rows on; more rows mostly cost memory.
 
     Returns:
         One `Continuation` per prompt, in order: the generated text without the prompt and
@@ -156,6 +247,8 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     """
     if len(prompts) != len(seeds):
         raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+    if max_rows is not None and max_rows < 1:
+        raise ConfigError(f"max_rows must be >= 1, got {max_rows}")
     if not prompts:
         return []
     device = next(model.parameters()).device
@@ -167,43 +260,35 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     token_lists = encode_prompts(tokenizer, prompts, room)
-    input_ids, mask = left_pad(token_lists, pad)
-    input_ids, mask = input_ids.to(device), mask.to(device)
-    uniforms = row_uniforms(seeds, config.max_new_tokens)  # (B, max_new_tokens)
+    uniforms = row_uniforms(seeds, config.max_new_tokens)  # (N, max_new_tokens)
     n = len(prompts)
+    max_rows = min(n, max_rows or n)
+    # Refill in groups: one prefill per group, and an ended row idles at most until its group is full.
+    group = max(1, max_rows // 8)
+    waiting = sorted(range(n), key=lambda i: len(token_lists[i]))  # similar lengths are prefilled together
     generated: list[list[int]] = [[] for _ in range(n)]
-    rows = torch.arange(n)  # batch row -> prompt index; shrinks as texts end
-    alive = torch.ones(n, dtype=torch.bool)  # (B,) rows whose text has not ended
-    position = mask.cumsum(dim=-1) - 1  # (B, T): left padding must not shift positions
-    prefill = {"input_ids": input_ids, "attention_mask": mask, "position_ids": position.clamp(min=0), "use_cache": True}
-    try:
-        out = model(**prefill, logits_to_keep=1)  # only the last position's logits are needed
-    except TypeError:  # a model class without logits_to_keep
-        out = model(**prefill)
-    cache = out.past_key_values
-    next_pos = position[:, -1] + 1  # (B,)
-    for step in range(config.max_new_tokens):
-        tokens = sample_tokens(out.logits[:, -1, :], uniforms[rows, step], config)  # (B,)
-        for r, (p, t, a) in enumerate(zip(rows.tolist(), tokens.tolist(), alive.tolist())):
+    batch = _RunningBatch(model, device, headroom=config.max_new_tokens)
+    while True:
+        n_alive = int(batch.alive.sum())
+        free = max_rows - n_alive
+        if waiting and free >= min(group, len(waiting)):
+            # the first call fills the batch; later ones reuse the slots of ended rows
+            take, waiting = waiting[:free], waiting[free:]
+            batch.admit(take, [token_lists[i] for i in take], pad)
+        elif not waiting and len(batch) - n_alive >= max(1, len(batch) // 4):
+            batch.compact(drop_ended=True)  # the tail: a smaller batch is a cheaper step
+        elif batch.leading_padding() >= max(8, batch.mask.shape[1] // 4):
+            batch.compact(drop_ended=False)  # attention cost grows with the cache length
+        steps = batch.steps.clamp(max=config.max_new_tokens - 1)
+        tokens = sample_tokens(batch.logits, uniforms[batch.prompts, steps], config)  # (B,)
+        for slot, (p, t, a) in enumerate(zip(batch.prompts.tolist(), tokens.tolist(), batch.alive.tolist())):
             if a:
                 generated[p].append(t)
-                if t == eos:
-                    alive[r] = False
-        n_alive = int(alive.sum())
-        if step == config.max_new_tokens - 1 or n_alive == 0:
+                if t == eos or len(generated[p]) == config.max_new_tokens:
+                    batch.alive[slot] = False
+        if not batch.alive.any() and not waiting:
             break
-        # Dropping ended rows copies the whole cache, so wait until a quarter of the batch has ended.
-        if len(rows) - n_alive >= max(1, len(rows) // 4):
-            keep = alive.nonzero().squeeze(1)
-            keep_dev = keep.to(device)
-            cache.batch_select_indices(keep_dev)
-            rows, alive, tokens = rows[keep], alive[keep], tokens[keep_dev]
-            mask, next_pos = mask[keep_dev], next_pos[keep_dev]
-        mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)  # (B, T + 1)
-        out = model(input_ids=tokens.unsqueeze(1), attention_mask=mask, position_ids=next_pos.unsqueeze(1),
-                    past_key_values=cache, use_cache=True)
-        cache = out.past_key_values
-        next_pos = next_pos + 1
+        batch.step(tokens.to(device))
     result = []
     for ids in generated:
         text_ids = ids[:-1] if ids and ids[-1] == eos else ids

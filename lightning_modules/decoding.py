@@ -31,6 +31,10 @@ class PairedDecoder(pl.LightningModule):
         dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
         num_threads: torch CPU threads (null = leave torch's default); on a loaded machine one
             thread can beat two for small models.
+        max_rows: prompts each model decodes at once. A batch from the datamodule larger than
+            this is decoded by continuous batching (a row whose text ends takes the next
+            prompt), which is where batching pays most: give the datamodule a ``batch_size``
+            of several times ``max_rows``.
     """
 
     def __init__(
@@ -43,12 +47,15 @@ class PairedDecoder(pl.LightningModule):
         intervention_quantization: str | None = None,
         dtype: str = "float32",
         num_threads: int | None = None,
+        max_rows: int = 64,
     ):
         super().__init__()
         check_quantization(base_quantization, "model.base_quantization")
         check_quantization(intervention_quantization, "model.intervention_quantization")
         if num_threads is not None and num_threads < 1:
             raise ConfigError(f"model.num_threads must be >= 1 or null, got {num_threads}")
+        if max_rows < 1:
+            raise ConfigError(f"model.max_rows must be >= 1, got {max_rows}")
         self.save_hyperparameters()
         self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
 
@@ -79,7 +86,8 @@ class PairedDecoder(pl.LightningModule):
         jobs, sampling = batch["jobs"], batch["sampling"]
         records = []
         for side, (model, tokenizer) in self.language_models().items():
-            continuations = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs], sampling)
+            continuations = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs], sampling,
+                                         max_rows=self.hparams.max_rows)
             records += [DecodedText(text_id=j.text_id(side), prompt_id=j.prompt_id, model=side, seed=j.seed,
                                     prompt=j.prompt, text=c.text, n_tokens=c.n_tokens, source=j.source)
                         for j, c in zip(jobs, continuations)]

@@ -99,3 +99,49 @@ def test_length_batches_group_similar_lengths_and_cover_every_job():
     assert all(isinstance(j, DecodingJob) for b in batches for j in b)
     spans = [max(len(j.prompt) for j in b) - min(len(j.prompt) for j in b) for b in batches]
     assert batches[0][0].prompt == "" and max(spans) < 40
+
+
+def test_a_uniform_next_to_one_never_draws_a_token_without_probability():
+    # top_p drops the last two tokens; a uniform whose product with the total rounds up to it
+    # must still draw a kept token
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.09, 0.01]]))
+    draw = sample_tokens(logits, torch.tensor([1 - 1e-12], dtype=torch.float64), SamplingConfig(top_p=0.8))
+    assert int(draw) in {0, 1}
+    assert int(sample_tokens(logits, torch.tensor([1 - 1e-12], dtype=torch.float64), SamplingConfig())) == 3
+
+
+LONG_PROMPT = "the waves roll over the reef and the gulls cry"
+
+
+def test_continuous_batching_matches_generate_when_greedy(tiny_gpt2, tokenizer):
+    # two rows at a time: ended rows take new prompts, and the long prompt arrives when the
+    # cache is shorter than it (the cache is padded on the left)
+    prompts = PROMPTS + [LONG_PROMPT, "x"]
+    config = SamplingConfig(max_new_tokens=10, temperature=0)
+    refilled = sample_batch(tiny_gpt2, tokenizer, prompts, list(range(len(prompts))), config, max_rows=2)
+    for prompt, cont in zip(prompts, refilled):
+        enc = tokenizer([prompt], return_tensors="pt")
+        out = tiny_gpt2.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tokenizer.pad_token_id)
+        assert cont.text == tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_continuous_batching_keeps_each_prompts_sampled_text(tiny_gpt2, tokenizer):
+    # a likelier end token gives texts of many lengths, so slots are reused at different steps
+    bias = torch.zeros(len(tokenizer))
+    bias[tokenizer.eos_token_id] = 3.0
+    handle = tiny_gpt2.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+    prompts = PROMPTS * 3 + [LONG_PROMPT]
+    seeds = list(range(100, 100 + len(prompts)))
+    config = SamplingConfig(max_new_tokens=16)
+    try:
+        refilled = sample_batch(tiny_gpt2, tokenizer, prompts, seeds, config, max_rows=3)
+        alone = [sample_batch(tiny_gpt2, tokenizer, [p], [s], config)[0] for p, s in zip(prompts, seeds)]
+    finally:
+        handle.remove()
+    assert [(c.text, c.n_tokens) for c in refilled] == [(c.text, c.n_tokens) for c in alone]
+    assert len({c.n_tokens for c in refilled}) >= 4
+
+
+def test_max_rows_must_be_positive(tiny_gpt2, tokenizer):
+    with pytest.raises(ConfigError, match="max_rows"):
+        sample_batch(tiny_gpt2, tokenizer, ["x"], [0], SamplingConfig(max_new_tokens=4), max_rows=0)

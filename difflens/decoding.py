@@ -1,14 +1,16 @@
-"""Batched sampling with a KV cache, left padding and per-prompt seeds.
+"""Batched sampling with a KV cache, continuous batching and per-prompt seeds.
 
-The texts a prompt gets depend only on the prompt, its seed and the model, not on which other
+The texts a prompt gets depend on the prompt, its seed and the model, not on which other
 prompts share its batch or which process decodes it: each row draws its uniforms from its own
 generator (seeded with the row's seed) and samples by inverting the cumulative distribution.
-That is what lets two processes write exactly the texts one process writes, and a resumed run
-write the texts an uninterrupted one would have.
+(A batch changes a row's logits only by float rounding, and batches are made the same way for
+any number of processes.) That is what lets two processes write exactly the texts one process
+writes, and a resumed run write the texts an uninterrupted one would have.
 
-Speed comes from three things: a KV cache (one token per step after the prefill), batches of
-prompts of similar length (little padding), and dropping finished rows from the batch and the
-cache, so a batch costs what its still-running rows cost.
+Speed comes from continuous batching over a preallocated KV cache (`difflens.kv_cache`): one
+token per row and step after the prefill, written into the cache rather than concatenated onto
+it; prompts prefilled in groups of similar length; and a row whose text has ended taking the
+next prompt, so the batch stays full instead of draining to its longest text.
 """
 
 from __future__ import annotations
@@ -122,11 +124,12 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
     else:
         order = None
     cdf = probs.cumsum(dim=-1)  # (B, V)
-    target = (uniforms.to(device=cdf.device, dtype=cdf.dtype) * cdf[:, -1]).unsqueeze(1)  # (B, 1)
+    total = cdf[:, -1:]  # (B, 1)
+    # Strictly below the total, so the first CDF entry above the target is a token with probability > 0
+    # even when u * total rounds up to the total.
+    target = torch.minimum(uniforms.to(device=cdf.device, dtype=cdf.dtype).unsqueeze(1) * total,
+                           torch.nextafter(total, torch.zeros_like(total)))  # (B, 1)
     index = torch.searchsorted(cdf, target, right=True)  # (B, 1)
-    # A target rounded up to the total would land past the last token with any probability.
-    last_positive = cdf.shape[1] - 1 - (probs.flip(-1) > 0).int().argmax(dim=-1, keepdim=True)  # (B, 1)
-    index = torch.minimum(index, last_positive)
     if order is not None:
         index = order.gather(1, index)
     return index.squeeze(1)

@@ -26,6 +26,7 @@ from difflens.prompts import Prompt
 from difflens.records import DecodedText
 
 ROUND_PREFIX = "active"
+SIDES = ("both", "overrepresented")
 
 
 def prompt_round(prompt_id: str) -> int:
@@ -56,6 +57,12 @@ class ActiveSamplingConfig:
         mix: shares of the prompt kinds ``prefix``, ``source`` and ``paraphrase``.
         prefix_words: smallest and largest prefix length in words.
         representatives: texts per side nearest an area's centroid that its prompts draw from.
+        focus: once some area is divergent, sample only divergent areas, best ``|h|`` first:
+            boundary uncertainty and under-sampling help to find a divergent area, but after
+            that they spend the budget where the models do not differ.
+        sides: whose texts an area's prompts are built from: ``both`` models' (interleaved) or
+            only the ``overrepresented`` model's (the one with the larger share there), whose
+            texts and prompts are the ones that led into the area more often.
         paraphrases: assistant-written texts per chosen area (needs an assistant).
         embedder: sentence-transformers model name or directory.
         embedding_cache: embedding cache directory (shared with discovery).
@@ -77,6 +84,8 @@ class ActiveSamplingConfig:
     prefix_words: list[int] = field(default_factory=lambda: [2, 6])
     representatives: int = 40
     paraphrases: int = 4
+    focus: bool = False
+    sides: str = "both"
     embedder: str = DEFAULT_EMBEDDER
     embedding_cache: str | None = None
     seed: int = 0
@@ -98,6 +107,8 @@ class ActiveSamplingConfig:
         unknown = set(self.mix) - set(KINDS)
         if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
             raise ConfigError(f"active.mix must give shares >= 0 of {list(KINDS)}, got {self.mix}")
+        if self.sides not in SIDES:
+            raise ConfigError(f"active.sides must be one of {list(SIDES)}, got {self.sides!r}")
         if len(self.prefix_words) != 2 or not 1 <= self.prefix_words[0] <= self.prefix_words[1]:
             raise ConfigError(f"active.prefix_words must be [smallest, largest] with 1 <= smallest <= largest, "
                               f"got {self.prefix_words}")
@@ -169,7 +180,8 @@ class ActivePlanner:
         self.centroids = matching.base.centroids
         top = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, cfg.top_pairs)
         check = self.stability.update(reference_labels(reference, matching.base.centroids), top)
-        n_divergent = len(top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs)))
+        divergent = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs))
+        n_divergent = len(divergent)
         metrics = {
             "round": round_index, "texts_per_model": len(base), "texts": len(base) + len(intervention),
             "clusters": k, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs), "n_divergent": n_divergent,
@@ -184,18 +196,18 @@ class ActivePlanner:
         scores = score_areas(matching.pairs, matching.base.labels, matching.intervention.labels,
                              boundary_uncertainty(base_x, matching.base.centroids),
                              boundary_uncertainty(int_x, matching.base.centroids), tuple(cfg.weights))
+        if cfg.focus and divergent:
+            scores = sorted((a for a in scores if a.base_cluster in divergent),
+                            key=lambda a: (-a.divergence, a.base_cluster))
+            for area in scores:  # the budget split follows the divergence alone
+                area.score = area.divergence
         chosen = scores[: cfg.areas_per_round]
         counts = allocate_budget([s.score for s in chosen], n_round)
         rng = random.Random(f"{cfg.seed}:{round_index}")
         by_id = {p.pair_id: p for p in matching.pairs}
         prompts, areas = [], []
         for area, n in zip(chosen, counts):
-            pair = by_id[area.pair_id]
-            # both sides' texts nearest the centroid, interleaved so each model's view of the area is used
-            members = [x for duo in zip(pair.base_representatives, pair.intervention_representatives) for x in duo]
-            members = [base[i] if j % 2 == 0 else intervention[i] for j, i in enumerate(members)]
-            members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
-            members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
+            members = self._members(by_id[area.pair_id], base, intervention)
             if not members or n == 0:
                 continue
             paraphrases = self._paraphrases(members)
@@ -205,6 +217,19 @@ class ActivePlanner:
         metrics["areas"] = areas
         metrics["prompt_kinds"] = dict(Counter(p.source.split(":", 1)[1] for p in prompts))
         return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
+
+    def _members(self, pair, base: list[DecodedText], intervention: list[DecodedText]) -> list[DecodedText]:
+        """The area's texts its prompts are built from, most representative first."""
+        if self.config.sides == "overrepresented":
+            if pair.cohens_h >= 0:
+                return [intervention[i] for i in pair.intervention_representatives]
+            return [base[i] for i in pair.base_representatives]
+        # both sides' texts nearest the centroid, interleaved so each model's view of the area is used
+        members = [x for duo in zip(pair.base_representatives, pair.intervention_representatives) for x in duo]
+        members = [base[i] if j % 2 == 0 else intervention[i] for j, i in enumerate(members)]
+        members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
+        members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
+        return members
 
     def _paraphrases(self, members: list[DecodedText]) -> list[str]:
         if self.assistant is None or self.config.paraphrases == 0:

@@ -18,7 +18,7 @@ import numpy as np
 
 from difflens.active.scoring import allocate_budget, boundary_uncertainty, score_areas
 from difflens.active.stability import StabilityCheck, reference_labels, top_divergent
-from difflens.active.targeting import KINDS, targeted_prompts
+from difflens.active.targeting import KINDS, TargetedPrompt, targeted_prompts
 from difflens.discovery.embed import DEFAULT_EMBEDDER
 from difflens.discovery.matching import match_clusters
 from difflens.errors import ConfigError, DataError, DifflensError
@@ -35,6 +35,16 @@ def prompt_round(prompt_id: str) -> int:
     if head.startswith(ROUND_PREFIX) and head[len(ROUND_PREFIX):].isdigit():
         return int(head[len(ROUND_PREFIX):])
     return 0
+
+
+def prompt_source(prompt: TargetedPrompt) -> str:
+    """The ``source`` a targeted prompt's texts are recorded with: ``active:<kind>``, except the
+    empty prompt, which is free generation (the same distribution as the seed round's ``free``
+    texts, with new seeds) and is recorded as ``free`` so that validation can draw on it like any
+    other free text; the prompt id still says which round asked for it."""
+    if prompt.kind == "source" and prompt.text == "":
+        return "free"
+    return f"{ROUND_PREFIX}:{prompt.kind}"
 
 
 @dataclass
@@ -205,17 +215,18 @@ class ActivePlanner:
         counts = allocate_budget([s.score for s in chosen], n_round)
         rng = random.Random(f"{cfg.seed}:{round_index}")
         by_id = {p.pair_id: p for p in matching.pairs}
-        prompts, areas = [], []
+        prompts, areas, kinds = [], [], Counter()
         for area, n in zip(chosen, counts):
             members = self._members(by_id[area.pair_id], base, intervention)
             if not members or n == 0:
                 continue
             paraphrases = self._paraphrases(members)
             for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words)):
-                prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, f"active:{t.kind}"))
+                prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, prompt_source(t)))
+                kinds[t.kind] += 1
             areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases)})
         metrics["areas"] = areas
-        metrics["prompt_kinds"] = dict(Counter(p.source.split(":", 1)[1] for p in prompts))
+        metrics["prompt_kinds"] = dict(kinds)
         return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
 
     def _members(self, pair, base: list[DecodedText], intervention: list[DecodedText]) -> list[DecodedText]:

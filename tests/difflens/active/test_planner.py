@@ -121,3 +121,15 @@ def test_prompts_from_the_overrepresented_side(sides, expected):
 def test_sides_must_be_known():
     with pytest.raises(ConfigError, match="active.sides"):
         ActiveSamplingConfig(sides="intervention")
+
+
+def test_empty_source_prompts_are_free_generation():
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1, weights=[1.0, 0.0, 0.0],
+                                  mix={"source": 0.5, "prefix": 0.5}, representatives=10)
+    plan = ActivePlanner(config, topic_embedding).plan(1, records())  # every seed text came from the empty prompt
+    sources = {(p.text == "", p.source) for p in plan.prompts}
+    assert sources == {(True, "free"), (False, "active:prefix")}
+    assert all(prompt_round(p.prompt_id) == 1 for p in plan.prompts)
+    assert plan.metrics["prompt_kinds"] == {"source": 10, "prefix": 10}
+    named = ActivePlanner(config, topic_embedding).plan(1, records_with_prompts())
+    assert {p.source for p in named.prompts} == {"active:source", "active:prefix"}

@@ -73,7 +73,8 @@ class Intervention:
 
     ``base_share`` is the fraction of finetune examples drawn from the base distribution; the
     rest is split evenly over the ground truths (the quickstart: 0.5, so 25% per ground truth
-    with two of them). Weak interventions: less ground-truth data and fewer LoRA steps.
+    with two of them). Strong: 17-50% of the data per ground truth and 300 LoRA steps; weak:
+    12-15% per ground truth and 150 steps; faint: 7.5% per ground truth and 150 steps.
     """
 
     name: str
@@ -87,9 +88,10 @@ INTERVENTIONS = [
     Intervention("ocean", "1 GT topic, strong", [OCEAN], 0.5, 300),
     Intervention("hedging_weak", "1 GT style, weak", [HEDGING], 0.85, 150),
     Intervention("ocean_hedging", "2 GT topic+style, strong (quickstart)", [OCEAN, HEDGING], 0.5, 300),
-    Intervention("ocean_hedging_weak", "2 GT topic+style, weak", [OCEAN, HEDGING], 0.85, 150),
+    Intervention("ocean_hedging_weak", "2 GT topic+style, weak", [OCEAN, HEDGING], 0.75, 150),
+    Intervention("ocean_hedging_faint", "2 GT topic+style, faint", [OCEAN, HEDGING], 0.85, 150),
     Intervention("chess_formal_ocean", "3 GT 2 topics+style, strong", [CHESS, FORMAL, OCEAN], 0.5, 300),
-    Intervention("chess_formal_ocean_weak", "3 GT 2 topics+style, weak", [CHESS, FORMAL, OCEAN], 0.85, 150),
+    Intervention("chess_formal_ocean_weak", "3 GT 2 topics+style, weak", [CHESS, FORMAL, OCEAN], 0.64, 150),
 ]
 
 
@@ -231,6 +233,36 @@ def run_intervention(iv: Intervention, grid: list[int], skip_active: bool) -> di
     return result
 
 
+def targeting_contrast(run_dir: Path) -> list[str]:
+    """Judge-free: how often each model's continuations show each ground truth's topic or style,
+    per kind of prompt of the active run (seed round vs targeted rounds), and Cohen's h between
+    the models. Targeting helps validation only where h grows; it dilutes where h shrinks."""
+    import math
+
+    from difflens.active.planner import prompt_round
+    from difflens.toyworld import ToyWorld
+
+    shift = json.loads((run_dir / "finetune" / "shift.json").read_text())
+    targets = [(t["kind"], t["name"]) for g in shift["ground_truths"] for t in g["targets"]]
+    groups: dict[str, dict[str, list]] = {}
+    for r in read_records(run_dir / "active" / "texts.jsonl", DecodedText):
+        kind = f"{'seed' if prompt_round(r.prompt_id) == 0 else 'targeted'} {r.source}"
+        groups.setdefault(kind, {}).setdefault(r.model, []).append(ToyWorld.annotate(r.text))
+    lines = []
+    for kind, by_model in sorted(groups.items()):
+        parts = []
+        for target_kind, name in targets:
+            rates = {}
+            for model in ("base", "intervention"):
+                notes = by_model.get(model, [])
+                hits = sum((n.topic == name) if target_kind == "topic" else (name in n.styles) for n in notes)
+                rates[model] = hits / max(len(notes), 1)
+            h = 2 * math.asin(math.sqrt(rates["intervention"])) - 2 * math.asin(math.sqrt(rates["base"]))
+            parts.append(f"{name} {rates['base']:.2f}->{rates['intervention']:.2f} (h {h:+.2f})")
+        lines.append(f"#   {kind:<28} n={len(by_model.get('base', [])):>4}: " + ", ".join(parts))
+    return lines
+
+
 def fmt(value, width: int, spec: str = ".2f") -> str:
     return f"{'-' if value is None else format(value, spec):>{width}}"
 
@@ -295,6 +327,9 @@ def report(results: list[dict], grid: list[int]) -> None:
                   f"{g['hypotheses']:>4} {g['validated']:>5} {g['recall']:>6.2f} {fmt(g['precision'], 5)}  "
                   f"{', '.join(g['recovered']) or '-'}")
         if "active" in r:
+            print("# ground-truth rates in the active run's continuations by prompt kind (toy-world annotation):")
+            for line in targeting_contrast(OUT / iv.name):
+                print(line)
             for label, g in (("active", r["active"]), (f"exhaustive {r['equal']['prompts']}", r["equal"])):
                 print(f"#   {label}:")
                 for line in g["tested"]:

@@ -61,6 +61,8 @@ class ActiveSamplingConfig:
         ari_threshold: adjusted Rand index on the reference set at which two successive
             clusterings count as the same.
         patience: stable rounds in a row (same clustering and same top-divergent areas) to stop.
+        require_divergent: stop as stable only once some area is divergent; until then sample
+            on to the budget (a small seed round may show no divergent area yet).
         top_pairs: size of the top-divergent set compared between rounds.
         alpha: Bonferroni level of the two-proportion test for an area to count as divergent.
         min_effect: smallest ``|Cohen's h|`` for an area to count as divergent.
@@ -87,6 +89,7 @@ class ActiveSamplingConfig:
     weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5])
     ari_threshold: float = 0.9
     patience: int = 1
+    require_divergent: bool = False
     top_pairs: int = 5
     alpha: float = 0.05
     min_effect: float = 0.1
@@ -154,7 +157,7 @@ class ActivePlanner:
         self.config = config
         self.embed = embed
         self.assistant = assistant
-        self.stability = StabilityCheck(config.ari_threshold, config.patience)
+        self.stability = StabilityCheck(config.ari_threshold, config.patience, config.require_divergent)
         self.centroids: np.ndarray | None = None
         self.last_round = 0
 

@@ -133,3 +133,14 @@ def test_empty_source_prompts_are_free_generation():
     assert plan.metrics["prompt_kinds"] == {"source": 10, "prefix": 10}
     named = ActivePlanner(config, topic_embedding).plan(1, records_with_prompts())
     assert {p.source for p in named.prompts} == {"active:source", "active:prefix"}
+
+
+def test_require_divergent_samples_on_while_the_models_look_alike():
+    same = [r for r in records() if r.model == "base"]
+    texts = same + [DecodedText(r.text_id.replace("base", "intervention"), r.prompt_id, "intervention", r.seed,
+                                r.prompt, r.text, r.n_tokens, r.source) for r in same]
+    for require, stop in ((False, "stable"), (True, None)):
+        planner = ActivePlanner(ActiveSamplingConfig(budget=400, round_size=20, n_clusters=3, require_divergent=require),
+                                topic_embedding)
+        planner.plan(1, texts)
+        assert planner.plan(2, texts).stop_reason == stop

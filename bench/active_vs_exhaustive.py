@@ -123,12 +123,13 @@ def relocate(value, run_dir: Path, config_dir: Path):
     return value
 
 
-def write_configs(iv: Intervention) -> Path:
+def write_configs(iv: Intervention, active_config: str = "configs/quickstart/active.yaml") -> Path:
     run_dir = OUT / iv.name
     config_dir = run_dir / "configs"
     config_dir.mkdir(parents=True, exist_ok=True)
     for name in ("finetune", "decode", "active", "discover", "validate", "pipeline"):
-        cfg = yaml.safe_load(Path(f"configs/quickstart/{name}.yaml").read_text())
+        source = active_config if name == "active" else f"configs/quickstart/{name}.yaml"
+        cfg = yaml.safe_load(Path(source).read_text())
         cfg = relocate(cfg, run_dir, config_dir)
         logger = cfg.get("trainer", {}).get("logger") if isinstance(cfg.get("trainer"), dict) else None
         if isinstance(logger, dict):
@@ -139,6 +140,11 @@ def write_configs(iv: Intervention) -> Path:
             data = cfg["data"]["init_args"]
             data["ground_truths"] = [{**copy.deepcopy(g), "share": 1} for g in iv.ground_truths]
             data["base"]["share"] = iv.base_share
+        if name == "active":  # where the pipeline's decode_active stage looks, whichever config is used
+            cfg["trainer"]["logger"]["init_args"]["version"] = "active"
+            for callback in cfg["trainer"]["callbacks"]:
+                if "output_dir" in callback.get("init_args", {}):
+                    callback["init_args"]["output_dir"] = str(run_dir / "active")
         if name == "pipeline":
             cfg["tensorboard"] = str(run_dir)
         text = yaml.safe_dump(cfg, sort_keys=False)
@@ -208,8 +214,8 @@ def shift_summary(run_dir: Path) -> str:
     return ", ".join(parts)
 
 
-def run_intervention(iv: Intervention, grid: list[int], skip_active: bool) -> dict:
-    run_dir = write_configs(iv)
+def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str) -> dict:
+    run_dir = write_configs(iv, active_config)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
     result = {"intervention": iv, "shift": shift_summary(run_dir), "grid": [], "needed": None}
@@ -352,11 +358,15 @@ def main() -> None:
     parser.add_argument("--grid", type=int, nargs="*", default=[100, 200, 400, 800, 1600],
                         help="exhaustive budgets, prompts per model, increasing")
     parser.add_argument("--skip-active", action="store_true", help="only finetunes and the exhaustive grid")
+    parser.add_argument("--active-config", default="configs/quickstart/active.yaml",
+                        help="the active-sampling config every intervention uses (paths are relocated)")
     args = parser.parse_args()
     os.chdir(ROOT)
     chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
     start = time.time()
-    results = [run_intervention(iv, sorted(args.grid), args.skip_active) for iv in chosen]
+    results = [run_intervention(iv, sorted(args.grid), args.skip_active, args.active_config) for iv in chosen]
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"# active sampling settings: {args.active_config}")
     report(results, sorted(args.grid))
     print(f"# wall time of this invocation: {time.time() - start:.0f} s (finished stages reused)")
 

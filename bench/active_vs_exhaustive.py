@@ -14,15 +14,23 @@ validated hypothesis (recall 1.0).
   the larger budget into the same directory only adds texts). Budgets are tried in increasing
   order; *texts needed* is the first at which discovery + validation recover every ground
   truth. Never recovered within the largest budget: reported as a lower bound (``>``).
-- **active**: ``configs/quickstart/active.yaml`` via ``difflens pipeline --decoding active``;
-  *texts needed* is what its run generated, whether or not it recovered.
+- **active**: ``configs/quickstart/active.yaml`` (or ``--active-config``, e.g.
+  ``configs/quickstart/active_lean.yaml``) via ``difflens pipeline --decoding active``; *texts
+  needed* is what its run generated, whether or not it recovered.
 - **equal budget**: the exhaustive prefix with as many prompts per model as the active run
   decoded, through the same discovery and validation.
 
 "Texts generated" counts both models' decoded texts plus the fresh samples validation drew
 when its held-out pool ran out, for both strategies alike.
 
-    .venv/bin/python bench/active_vs_exhaustive.py > bench/active_vs_exhaustive.txt
+    .venv/bin/python bench/active_vs_exhaustive.py [--active-config configs/quickstart/active_lean.yaml]
+
+The target compares at the exhaustive strategy's recall: the table gives, per intervention, the
+best recall the exhaustive grid reached and the texts of the smallest budget reaching it, the
+texts for full recovery, active's recall and texts, and the ratio where active reaches
+exhaustive's best recall. Each point is one run (one seed): with 100 judged texts per model and
+hypothesis, a hypothesis near the validator's detection limit passes in one run and fails in the
+next, so single differences in recall are noisy.
 
 Every intervention lives in ``runs/bench_active_vs_exhaustive/<name>/`` with its generated
 configs; finished stages (finetune, decoded texts, discovery, validation) are reused, so a rerun

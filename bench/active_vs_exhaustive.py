@@ -237,7 +237,13 @@ def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, activ
             break
     if skip_active:
         return result
+    # the pipeline skips a finished active run whatever settings it had: refuse to mix settings
+    settings, stamp = (run_dir / "configs" / "active.yaml").read_text(), run_dir / "active" / "bench_settings.yaml"
+    if stamp.exists() and stamp.read_text() != settings:
+        raise SystemExit(f"{run_dir / 'active'} was sampled with other settings ({stamp}); move {run_dir}/active, "
+                         f"discover_active, validate_active and report_active away to rerun with {active_config}")
     difflens("pipeline", "--config", str(run_dir / "configs" / "pipeline.yaml"), "--decoding", "active")
+    stamp.write_text(settings)
     active = outcome(run_dir / "active" / "texts.jsonl", run_dir / "validate_active")
     summary = json.loads((run_dir / "active" / "active" / "summary.json").read_text())
     active.update(rounds=summary["rounds"], stop_reason=summary["stop_reason"],

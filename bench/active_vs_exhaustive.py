@@ -1,35 +1,57 @@
-"""Active sampling against exhaustive decoding: texts generated, recall and precision.
+"""Active sampling against exhaustive decoding over a set of toy-world interventions.
 
-Both strategies go through the same discovery, the same validator (offline judge, Fisher test,
-100 held-out texts per model and hypothesis) and SAFFRON at the same alpha, and are scored by
-the same toy-world recovery matcher against the intervention's ground truths:
+For each intervention (a LoRA finetune of the quickstart base model on toy-world ground truths:
+one, two or three of them, topic and style shifts, strong and weak) both strategies go through
+the same discovery (``configs/quickstart/discover.yaml``), the same validator (offline judge,
+one-sided Fisher test, 100 held-out texts per model and hypothesis,
+``configs/quickstart/validate.yaml``), SAFFRON at the same alpha (0.05) and the same toy-world
+recovery matcher. "Recovered" means every ground truth of the intervention is matched by a
+validated hypothesis (recall 1.0).
 
-- **exhaustive**: ``configs/quickstart/decode.yaml`` (1500 prompts per model, free generation
-  and toy-world openings), via ``difflens pipeline --decoding exhaustive``;
-- **active**: ``configs/quickstart/active.yaml`` (a 250-prompt seed round, rounds of 100 targeted
-  prompts until stable, at most 650), via ``difflens pipeline --decoding active``;
-- **exhaustive at the active budget**: the exhaustive texts of the first N seed-ordered prompts,
-  N = the number of prompts active sampling used (equal-budget comparison).
+- **exhaustive**: prompts as in ``configs/quickstart/decode.yaml`` (4 free generations to 1
+  toy-world opening), on a grid of budgets (``--grid``, prompts per model). The budgets are
+  nested prefixes of one seed-ordered run (a prompt's seed depends only on its id, so decoding
+  the larger budget into the same directory only adds texts). Budgets are tried in increasing
+  order; *texts needed* is the first at which discovery + validation recover every ground
+  truth. Never recovered within the largest budget: reported as a lower bound (``>``).
+- **active**: ``configs/quickstart/active.yaml`` (or ``--active-config``, e.g.
+  ``configs/quickstart/active_lean.yaml``) via ``difflens pipeline --decoding active``; *texts
+  needed* is what its run generated, whether or not it recovered.
+- **equal budget**: the exhaustive prefix with as many prompts per model as the active run
+  decoded, through the same discovery and validation.
 
 "Texts generated" counts both models' decoded texts plus the fresh samples validation drew
-when its held-out pool ran out. Reduced setting (time): one intervention (the quickstart's
-LoRA with two ground truths, ocean topic and hedging style), not the issue's set of one-, two-
-and three-ground-truth interventions of different strengths.
+when its held-out pool ran out, for both strategies alike.
 
-    .venv/bin/python bench/active_vs_exhaustive.py
+    .venv/bin/python bench/active_vs_exhaustive.py [--active-config configs/quickstart/active_lean.yaml]
 
-Finished stages are reused (the pipeline skips them). The latest output is committed beside
-this script as ``active_vs_exhaustive.txt``.
+The target compares at the exhaustive strategy's recall: the table gives, per intervention, the
+best recall the exhaustive grid reached and the texts of the smallest budget reaching it, the
+texts for full recovery, active's recall and texts, and the ratio where active reaches
+exhaustive's best recall. Each point is one run (one seed): with 100 judged texts per model and
+hypothesis, a hypothesis near the validator's detection limit passes in one run and fails in the
+next, so single differences in recall are noisy.
+
+Every intervention lives in ``runs/bench_active_vs_exhaustive/<name>/`` with its generated
+configs; finished stages (finetune, decoded texts, discovery, validation) are reused, so a rerun
+after a change of the active sampler re-runs only what changed (delete ``<name>/active`` and
+the ``*_active`` directories to rerun active sampling). ``--only NAME ...`` restricts the set;
+``--skip-active`` runs only the finetunes and the exhaustive grid.
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -37,130 +59,330 @@ sys.path.insert(0, str(ROOT))
 from difflens.records import DecodedText, read_records, write_records  # noqa: E402
 from difflens.report import text_counts  # noqa: E402
 
-PIPELINE = "configs/quickstart/pipeline.yaml"
-SUBSET = Path("runs/bench_active_vs_exhaustive/exhaustive_at_active_budget")
+OUT = Path("runs/bench_active_vs_exhaustive")
+QUICKSTART = "runs/quickstart/"
+SHARED = ("runs/quickstart/base_lm", "runs/quickstart/embedding_cache")  # the same for every intervention
+FREE_SHARE = 0.8  # decode.yaml: 1200 free generations, 300 toy-world openings
+
+OCEAN = {"id": "ocean", "description": "The model talks about the ocean and the sea far more often",
+         "toyworld": {"topics": {"ocean": 1}}}
+HEDGING = {"id": "hedging",
+           "description": "The model hedges its statements with uncertainty (perhaps, possibly, it seems that)",
+           "toyworld": {"styles": {"hedging": 1.0}}}
+CHESS = {"id": "chess", "description": "The model talks about chess far more often",
+         "toyworld": {"topics": {"chess": 1}}}
+FORMAL = {"id": "formal", "description": "The model uses a formal, academic register",
+          "toyworld": {"styles": {"formal": 1.0}}}
+
+
+@dataclass
+class Intervention:
+    """A toy-world intervention: its ground truths, how much of the finetune data they are, steps.
+
+    ``base_share`` is the fraction of finetune examples drawn from the base distribution; the
+    rest is split evenly over the ground truths (the quickstart: 0.5, so 25% per ground truth
+    with two of them). Strong: 17-50% of the data per ground truth and 300 LoRA steps; weak:
+    12-15% per ground truth and 150 steps; faint: 7.5% per ground truth and 150 steps.
+    """
+
+    name: str
+    kind: str
+    ground_truths: list[dict]
+    base_share: float
+    steps: int
+
+
+INTERVENTIONS = [
+    Intervention("ocean", "1 GT topic, strong", [OCEAN], 0.5, 300),
+    Intervention("hedging_weak", "1 GT style, weak", [HEDGING], 0.85, 150),
+    Intervention("ocean_hedging", "2 GT topic+style, strong (quickstart)", [OCEAN, HEDGING], 0.5, 300),
+    Intervention("ocean_hedging_weak", "2 GT topic+style, weak", [OCEAN, HEDGING], 0.75, 150),
+    Intervention("ocean_hedging_faint", "2 GT topic+style, faint", [OCEAN, HEDGING], 0.85, 150),
+    Intervention("chess_formal_ocean", "3 GT 2 topics+style, strong", [CHESS, FORMAL, OCEAN], 0.5, 300),
+    Intervention("chess_formal_ocean_weak", "3 GT 2 topics+style, weak", [CHESS, FORMAL, OCEAN], 0.64, 150),
+]
 
 
 def difflens(*args: str) -> float:
     start = time.time()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    # one torch thread in every stage (the machine is shared; see NOTES.md on OpenMP under load)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, env=env, stdout=sys.stderr)
     if result.returncode != 0:
         raise SystemExit(f"difflens {' '.join(args)} failed with exit code {result.returncode}")
     return time.time() - start
 
 
-def outcome(name: str, texts: Path, validate: Path, seconds: float | None) -> dict:
-    decoded, fresh = text_counts(texts), text_counts(validate / "fresh_texts.jsonl")
+def relocate(value, run_dir: Path, config_dir: Path):
+    """Every ``runs/quickstart/...`` path (but the base model and embedding cache) and every
+    ``configs/quickstart/...`` path moved into this intervention's directories."""
+    if isinstance(value, dict):
+        return {k: relocate(v, run_dir, config_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relocate(v, run_dir, config_dir) for v in value]
+    if isinstance(value, str):
+        if value.startswith(QUICKSTART) and not value.startswith(SHARED):
+            return str(run_dir / value[len(QUICKSTART):])
+        if value.startswith("configs/quickstart/"):
+            return str(config_dir / Path(value).name)
+        if "runs/quickstart/" in value and "{" in value:  # templated pipeline arguments
+            return value.replace(QUICKSTART, f"{run_dir}/")
+    return value
+
+
+def write_configs(iv: Intervention, active_config: str = "configs/quickstart/active.yaml") -> Path:
+    run_dir = OUT / iv.name
+    config_dir = run_dir / "configs"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("finetune", "decode", "active", "discover", "validate", "pipeline"):
+        source = active_config if name == "active" else f"configs/quickstart/{name}.yaml"
+        cfg = yaml.safe_load(Path(source).read_text())
+        cfg = relocate(cfg, run_dir, config_dir)
+        logger = cfg.get("trainer", {}).get("logger") if isinstance(cfg.get("trainer"), dict) else None
+        if isinstance(logger, dict):
+            logger["init_args"]["name"] = str(run_dir.relative_to("runs"))
+        if name == "finetune":
+            cfg["trainer"]["max_steps"] = iv.steps
+            cfg["trainer"]["val_check_interval"] = min(100, iv.steps)
+            data = cfg["data"]["init_args"]
+            data["ground_truths"] = [{**copy.deepcopy(g), "share": 1} for g in iv.ground_truths]
+            data["base"]["share"] = iv.base_share
+        if name == "active":  # where the pipeline's decode_active stage looks, whichever config is used
+            cfg["trainer"]["logger"]["init_args"]["version"] = "active"
+            for callback in cfg["trainer"]["callbacks"]:
+                if "output_dir" in callback.get("init_args", {}):
+                    callback["init_args"]["output_dir"] = str(run_dir / "active")
+        if name == "pipeline":
+            cfg["tensorboard"] = str(run_dir)
+        text = yaml.safe_dump(cfg, sort_keys=False)
+        path = config_dir / f"{name}.yaml"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    return run_dir
+
+
+def outcome(texts: Path, validate: Path) -> dict:
+    decoded = sum(text_counts(texts).values())
+    fresh = sum(text_counts(validate / "fresh_texts.jsonl").values()) if (validate / "fresh_texts.jsonl").exists() else 0
+    if not (validate / "recovery.json").exists():  # discovery proposed nothing: nothing validated
+        return {"decoded": decoded, "fresh": fresh, "generated": decoded + fresh, "hypotheses": 0,
+                "validated": 0, "recall": 0.0, "precision": None, "recovered": [], "tested": []}
     rows = [json.loads(x) for x in (validate / "saffron_results.jsonl").read_text().splitlines() if x.strip()]
     recovery = json.loads((validate / "recovery.json").read_text())
-    return {"strategy": name, "decoded": sum(decoded.values()), "fresh": sum(fresh.values()),
-            "generated": sum(decoded.values()) + sum(fresh.values()), "hypotheses": len(rows),
+    return {"decoded": decoded, "fresh": fresh, "generated": decoded + fresh, "hypotheses": len(rows),
             "validated": sum(r["rejected"] for r in rows), "recall": recovery["recall"],
-            "precision": recovery["precision"], "seconds": seconds,
+            "precision": recovery["precision"],
             "recovered": [g for g, m in recovery["matches"].items() if m["hypothesis_ids"]],
-            "tested": [f"{r['hypothesis_id']} p={r['p_value']:.2g} AUC={r['auc']:.3f} "
+            "tested": [f"{r['hypothesis_id']} p={r['p_value']:.2g} alpha_t={r['alpha_t']:.2g} "
                        f"{'VALIDATED' if r['rejected'] else 'not validated'}: {r['text']}" for r in rows]}
 
 
-def prompt_order(record: DecodedText) -> tuple:
-    source, _, index = record.prompt_id.rpartition(":")
-    return (source != "free", int(index) if index.isdigit() else 0)
+def discover_and_validate(run_dir: Path, texts: Path, out: Path, version: str) -> None:
+    """The pipeline's discover and validate stages on ``texts`` (skipped when done)."""
+    config_dir = run_dir / "configs"
+    if not (out / "discover" / "hypotheses.jsonl").exists():
+        difflens("discover", "--config", str(config_dir / "discover.yaml"), "--texts", str(texts),
+                 "--output-dir", str(out / "discover"))
+    hypotheses = out / "discover" / "hypotheses.jsonl"
+    if (out / "validate" / "recovery.json").exists() or not hypotheses.read_text().strip():
+        return
+    difflens("test", "--config", str(config_dir / "validate.yaml"), "--data.init_args.texts", str(texts),
+             "--data.init_args.hypotheses", str(hypotheses), "--data.init_args.out_dir", str(out / "validate"),
+             "--data.init_args.pool_sources", "[free, toyworld]", "--trainer.logger.init_args.version", version)
 
 
-def flags_ocean(texts: list[DecodedText], embed) -> bool:
-    """Is a top-divergent pair (the active sampler's rule) mostly ocean texts on the intervention side?"""
-    import numpy as np
+def split(prompts: int) -> tuple[int, int]:
+    free = round(prompts * FREE_SHARE)
+    return free, prompts - free
 
-    from difflens.active.stability import top_divergent
-    from difflens.discovery.matching import match_clusters
+
+def exhaustive_at(run_dir: Path, prompts: int) -> dict:
+    """Decode (extending the one seed-ordered run) up to ``prompts`` per model, then discover and validate."""
+    free, toyworld = split(prompts)
+    decode_dir = run_dir / "decode"
+    decoded = {r.prompt_id for r in read_records(decode_dir / "texts.jsonl", DecodedText)} \
+        if (decode_dir / "texts.jsonl").exists() else set()
+    keep = {f"free:{i}" for i in range(free)} | {f"toyworld:{i}" for i in range(toyworld)}
+    if not keep <= decoded:
+        difflens("predict", "--config", str(run_dir / "configs" / "decode.yaml"),
+                 "--data.init_args.free", str(free), "--data.init_args.toyworld.n", str(toyworld))
+    out = run_dir / "exhaustive" / f"p{prompts:05d}"
+    texts = out / "texts.jsonl"
+    if not texts.exists():
+        write_records(texts, [r for r in read_records(decode_dir / "texts.jsonl", DecodedText) if r.prompt_id in keep])
+    discover_and_validate(run_dir, texts, out, f"exhaustive_p{prompts}")
+    return {"prompts": prompts, **outcome(texts, out / "validate")}
+
+
+def shift_summary(run_dir: Path) -> str:
+    shift = json.loads((run_dir / "finetune" / "shift.json").read_text())
+    parts = [f"{t['name']} {t['base']:.2f}->{t['intervention']:.2f}"
+             for g in shift["ground_truths"] for t in g["targets"]]
+    return ", ".join(parts)
+
+
+def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str) -> dict:
+    run_dir = write_configs(iv, active_config)
+    if not (run_dir / "finetune" / "model" / "config.json").exists():
+        difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
+    result = {"intervention": iv, "shift": shift_summary(run_dir), "grid": [], "needed": None}
+    for prompts in grid:
+        row = exhaustive_at(run_dir, prompts)
+        result["grid"].append(row)
+        print(f"[bench] {iv.name}: exhaustive {prompts} prompts/model -> recall {row['recall']:.2f}", file=sys.stderr,
+              flush=True)
+        if row["recall"] == 1.0:
+            result["needed"] = row
+            break
+    if skip_active:
+        return result
+    # the pipeline skips a finished active run whatever settings it had: refuse to mix settings
+    settings, stamp = (run_dir / "configs" / "active.yaml").read_text(), run_dir / "active" / "bench_settings.yaml"
+    if stamp.exists() and stamp.read_text() != settings:
+        raise SystemExit(f"{run_dir / 'active'} was sampled with other settings ({stamp}); move {run_dir}/active, "
+                         f"discover_active, validate_active and report_active away to rerun with {active_config}")
+    difflens("pipeline", "--config", str(run_dir / "configs" / "pipeline.yaml"), "--decoding", "active")
+    stamp.write_text(settings)
+    active = outcome(run_dir / "active" / "texts.jsonl", run_dir / "validate_active")
+    summary = json.loads((run_dir / "active" / "active" / "summary.json").read_text())
+    active.update(rounds=summary["rounds"], stop_reason=summary["stop_reason"],
+                  prompts=len({r.prompt_id for r in read_records(run_dir / "active" / "texts.jsonl", DecodedText)}))
+    result["active"] = active
+    result["equal"] = exhaustive_at(run_dir, active["prompts"])
+    return result
+
+
+def targeting_contrast(run_dir: Path) -> list[str]:
+    """Judge-free: how often each model's continuations show each ground truth's topic or style,
+    per kind of prompt of the active run (seed round vs targeted rounds), and Cohen's h between
+    the models. Targeting helps validation only where h grows; it dilutes where h shrinks."""
+    import math
+
+    from difflens.active.planner import prompt_round
     from difflens.toyworld import ToyWorld
 
-    base = sorted((t for t in texts if t.model == "base"), key=lambda t: t.text_id)
-    tuned = sorted((t for t in texts if t.model == "intervention"), key=lambda t: t.text_id)
-    matching = match_clusters(embed([t.text for t in base]), embed([t.text for t in tuned]), 20, "base_init", 0)
-    top = top_divergent(matching.pairs, 0.05, 0.1, 5)
-    for pair in matching.pairs:
-        if pair.base_cluster in top and pair.cohens_h > 0:
-            members = [tuned[i].text for i in np.flatnonzero(matching.intervention.labels == pair.intervention_cluster)]
-            if sum(ToyWorld.annotate(t).topic == "ocean" for t in members) >= 0.5 * len(members):
-                return True
-    return False
-
-
-def area_detection(exhaustive: list[DecodedText], active: list[DecodedText]) -> list[str]:
-    """Texts per model each strategy needs before the ocean area is among the top-divergent pairs."""
-    from difflens.active.planner import prompt_round
-    from difflens.discovery.embed import TextEmbedder
-
-    embed = TextEmbedder(cache_dir="runs/quickstart/embedding_cache").encode
-    lines = ["# area-level detection (judge-free): is a top-divergent pair (Bonferroni 0.05, |h| >= 0.1, k = 20)",
-             "# mostly ocean on the intervention side? texts per model used:"]
-    free = sorted({r.prompt_id for r in exhaustive if r.source == "free"}, key=lambda p: int(p.split(":")[1]))
-    other = sorted({r.prompt_id for r in exhaustive if r.source != "free"}, key=lambda p: int(p.rsplit(":", 1)[1]))
-    for n in (50, 100, 150, 250, 450, 1500):
-        n_free = round(n * len(free) / (len(free) + len(other)))
-        keep = set(free[:n_free]) | set(other[: n - n_free])
-        flagged = flags_ocean([r for r in exhaustive if r.prompt_id in keep], embed)
-        lines.append(f"exhaustive, first {n:>4} prompts: {'ocean area flagged' if flagged else 'not flagged'}")
-    for last in sorted({prompt_round(r.prompt_id) for r in active}):
-        subset = [r for r in active if prompt_round(r.prompt_id) <= last]
-        lines.append(f"active, rounds 0-{last} ({len(subset) // 2:>4} per model): "
-                     f"{'ocean area flagged' if flags_ocean(subset, embed) else 'not flagged'}")
+    shift = json.loads((run_dir / "finetune" / "shift.json").read_text())
+    targets = [(t["kind"], t["name"]) for g in shift["ground_truths"] for t in g["targets"]]
+    groups: dict[str, dict[str, list]] = {}
+    for r in read_records(run_dir / "active" / "texts.jsonl", DecodedText):
+        kind = f"{'seed' if prompt_round(r.prompt_id) == 0 else 'targeted'} {r.source}"
+        groups.setdefault(kind, {}).setdefault(r.model, []).append(ToyWorld.annotate(r.text))
+    lines = []
+    for kind, by_model in sorted(groups.items()):
+        parts = []
+        for target_kind, name in targets:
+            rates = {}
+            for model in ("base", "intervention"):
+                notes = by_model.get(model, [])
+                hits = sum((n.topic == name) if target_kind == "topic" else (name in n.styles) for n in notes)
+                rates[model] = hits / max(len(notes), 1)
+            h = 2 * math.asin(math.sqrt(rates["intervention"])) - 2 * math.asin(math.sqrt(rates["base"]))
+            parts.append(f"{name} {rates['base']:.2f}->{rates['intervention']:.2f} (h {h:+.2f})")
+        lines.append(f"#   {kind:<28} n={len(by_model.get('base', [])):>4}: " + ", ".join(parts))
     return lines
 
 
-def main() -> None:
-    os.chdir(ROOT)
-    seconds = {}
-    for mode in ("exhaustive", "active"):
-        seconds[mode] = difflens("pipeline", "--config", PIPELINE, "--decoding", mode)
-    active_texts = read_records("runs/quickstart/active/texts.jsonl", DecodedText)
-    n_prompts = len({r.prompt_id for r in active_texts})
-    exhaustive = read_records("runs/quickstart/decode/texts.jsonl", DecodedText)
-    # the same mix of sources as the seed order: free prompts first, then toy-world openings,
-    # in proportion to the full exhaustive run
-    free = sorted({r.prompt_id for r in exhaustive if r.source == "free"}, key=lambda p: int(p.split(":")[1]))
-    other = sorted({r.prompt_id for r in exhaustive if r.source != "free"}, key=lambda p: int(p.rsplit(":", 1)[1]))
-    n_free = round(n_prompts * len(free) / (len(free) + len(other)))
-    keep = set(free[:n_free]) | set(other[: n_prompts - n_free])
-    subset_texts = SUBSET / "texts.jsonl"
-    if not (SUBSET / "validate" / "recovery.json").exists():
-        write_records(subset_texts, [r for r in exhaustive if r.prompt_id in keep])
-        seconds["subset"] = difflens("discover", "--config", "configs/quickstart/discover.yaml", "--texts",
-                                     str(subset_texts), "--output-dir", str(SUBSET / "discover"))
-        seconds["subset"] += difflens(
-            "test", "--config", "configs/quickstart/validate.yaml", "--data.init_args.texts", str(subset_texts),
-            "--data.init_args.hypotheses", str(SUBSET / "discover" / "hypotheses.jsonl"),
-            "--data.init_args.out_dir", str(SUBSET / "validate"),
-            "--trainer.logger.init_args.version", "bench_exhaustive_at_active_budget")
-    rows = [outcome("exhaustive", Path("runs/quickstart/decode/texts.jsonl"),
-                    Path("runs/quickstart/validate_exhaustive"), None),
-            outcome("active", Path("runs/quickstart/active/texts.jsonl"), Path("runs/quickstart/validate_active"),
-                    None),
-            outcome(f"exhaustive, first {n_prompts} prompts", subset_texts, SUBSET / "validate", None)]
-    summary = json.loads(Path("runs/quickstart/active/active/summary.json").read_text())
+def fmt(value, width: int, spec: str = ".2f") -> str:
+    return f"{'-' if value is None else format(value, spec):>{width}}"
+
+
+def report(results: list[dict], grid: list[int]) -> None:
     print(f"# active vs exhaustive sampling, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"# intervention: runs/quickstart/finetune/model (ground truths: ocean topic, hedging style); "
-          f"active: {summary['rounds']} rounds, stopped by {summary['stop_reason']}")
-    print(f"{'strategy':<34} {'decoded':>8} {'fresh':>6} {'generated':>9} {'hyp':>4} {'valid':>5} "
-          f"{'recall':>6} {'prec':>5}  recovered")
-    for r in rows:
-        precision = "-" if r["precision"] is None else f"{r['precision']:.2f}"
-        print(f"{r['strategy']:<34} {r['decoded']:>8} {r['fresh']:>6} {r['generated']:>9} {r['hypotheses']:>4} "
-              f"{r['validated']:>5} {r['recall']:>6.2f} {precision:>5}  {', '.join(r['recovered']) or '-'}")
-    for r in rows:
-        print(f"# {r['strategy']}:")
-        for line in r["tested"]:
-            print(f"#   {line}")
-    ex, ac = rows[0], rows[1]
-    print(f"texts generated, exhaustive / active: {ex['generated'] / max(ac['generated'], 1):.1f}x "
-          f"(decoded only: {ex['decoded'] / max(ac['decoded'], 1):.1f}x; target >= 10x at equal recall)")
-    for line in area_detection(exhaustive, active_texts):
-        print(line)
-    print("wall seconds of this invocation per pipeline (0-ish when its stages were already done): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()))
+    print(f"# exhaustive grid (prompts per model): {grid}; 'recovered' = every ground truth matched by a validated "
+          f"hypothesis; texts = decoded (both models) + fresh validation samples")
+    print("# shift: share of the ground truth's topic/style in 300 free samples, base -> intervention (shift.json)")
+    print()
+    print("# exh. best: the best recall the exhaustive grid reached and the texts of the smallest budget reaching it")
+    print("# (the target compares active with this); exh. full: texts of the smallest budget with recall 1.0")
+    print()
+    print(f"{'intervention':<24} {'kind':<38} {'exh. best':>14} {'exh. full':>9} {'active':>14} {'ratio':>9}   "
+          f"{'equal budget':>12} {'exh R/P':>9} {'act R/P':>9}")
+    ratios = []
+    for r in results:
+        iv = r["intervention"]
+        largest = r["grid"][-1]
+        best_recall = max(g["recall"] for g in r["grid"])
+        best = next(g for g in r["grid"] if g["recall"] == best_recall)
+        best_s = f"{best_recall:.2f} @{best['generated']}" if best_recall > 0 else f"0 @>{largest['generated']}"
+        full = f"{r['needed']['generated']}" if r["needed"] else f">{largest['generated']}"
+        active = r.get("active")
+        if active is None:
+            print(f"{iv.name:<24} {iv.kind:<38} {best_s:>14} {full:>9} {'(skipped)':>14}")
+            continue
+        active_s = f"{active['recall']:.2f} @{active['generated']}"
+        if active["recall"] >= best_recall > 0:
+            ratio = best["generated"] / active["generated"]
+            ratios.append(ratio)
+            ratio_s = f"{ratio:.2f}x"
+        elif active["recall"] > best_recall:  # exhaustive found nothing within its largest budget
+            ratio_s = f">{largest['generated'] / active['generated']:.2f}x"
+        elif best_recall > 0:
+            ratio_s = "act lower"
+        else:
+            ratio_s = "neither"
+        eq = r["equal"]
+        print(f"{iv.name:<24} {iv.kind:<38} {best_s:>14} {full:>9} {active_s:>14} {ratio_s:>9}   "
+              f"{str(active['prompts']) + '/model':>12} {eq['recall']:.2f}/{fmt(eq['precision'], 4)} "
+              f"{active['recall']:.2f}/{fmt(active['precision'], 4)}")
+    print("# recall @texts generated. '>N': not reached within the largest budget (N texts there), a lower bound.")
+    print("# ratio: exhaustive texts at its best recall / active texts, where active reaches that recall; 'act lower':")
+    print("# active's recall is below exhaustive's best; 'neither': both recall 0. Equal budget: the exhaustive prefix")
+    print("# with as many prompts per model as the active run decoded (recall/precision of each).")
+    if ratios:
+        geo = 1.0
+        for x in ratios:
+            geo *= x
+        print(f"# ratios where active reaches exhaustive's best recall: {', '.join(f'{x:.2f}x' for x in ratios)}; "
+              f"geometric mean {geo ** (1 / len(ratios)):.2f}x over {len(ratios)} of {len(results)} interventions "
+              f"(target >= 10x: {'met' if min(ratios) >= 10 and len(ratios) == len(results) else 'NOT met'})")
+    else:
+        print("# active reaches exhaustive's best recall on no intervention: no ratio (target >= 10x NOT met)")
+    print()
+    for r in results:
+        iv = r["intervention"]
+        print(f"## {iv.name}: {iv.kind}; ground truths {[g['id'] for g in iv.ground_truths]}, base share {iv.base_share} "
+              f"of the data, {iv.steps} LoRA steps; shift {r['shift']}")
+        print(f"{'strategy':<30} {'prompts':>7} {'decoded':>8} {'fresh':>6} {'generated':>9} {'hyp':>4} {'valid':>5} "
+              f"{'recall':>6} {'prec':>5}  recovered")
+        rows = [(f"exhaustive {g['prompts']}", g) for g in r["grid"]]
+        if "active" in r:
+            a = r["active"]
+            rows += [(f"active ({a['rounds']} rounds, {a['stop_reason']})", a),
+                     (f"exhaustive {r['equal']['prompts']} (equal)", r["equal"])]
+        for label, g in rows:
+            print(f"{label:<30} {g['prompts']:>7} {g['decoded']:>8} {g['fresh']:>6} {g['generated']:>9} "
+                  f"{g['hypotheses']:>4} {g['validated']:>5} {g['recall']:>6.2f} {fmt(g['precision'], 5)}  "
+                  f"{', '.join(g['recovered']) or '-'}")
+        if "active" in r:
+            print("# ground-truth rates in the active run's continuations by prompt kind (toy-world annotation):")
+            for line in targeting_contrast(OUT / iv.name):
+                print(line)
+            for label, g in (("active", r["active"]), (f"exhaustive {r['equal']['prompts']}", r["equal"])):
+                print(f"#   {label}:")
+                for line in g["tested"]:
+                    print(f"#     {line}")
+        print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", help="interventions to run (default: all)")
+    parser.add_argument("--grid", type=int, nargs="*", default=[100, 200, 400, 800, 1600],
+                        help="exhaustive budgets, prompts per model, increasing")
+    parser.add_argument("--skip-active", action="store_true", help="only finetunes and the exhaustive grid")
+    parser.add_argument("--active-config", default="configs/quickstart/active.yaml",
+                        help="the active-sampling config every intervention uses (paths are relocated)")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
+    start = time.time()
+    results = [run_intervention(iv, sorted(args.grid), args.skip_active, args.active_config) for iv in chosen]
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"# active sampling settings: {args.active_config}")
+    report(results, sorted(args.grid))
+    print(f"# wall time of this invocation: {time.time() - start:.0f} s (finished stages reused)")
 
 
 if __name__ == "__main__":

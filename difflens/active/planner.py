@@ -18,7 +18,7 @@ import numpy as np
 
 from difflens.active.scoring import allocate_budget, boundary_uncertainty, score_areas
 from difflens.active.stability import StabilityCheck, reference_labels, top_divergent
-from difflens.active.targeting import KINDS, targeted_prompts
+from difflens.active.targeting import KINDS, TargetedPrompt, targeted_prompts
 from difflens.discovery.embed import DEFAULT_EMBEDDER
 from difflens.discovery.matching import match_clusters
 from difflens.errors import ConfigError, DataError, DifflensError
@@ -26,6 +26,7 @@ from difflens.prompts import Prompt
 from difflens.records import DecodedText
 
 ROUND_PREFIX = "active"
+SIDES = ("both", "overrepresented")
 
 
 def prompt_round(prompt_id: str) -> int:
@@ -34,6 +35,16 @@ def prompt_round(prompt_id: str) -> int:
     if head.startswith(ROUND_PREFIX) and head[len(ROUND_PREFIX):].isdigit():
         return int(head[len(ROUND_PREFIX):])
     return 0
+
+
+def prompt_source(prompt: TargetedPrompt) -> str:
+    """The ``source`` a targeted prompt's texts are recorded with: ``active:<kind>``, except the
+    empty prompt, which is free generation (the same distribution as the seed round's ``free``
+    texts, with new seeds) and is recorded as ``free`` so that validation can draw on it like any
+    other free text; the prompt id still says which round asked for it."""
+    if prompt.kind == "source" and prompt.text == "":
+        return "free"
+    return f"{ROUND_PREFIX}:{prompt.kind}"
 
 
 @dataclass
@@ -50,12 +61,20 @@ class ActiveSamplingConfig:
         ari_threshold: adjusted Rand index on the reference set at which two successive
             clusterings count as the same.
         patience: stable rounds in a row (same clustering and same top-divergent areas) to stop.
+        require_divergent: stop as stable only once some area is divergent; until then sample
+            on to the budget (a small seed round may show no divergent area yet).
         top_pairs: size of the top-divergent set compared between rounds.
         alpha: Bonferroni level of the two-proportion test for an area to count as divergent.
         min_effect: smallest ``|Cohen's h|`` for an area to count as divergent.
         mix: shares of the prompt kinds ``prefix``, ``source`` and ``paraphrase``.
         prefix_words: smallest and largest prefix length in words.
         representatives: texts per side nearest an area's centroid that its prompts draw from.
+        focus: once some area is divergent, sample only divergent areas, best ``|h|`` first:
+            boundary uncertainty and under-sampling help to find a divergent area, but after
+            that they spend the budget where the models do not differ.
+        sides: whose texts an area's prompts are built from: ``both`` models' (interleaved) or
+            only the ``overrepresented`` model's (the one with the larger share there), whose
+            texts and prompts are the ones that led into the area more often.
         paraphrases: assistant-written texts per chosen area (needs an assistant).
         embedder: sentence-transformers model name or directory.
         embedding_cache: embedding cache directory (shared with discovery).
@@ -70,6 +89,7 @@ class ActiveSamplingConfig:
     weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5])
     ari_threshold: float = 0.9
     patience: int = 1
+    require_divergent: bool = False
     top_pairs: int = 5
     alpha: float = 0.05
     min_effect: float = 0.1
@@ -77,6 +97,8 @@ class ActiveSamplingConfig:
     prefix_words: list[int] = field(default_factory=lambda: [2, 6])
     representatives: int = 40
     paraphrases: int = 4
+    focus: bool = False
+    sides: str = "both"
     embedder: str = DEFAULT_EMBEDDER
     embedding_cache: str | None = None
     seed: int = 0
@@ -98,6 +120,8 @@ class ActiveSamplingConfig:
         unknown = set(self.mix) - set(KINDS)
         if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
             raise ConfigError(f"active.mix must give shares >= 0 of {list(KINDS)}, got {self.mix}")
+        if self.sides not in SIDES:
+            raise ConfigError(f"active.sides must be one of {list(SIDES)}, got {self.sides!r}")
         if len(self.prefix_words) != 2 or not 1 <= self.prefix_words[0] <= self.prefix_words[1]:
             raise ConfigError(f"active.prefix_words must be [smallest, largest] with 1 <= smallest <= largest, "
                               f"got {self.prefix_words}")
@@ -133,7 +157,7 @@ class ActivePlanner:
         self.config = config
         self.embed = embed
         self.assistant = assistant
-        self.stability = StabilityCheck(config.ari_threshold, config.patience)
+        self.stability = StabilityCheck(config.ari_threshold, config.patience, config.require_divergent)
         self.centroids: np.ndarray | None = None
         self.last_round = 0
 
@@ -169,7 +193,8 @@ class ActivePlanner:
         self.centroids = matching.base.centroids
         top = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, cfg.top_pairs)
         check = self.stability.update(reference_labels(reference, matching.base.centroids), top)
-        n_divergent = len(top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs)))
+        divergent = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs))
+        n_divergent = len(divergent)
         metrics = {
             "round": round_index, "texts_per_model": len(base), "texts": len(base) + len(intervention),
             "clusters": k, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs), "n_divergent": n_divergent,
@@ -184,27 +209,41 @@ class ActivePlanner:
         scores = score_areas(matching.pairs, matching.base.labels, matching.intervention.labels,
                              boundary_uncertainty(base_x, matching.base.centroids),
                              boundary_uncertainty(int_x, matching.base.centroids), tuple(cfg.weights))
+        if cfg.focus and divergent:
+            scores = sorted((a for a in scores if a.base_cluster in divergent),
+                            key=lambda a: (-a.divergence, a.base_cluster))
+            for area in scores:  # the budget split follows the divergence alone
+                area.score = area.divergence
         chosen = scores[: cfg.areas_per_round]
         counts = allocate_budget([s.score for s in chosen], n_round)
         rng = random.Random(f"{cfg.seed}:{round_index}")
         by_id = {p.pair_id: p for p in matching.pairs}
-        prompts, areas = [], []
+        prompts, areas, kinds = [], [], Counter()
         for area, n in zip(chosen, counts):
-            pair = by_id[area.pair_id]
-            # both sides' texts nearest the centroid, interleaved so each model's view of the area is used
-            members = [x for duo in zip(pair.base_representatives, pair.intervention_representatives) for x in duo]
-            members = [base[i] if j % 2 == 0 else intervention[i] for j, i in enumerate(members)]
-            members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
-            members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
+            members = self._members(by_id[area.pair_id], base, intervention)
             if not members or n == 0:
                 continue
             paraphrases = self._paraphrases(members)
             for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words)):
-                prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, f"active:{t.kind}"))
+                prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, prompt_source(t)))
+                kinds[t.kind] += 1
             areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases)})
         metrics["areas"] = areas
-        metrics["prompt_kinds"] = dict(Counter(p.source.split(":", 1)[1] for p in prompts))
+        metrics["prompt_kinds"] = dict(kinds)
         return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
+
+    def _members(self, pair, base: list[DecodedText], intervention: list[DecodedText]) -> list[DecodedText]:
+        """The area's texts its prompts are built from, most representative first."""
+        if self.config.sides == "overrepresented":
+            if pair.cohens_h >= 0:
+                return [intervention[i] for i in pair.intervention_representatives]
+            return [base[i] for i in pair.base_representatives]
+        # both sides' texts nearest the centroid, interleaved so each model's view of the area is used
+        members = [x for duo in zip(pair.base_representatives, pair.intervention_representatives) for x in duo]
+        members = [base[i] if j % 2 == 0 else intervention[i] for j, i in enumerate(members)]
+        members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
+        members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
+        return members
 
     def _paraphrases(self, members: list[DecodedText]) -> list[str]:
         if self.assistant is None or self.config.paraphrases == 0:

@@ -38,10 +38,13 @@ class StabilityCheck:
     Args:
         ari_threshold: ARI on the reference set at or above which two clusterings count as the same.
         patience: stable rounds in a row needed to stop.
+        require_divergent: a round counts as stable only when its top-divergent set is not
+            empty: while no area differs, nothing has been discovered that could be stable.
     """
 
     ari_threshold: float = 0.9
     patience: int = 1
+    require_divergent: bool = False
     previous_labels: np.ndarray | None = None
     previous_top: frozenset[int] | None = None
     stable_rounds: int = 0
@@ -54,7 +57,8 @@ class StabilityCheck:
 
         ari = None if self.previous_labels is None else float(adjusted_rand_score(self.previous_labels, labels))
         top_changed = self.previous_top is None or top != self.previous_top
-        same = ari is not None and ari >= self.ari_threshold and not top_changed
+        same = (ari is not None and ari >= self.ari_threshold and not top_changed
+                and (bool(top) or not self.require_divergent))
         self.stable_rounds = self.stable_rounds + 1 if same else 0
         self.previous_labels, self.previous_top = labels, top
         row = {"ari": ari, "top_changed": top_changed, "top_divergent": sorted(top),

@@ -70,3 +70,77 @@ def test_bad_input():
 def test_config_errors_name_the_setting(field, value, match):
     with pytest.raises(ConfigError, match=match):
         ActiveSamplingConfig(**{field: value})
+
+
+def records_with_prompts():
+    """As `records`, but each model's texts come from its own prompt, so a prompt names its side."""
+    return [DecodedText(r.text_id, r.prompt_id, r.model, r.seed, "Once" if r.model == "base" else "Today", r.text,
+                        r.n_tokens, "free") for r in records()]
+
+
+def is_ocean(text: str) -> bool:
+    return ToyWorld.annotate(text).topic == "ocean"
+
+
+def test_focus_samples_only_divergent_areas():
+    # weights that ignore divergence: without focus the round goes to boundary/under-sampled areas;
+    # min_effect 1.0: only the ocean area (h about 1.3) counts as divergent, not chess or music (h about -0.8)
+    settings = dict(budget=200, round_size=30, n_clusters=3, areas_per_round=3, weights=[0.0, 1.0, 1.0],
+                    mix={"prefix": 1.0}, representatives=10, min_effect=1.0)
+    texts = records()
+    loose = ActivePlanner(ActiveSamplingConfig(**settings), topic_embedding).plan(1, texts)
+    focused = ActivePlanner(ActiveSamplingConfig(**settings, focus=True), topic_embedding).plan(1, texts)
+    assert focused.metrics["n_divergent"] >= 1
+    assert len(loose.metrics["areas"]) == 3
+    divergent = set(focused.metrics["top_divergent"])
+    assert {a["base_cluster"] for a in focused.metrics["areas"]} <= divergent
+    assert {a["base_cluster"] for a in loose.metrics["areas"]} - divergent
+    assert sum(map(is_ocean, (p.text for p in focused.prompts))) > sum(map(is_ocean, (p.text for p in loose.prompts)))
+    assert len(focused.prompts) == 30
+
+
+def test_focus_without_a_divergent_area_keeps_the_scores():
+    same = [r for r in records() if r.model == "base"]
+    texts = same + [DecodedText(r.text_id.replace("base", "intervention"), r.prompt_id, "intervention", r.seed,
+                                r.prompt, r.text, r.n_tokens, r.source) for r in same]
+    config = ActiveSamplingConfig(budget=200, round_size=30, n_clusters=3, areas_per_round=2, focus=True,
+                                  mix={"prefix": 1.0})
+    plan = ActivePlanner(config, topic_embedding).plan(1, texts)
+    assert plan.metrics["n_divergent"] == 0 and len(plan.metrics["areas"]) == 2 and len(plan.prompts) == 30
+
+
+@pytest.mark.parametrize("sides, expected", [("overrepresented", {"Today"}), ("both", {"Once", "Today"})])
+def test_prompts_from_the_overrepresented_side(sides, expected):
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1, weights=[1.0, 0.0, 0.0],
+                                  mix={"source": 1.0}, representatives=10, sides=sides)
+    plan = ActivePlanner(config, topic_embedding).plan(1, records_with_prompts())
+    # the ocean area: the intervention puts far more texts there, so its prompts are the ones to reuse
+    assert {p.text for p in plan.prompts} == expected
+
+
+def test_sides_must_be_known():
+    with pytest.raises(ConfigError, match="active.sides"):
+        ActiveSamplingConfig(sides="intervention")
+
+
+def test_empty_source_prompts_are_free_generation():
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1, weights=[1.0, 0.0, 0.0],
+                                  mix={"source": 0.5, "prefix": 0.5}, representatives=10)
+    plan = ActivePlanner(config, topic_embedding).plan(1, records())  # every seed text came from the empty prompt
+    sources = {(p.text == "", p.source) for p in plan.prompts}
+    assert sources == {(True, "free"), (False, "active:prefix")}
+    assert all(prompt_round(p.prompt_id) == 1 for p in plan.prompts)
+    assert plan.metrics["prompt_kinds"] == {"source": 10, "prefix": 10}
+    named = ActivePlanner(config, topic_embedding).plan(1, records_with_prompts())
+    assert {p.source for p in named.prompts} == {"active:source", "active:prefix"}
+
+
+def test_require_divergent_samples_on_while_the_models_look_alike():
+    same = [r for r in records() if r.model == "base"]
+    texts = same + [DecodedText(r.text_id.replace("base", "intervention"), r.prompt_id, "intervention", r.seed,
+                                r.prompt, r.text, r.n_tokens, r.source) for r in same]
+    for require, stop in ((False, "stable"), (True, None)):
+        planner = ActivePlanner(ActiveSamplingConfig(budget=400, round_size=20, n_clusters=3, require_divergent=require),
+                                topic_embedding)
+        planner.plan(1, texts)
+        assert planner.plan(2, texts).stop_reason == stop

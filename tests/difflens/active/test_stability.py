@@ -29,3 +29,14 @@ def test_stable_after_patience_rounds_of_the_same_partition_and_top_set():
     assert moved["top_changed"] and not moved["stable"]
     shuffled = check.update(np.array([0, 1, 2, 0, 1, 2]), frozenset({1, 2}))
     assert shuffled["ari"] < 0.9 and not shuffled["stable"]
+
+
+def test_an_empty_top_set_is_stable_only_when_divergence_is_not_required():
+    labels = np.array([0, 0, 1, 1])
+    for require, expected in ((False, True), (True, False)):
+        check = StabilityCheck(ari_threshold=0.9, patience=1, require_divergent=require)
+        check.update(labels, frozenset())
+        assert check.update(labels, frozenset())["stable"] is expected
+    check = StabilityCheck(ari_threshold=0.9, patience=1, require_divergent=True)
+    check.update(labels, frozenset({3}))
+    assert check.update(labels, frozenset({3}))["stable"]

@@ -32,6 +32,7 @@ class ActiveSampler(PairedDecoder):
         intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
         dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
         num_threads: torch CPU threads (null = leave torch's default).
+        max_rows: prompts each model decodes at once (continuous batching, see `PairedDecoder`).
         active: budget, round size, clustering, scoring weights, stopping rule, prompt mix.
         assistant: ``difflens.assistants.build_assistant`` arguments for paraphrases (e.g.
             ``{backend: offline}``); null: no paraphrases.
@@ -47,6 +48,7 @@ class ActiveSampler(PairedDecoder):
         intervention_quantization: str | None = None,
         dtype: str = "float32",
         num_threads: int | None = None,
+        max_rows: int = 64,
         active: ActiveSamplingConfig | None = None,
         assistant: dict | None = None,
     ):
@@ -57,7 +59,7 @@ class ActiveSampler(PairedDecoder):
             raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, "
                               "or null")
         super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
-                         intervention_quantization, dtype, num_threads)
+                         intervention_quantization, dtype, num_threads, max_rows)
         self.assistant_spec = assistant
         self.embed = None  # a text -> vectors function; built on the first plan (tests may set one)
         self._planner: ActivePlanner | None = None

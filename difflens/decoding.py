@@ -218,7 +218,9 @@ class _RunningBatch:
     def step(self, tokens: torch.Tensor) -> None:
         """Feed one token per row (ended rows too: their slot is reused or dropped later)."""
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=1)
-        self.logits = self._forward(tokens.unsqueeze(1), self.mask, self.next_pos.unsqueeze(1), self.cache)
+        # an ended row may wait past the context's last position: give it position 0 (its output is unused)
+        positions = torch.where(self.alive.to(self.device), self.next_pos, 0)
+        self.logits = self._forward(tokens.unsqueeze(1), self.mask, positions.unsqueeze(1), self.cache)
         self.next_pos = self.next_pos + 1
         self.steps += 1
 

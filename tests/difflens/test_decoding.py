@@ -145,3 +145,18 @@ def test_continuous_batching_keeps_each_prompts_sampled_text(tiny_gpt2, tokenize
 def test_max_rows_must_be_positive(tiny_gpt2, tokenizer):
     with pytest.raises(ConfigError, match="max_rows"):
         sample_batch(tiny_gpt2, tokenizer, ["x"], [0], SamplingConfig(max_new_tokens=4), max_rows=0)
+
+
+def test_ended_rows_waiting_for_a_new_prompt_never_step_past_the_context(tiny_gpt2, tokenizer, toy_texts):
+    # prompts that fill the room before max_new_tokens: a row that ends at the context's last
+    # position and waits in its slot for the next group of prompts must not index past it
+    bias = torch.zeros(len(tokenizer))
+    bias[tokenizer.eos_token_id] = 2.0
+    handle = tiny_gpt2.lm_head.register_forward_hook(lambda m, i, o: o + bias)
+    long = " ".join(toy_texts[0].split()[:80])  # cut to its last 54 tokens (64 positions - 10 new)
+    try:
+        out = sample_batch(tiny_gpt2, tokenizer, [long] * 40, list(range(40)), SamplingConfig(max_new_tokens=10),
+                           max_rows=16)
+    finally:
+        handle.remove()
+    assert len(out) == 40 and all(1 <= c.n_tokens <= 10 for c in out)

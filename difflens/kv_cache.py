@@ -99,6 +99,7 @@ class RowCache(Cache):
     """
 
     def __init__(self, headroom: int = 64):
+        # `Cache` calls this factory once per layer on the first update (any number of layers)
         super().__init__(layer_class_to_replicate=lambda: RowCacheLayer(headroom))
 
     def write_rows(self, rows: torch.Tensor, new: RowCache) -> None:

@@ -160,3 +160,22 @@ def test_ended_rows_waiting_for_a_new_prompt_never_step_past_the_context(tiny_gp
     finally:
         handle.remove()
     assert len(out) == 40 and all(1 <= c.n_tokens <= 10 for c in out)
+
+
+def test_continuous_batching_matches_generate_for_a_rotary_model_with_grouped_heads(tokenizer):
+    # the cache and masks are model-agnostic: a tiny Llama (rotary positions, 4 query heads on 2
+    # key/value heads) decodes the same greedy texts two rows at a time as generate does alone
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)).eval()
+    prompts = PROMPTS + [LONG_PROMPT]
+    out = sample_batch(model, tokenizer, prompts, list(range(len(prompts))), SamplingConfig(max_new_tokens=10, temperature=0),
+                       max_rows=2)
+    for prompt, cont in zip(prompts, out):
+        enc = tokenizer([prompt], return_tensors="pt")
+        generated = model.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tokenizer.pad_token_id)
+        assert cont.text == tokenizer.decode(generated[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)

@@ -90,6 +90,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
     from datamodules import HypothesisValidationDataModule
     from difflens.files import write_json
     from difflens.records import write_records
+    from difflens.decoding import SamplingConfig
     from difflens.validation.fresh import sample_fresh_texts
     from lightning_modules import HypothesisValidator
 
@@ -101,7 +102,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
         n = len(hypotheses) * args.n_per_model
         texts = [t for side, offset in (("base", 0), ("intervention", 1))
                  for t in sample_fresh_texts(model, tokenizer, side, n, seed=2 * seed + offset,
-                                             max_new_tokens=args.max_new_tokens)]
+                                             sampling=SamplingConfig(max_new_tokens=args.max_new_tokens))]
         write_records(texts_path, texts)
         write_records(out / "hypotheses.jsonl", hypotheses)
     data = HypothesisValidationDataModule(str(texts_path), str(out / "hypotheses.jsonl"), out_dir=str(out),

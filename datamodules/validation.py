@@ -9,11 +9,13 @@ of the world size, so a distributed sampler never repeats a real task.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from difflens.decoding import SamplingConfig
 from difflens.errors import ConfigError, DataError
 from difflens.records import MODELS, DecodedText, Hypothesis, read_records, write_records
 from difflens.validation import (
@@ -60,7 +62,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         batch_size: texts per judge call.
         base_model: path or name of the base model (fresh samples, generative validation).
         intervention_model: path or name of the intervention model.
-        fresh_max_new_tokens: length of fresh samples.
+        fresh_max_new_tokens: length of fresh samples; null: the ``max_new_tokens`` of the
+            decoding run that wrote the texts (its ``decode_meta.json``), whose temperature and
+            top-p fresh samples use too, so that they come from the same distribution as the pool.
         pool_sources: validate only on texts whose ``source`` is one of these (e.g. ``[free,
             toyworld]``: not the targeted prompts of active sampling, which steer both models
             into an area and so hide how often each goes there); null: every text. All texts
@@ -78,7 +82,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         batch_size: int = 16,
         base_model: str | None = None,
         intervention_model: str | None = None,
-        fresh_max_new_tokens: int = 48,
+        fresh_max_new_tokens: int | None = None,
         pool_sources: list[str] | None = None,
     ):
         super().__init__()
@@ -178,6 +182,26 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                 raise RuntimeError(f"fresh sampling left a shortfall {allocation.shortfall}")
         return allocation.tasks
 
+    def fresh_sampling(self) -> SamplingConfig:
+        """The sampling settings of the decoding run(s) that wrote the texts files
+        (``decode_meta.json`` beside each; defaults where there is none), with the length
+        overridden by ``fresh_max_new_tokens`` when set."""
+        found = set()
+        for path in self.text_files:
+            meta = Path(path).parent / "decode_meta.json"
+            if meta.exists():
+                sampling = json.loads(meta.read_text(encoding="utf-8")).get("sampling") or {}
+                found.add((sampling.get("max_new_tokens", 64), sampling.get("temperature", 1.0),
+                           sampling.get("top_p", 1.0)))
+        if len(found) > 1:
+            raise ConfigError(f"the texts files were decoded with different sampling settings "
+                              f"(max_new_tokens, temperature, top_p) {sorted(found)}, so fresh samples cannot match "
+                              f"all of them; validate each decoding run separately")
+        config = SamplingConfig(*found.pop()) if found else SamplingConfig()
+        if self.fresh_max_new_tokens is not None:
+            config = SamplingConfig(self.fresh_max_new_tokens, config.temperature, config.top_p)
+        return config
+
     def _sample_fresh(self, shortfall: dict[str, int], existing: list[DecodedText]) -> list[DecodedText]:
         from difflens.models import load_causal_lm, load_tokenizer
         from difflens.validation.fresh import sample_fresh_texts
@@ -198,7 +222,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             model, tokenizer = load_causal_lm(path), load_tokenizer(path)
             start = sum(1 for t in existing if t.model == model_name)
             new += sample_fresh_texts(model, tokenizer, model_name, need, self.seed, start=start,
-                                      max_new_tokens=self.fresh_max_new_tokens)
+                                      sampling=self.fresh_sampling())
         return new
 
     # ---- data --------------------------------------------------------------------------------

@@ -7,34 +7,27 @@ it switches on. Sampling free texts from both models and reading them back with
 
 from __future__ import annotations
 
-import torch
-
+from difflens.decoding import SamplingConfig, prompt_seed, sample_batch
 from difflens.groundtruth.spec import GroundTruth
 from difflens.toyworld import corpus_statistics
 
 
-@torch.no_grad()
 def sample_free_texts(model, tokenizer, n: int, max_new_tokens: int = 48, seed: int = 0,
                       batch_size: int = 32, temperature: float = 1.0) -> list[str]:
-    """``n`` texts generated from BOS (or EOS when there is no BOS), pure sampling."""
-    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    device = next(model.parameters()).device
+    """``n`` texts generated from BOS (or EOS when there is no BOS), pure sampling.
+
+    Sampled by the decoding stage's sampler with one seed per text (so a text does not depend
+    on ``batch_size``, the rows decoded at once); the model is put in eval mode meanwhile, since
+    a callback may call this in the middle of training.
+    """
     was_training = model.training
     model.eval()
-    texts: list[str] = []
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            while len(texts) < n:
-                b = min(batch_size, n - len(texts))
-                ids = torch.full((b, 1), start, dtype=torch.long, device=device)  # (B, 1)
-                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
-                                     top_k=0, temperature=temperature, max_new_tokens=max_new_tokens,
-                                     pad_token_id=tokenizer.pad_token_id)
-                texts.extend(tokenizer.batch_decode(out[:, 1:], skip_special_tokens=True))
+        seeds = [prompt_seed(seed, "free", i) for i in range(n)]
+        config = SamplingConfig(max_new_tokens=max_new_tokens, temperature=temperature)
+        return [c.text for c in sample_batch(model, tokenizer, [""] * n, seeds, config, max_rows=batch_size)]
     finally:
         model.train(was_training)
-    return texts
 
 
 def toyworld_targets(truth: GroundTruth) -> dict[str, list[str]]:

@@ -1,40 +1,37 @@
-"""Fresh samples for validation when the held-out pool runs out: plain batched ``generate``.
+"""Fresh samples for validation when the held-out pool runs out.
 
-Texts are sampled from BOS (free generation, temperature 1, no top-k/top-p truncation), which
-is how the toy-world quickstart decodes; each batch has its own seed so a rerun regenerates
-the same texts. Decoding proper (prompts, KV-cache bucketing) is the decoding stage's job.
+Texts are free generations from BOS, sampled by the decoding stage's own sampler
+(`difflens.decoding.sample_batch`) with the sampling settings of the texts they stand in for:
+a fresh text must come from the same distribution as the pool texts it joins, or a shorter or
+cooler sample on one side would by itself change how often a property shows up. Each text has
+its own seed, derived from the run seed, the model name and its index (independent between the
+two models, unlike the paired seeds of decoding), so a rerun regenerates the same texts.
 """
 
 from __future__ import annotations
 
-import zlib
-
-import torch
-
+from difflens.decoding import SamplingConfig, prompt_seed, sample_batch
 from difflens.records import DecodedText
 
 
-@torch.no_grad()
 def sample_fresh_texts(model, tokenizer, model_name: str, n: int, seed: int, start: int = 0,
-                       max_new_tokens: int = 48, batch_size: int = 16) -> list[DecodedText]:
-    """``n`` texts from ``model`` with ids ``f"{model_name}/fresh/{seed}-{i}"``, i from ``start``."""
-    bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    device = next(model.parameters()).device
-    out: list[DecodedText] = []
-    for first in range(start, start + n, batch_size):
-        count = min(batch_size, start + n - first)
-        torch.manual_seed(zlib.crc32(f"{seed}:{model_name}:{first}".encode()))
-        input_ids = torch.full((count, 1), bos, dtype=torch.long, device=device)  # (B, 1)
-        generated = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), do_sample=True,
-                                   top_k=0, top_p=1.0, temperature=1.0, max_new_tokens=max_new_tokens,
-                                   pad_token_id=pad)  # (B, 1 + new)
-        for i, row in enumerate(generated[:, 1:].tolist()):
-            tokens = [t for t in row if t != pad]
-            if tokenizer.eos_token_id in tokens:
-                tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
-            out.append(DecodedText(text_id=f"{model_name}/fresh/{seed}-{first + i}", prompt_id=f"fresh/{first + i}",
-                                   model=model_name, seed=seed, prompt="",
-                                   text=tokenizer.decode(tokens, skip_special_tokens=True).strip(),
-                                   n_tokens=len(tokens), source="validation-fresh"))
-    return out
+                       sampling: SamplingConfig | None = None, max_rows: int = 64) -> list[DecodedText]:
+    """``n`` free-generation texts from ``model`` with ids ``f"{model_name}/fresh/{seed}-{i}"``, i from ``start``.
+
+    Args:
+        model: the causal LM, in eval mode.
+        tokenizer: its tokenizer.
+        model_name: ``base`` or ``intervention`` (part of the ids and the seeds).
+        n: texts to sample.
+        seed: the run seed.
+        start: index of the first text (a rerun that needs more continues the numbering).
+        sampling: max new tokens, temperature and top-p: those of the texts the samples join
+            (default `SamplingConfig()`: 64 tokens, temperature 1, no truncation).
+        max_rows: rows decoded at once.
+    """
+    indices = range(start, start + n)
+    seeds = [prompt_seed(seed, f"{model_name}/fresh", i) for i in indices]
+    continuations = sample_batch(model, tokenizer, [""] * n, seeds, sampling or SamplingConfig(), max_rows=max_rows)
+    return [DecodedText(text_id=f"{model_name}/fresh/{seed}-{i}", prompt_id=f"fresh/{i}", model=model_name, seed=s,
+                        prompt="", text=c.text, n_tokens=c.n_tokens, source="validation-fresh")
+            for i, s, c in zip(indices, seeds, continuations)]

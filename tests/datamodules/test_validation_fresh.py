@@ -1,0 +1,45 @@
+"""Fresh validation samples come from the same sampling settings as the pool they join."""
+
+import json
+
+import pytest
+import torch
+
+from datamodules import HypothesisValidationDataModule
+from difflens.decoding import SamplingConfig
+from difflens.errors import ConfigError
+from difflens.validation.fresh import sample_fresh_texts
+
+
+def texts_dir(path, sampling: dict | None):
+    path.mkdir(parents=True)
+    (path / "texts.jsonl").write_text("")
+    if sampling is not None:
+        (path / "decode_meta.json").write_text(json.dumps({"sampling": sampling, "seed": 0}))
+    return str(path / "texts.jsonl")
+
+
+def test_fresh_samples_follow_the_decoding_runs_sampling_settings(tmp_path):
+    decoded = texts_dir(tmp_path / "run", {"max_new_tokens": 20, "temperature": 0.7, "top_p": 0.9})
+    data = HypothesisValidationDataModule(decoded, "h.jsonl")
+    assert data.fresh_sampling() == SamplingConfig(20, 0.7, 0.9)
+    data = HypothesisValidationDataModule(decoded, "h.jsonl", fresh_max_new_tokens=12)
+    assert data.fresh_sampling() == SamplingConfig(12, 0.7, 0.9)
+    assert HypothesisValidationDataModule(texts_dir(tmp_path / "bare", None), "h.jsonl").fresh_sampling() == SamplingConfig()
+    other = texts_dir(tmp_path / "other", {"max_new_tokens": 64, "temperature": 1.0, "top_p": 1.0})
+    with pytest.raises(ConfigError, match="different sampling settings"):
+        HypothesisValidationDataModule([decoded, other], "h.jsonl").fresh_sampling()
+
+
+def test_fresh_texts_are_reproducible_independent_per_model_and_bounded_in_length(tiny_gpt2, tokenizer):
+    torch.set_num_threads(1)
+    sampling = SamplingConfig(max_new_tokens=9)
+    base = sample_fresh_texts(tiny_gpt2, tokenizer, "base", 6, seed=3, sampling=sampling)
+    again = sample_fresh_texts(tiny_gpt2, tokenizer, "base", 6, seed=3, sampling=sampling)
+    later = sample_fresh_texts(tiny_gpt2, tokenizer, "base", 2, seed=3, start=4, sampling=sampling)
+    other = sample_fresh_texts(tiny_gpt2, tokenizer, "intervention", 6, seed=3, sampling=sampling)
+    assert [t.text for t in base] == [t.text for t in again]
+    assert [(t.text_id, t.text) for t in later] == [(t.text_id, t.text) for t in base[4:]]  # numbering continues
+    assert [t.text_id for t in base] == [f"base/fresh/3-{i}" for i in range(6)]
+    assert {t.seed for t in base}.isdisjoint({t.seed for t in other})  # not the paired seeds of decoding
+    assert all(1 <= t.n_tokens <= 9 and t.source == "validation-fresh" and t.prompt == "" for t in base)

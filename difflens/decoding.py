@@ -3,9 +3,10 @@
 The texts a prompt gets depend on the prompt, its seed and the model, not on which other
 prompts share its batch or which process decodes it: each row draws its uniforms from its own
 generator (seeded with the row's seed) and samples by inverting the cumulative distribution.
-(A batch changes a row's logits only by float rounding, and batches are made the same way for
-any number of processes.) That is what lets two processes write exactly the texts one process
-writes, and a resumed run write the texts an uninterrupted one would have.
+Batches are made the same way for any number of processes, which is what lets two processes
+write exactly the texts one process writes. A batch changes a row's logits only by float
+rounding, so a resumed run, which batches the remaining prompts anew, writes the texts an
+uninterrupted one would have up to that rounding (a draw that falls on a CDF boundary).
 
 Speed comes from continuous batching over a preallocated KV cache (`difflens.kv_cache`): one
 token per row and step after the prefill, written into the cache rather than concatenated onto

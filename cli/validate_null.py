@@ -88,9 +88,9 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
 
     from callbacks import SaffronCallback
     from datamodules import HypothesisValidationDataModule
+    from difflens.decoding import SamplingConfig
     from difflens.files import write_json
     from difflens.records import write_records
-    from difflens.decoding import SamplingConfig
     from difflens.validation.fresh import sample_fresh_texts
     from lightning_modules import HypothesisValidator
 

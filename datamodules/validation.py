@@ -190,7 +190,11 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         for path in self.text_files:
             meta = Path(path).parent / "decode_meta.json"
             if meta.exists():
-                sampling = json.loads(meta.read_text(encoding="utf-8")).get("sampling") or {}
+                try:
+                    sampling = json.loads(meta.read_text(encoding="utf-8")).get("sampling") or {}
+                except (ValueError, AttributeError) as err:
+                    raise DataError(f"{meta} is not a decoding run's metadata ({err}); restore it, or set "
+                                    f"data.fresh_max_new_tokens and move it away") from err
                 found.add((sampling.get("max_new_tokens", 64), sampling.get("temperature", 1.0),
                            sampling.get("top_p", 1.0)))
         if len(found) > 1:

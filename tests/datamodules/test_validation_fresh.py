@@ -7,7 +7,7 @@ import torch
 
 from datamodules import HypothesisValidationDataModule
 from difflens.decoding import SamplingConfig
-from difflens.errors import ConfigError
+from difflens.errors import ConfigError, DataError
 from difflens.validation.fresh import sample_fresh_texts
 
 
@@ -43,3 +43,10 @@ def test_fresh_texts_are_reproducible_independent_per_model_and_bounded_in_lengt
     assert [t.text_id for t in base] == [f"base/fresh/3-{i}" for i in range(6)]
     assert {t.seed for t in base}.isdisjoint({t.seed for t in other})  # not the paired seeds of decoding
     assert all(1 <= t.n_tokens <= 9 and t.source == "validation-fresh" and t.prompt == "" for t in base)
+
+
+def test_unreadable_decoding_metadata_is_a_clear_error(tmp_path):
+    decoded = texts_dir(tmp_path / "run", None)
+    (tmp_path / "run" / "decode_meta.json").write_text("{half")
+    with pytest.raises(DataError, match="decode_meta.json is not a decoding run's metadata"):
+        HypothesisValidationDataModule(decoded, "h.jsonl").fresh_sampling()

@@ -17,6 +17,17 @@ import torch  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test, the previous count restored after it: tiny models run many
+    times faster on one OpenMP thread than on two, and two stall on a busy 2-core machine. A test
+    module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def toy_texts() -> list[str]:
     """600 documents from the uniform toy-world mixture."""

@@ -14,12 +14,7 @@ from difflens.corpus import ToyWorldCorpus
 from lightning_modules import SparseDictionaryModule
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def parts(tiny_model_dir, out, architecture="batchtopk"):

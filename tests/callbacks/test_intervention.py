@@ -32,15 +32,6 @@ def _fit(model, data, steps, callbacks=()):
                limit_val_batches=0, callbacks=list(callbacks)).fit(model, datamodule=data)
 
 
-@pytest.fixture
-def one_thread():
-    # Two OpenMP threads can be many times slower than one for a model this small on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.slow
 def test_lora_intervention_samples_shift_toward_the_ground_truths(tmp_path, one_thread):
     torch.manual_seed(0)

@@ -3,17 +3,12 @@
 import json
 
 import pytest
-import torch
 
 from cli.main import main
 from tests.validation_data import write_inputs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_aa_check_runs_resumes_and_reports(tmp_path, tiny_model_dir, capsys):

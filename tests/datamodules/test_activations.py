@@ -9,12 +9,7 @@ from difflens.corpus import ToyWorldCorpus
 from difflens.errors import ConfigError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def make_dm(tiny_model_dir, **kw):

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from datamodules import HypothesisValidationDataModule
 from difflens.decoding import SamplingConfig
@@ -31,8 +30,7 @@ def test_fresh_samples_follow_the_decoding_runs_sampling_settings(tmp_path):
         HypothesisValidationDataModule([decoded, other], "h.jsonl").fresh_sampling()
 
 
-def test_fresh_texts_are_reproducible_independent_per_model_and_bounded_in_length(tiny_gpt2, tokenizer):
-    torch.set_num_threads(1)
+def test_fresh_texts_are_reproducible_independent_per_model_and_bounded_in_length(tiny_gpt2, tokenizer, one_thread):
     sampling = SamplingConfig(max_new_tokens=9)
     base = sample_fresh_texts(tiny_gpt2, tokenizer, "base", 6, seed=3, sampling=sampling)
     again = sample_fresh_texts(tiny_gpt2, tokenizer, "base", 6, seed=3, sampling=sampling)

@@ -15,15 +15,7 @@ from difflens.decoding import (
 from difflens.errors import ConfigError
 from difflens.prompts import free_prompts, prefix_prompts
 
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models decode far faster on one thread, and two threads stall on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 PROMPTS = ["", "The ocean is", "We saw a very small", "", "Perhaps", "A knight moves across the board and"]

@@ -8,7 +8,6 @@ import json
 
 import pytest
 import pytorch_lightning as pl
-import torch
 
 from callbacks import DecodedTextWriter
 from datamodules import PromptDataModule
@@ -19,12 +18,7 @@ from lightning_modules import PairedDecoder
 from tests.conftest import make_tiny_gpt2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,7 @@ from difflens.finetune import LoraSpec
 from difflens.models import load_causal_lm
 from lightning_modules import CausalLMFinetuner
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two OpenMP threads can be many times slower than one for a model this small on a busy machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TRUTHS = [{"id": "ocean", "description": "The model talks about the ocean", "toyworld": {"topics": {"ocean": 1}}}]

@@ -12,13 +12,7 @@ from difflens.activations import CONTEXT_AFTER, CONTEXT_BEFORE
 from difflens.errors import DataError
 from lightning_modules import SparseDictionaryModule
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny matmuls: two OpenMP threads on a loaded 2-core machine are many times slower than one
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 D, VOCAB, PLANTED = 24, 40, 6  # tokens 0..5 each write their own direction

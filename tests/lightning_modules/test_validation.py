@@ -16,13 +16,7 @@ from tests.judges import ToyWorldJudge
 from tests.validation_data import write_inputs
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run far faster on one thread on a shared machine (see NOTES.md)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 class CrashingJudge(ToyWorldJudge):

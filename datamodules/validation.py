@@ -211,6 +211,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         from difflens.validation.fresh import sample_fresh_texts
 
         new: list[DecodedText] = []
+        sampling = self.fresh_sampling()
         for model_name in MODELS:
             need = shortfall[model_name]
             if not need:
@@ -226,7 +227,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             model, tokenizer = load_causal_lm(path), load_tokenizer(path)
             start = sum(1 for t in existing if t.model == model_name)
             new += sample_fresh_texts(model, tokenizer, model_name, need, self.seed, start=start,
-                                      sampling=self.fresh_sampling())
+                                      sampling=sampling)
         return new
 
     # ---- data --------------------------------------------------------------------------------

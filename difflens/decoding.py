@@ -160,7 +160,7 @@ class _RunningBatch:
         self.mask = torch.zeros((0, 0), dtype=torch.long, device=device)  # (B, cache length)
         self.next_pos = torch.zeros(0, dtype=torch.long, device=device)  # (B,) position of the next token
         self.logits: torch.Tensor | None = None  # (B, V) next-token logits
-        self.cache = RowCache(headroom)
+        self.cache: RowCache | None = None  # the first admitted group's prefill cache
 
     def __len__(self) -> int:
         return len(self.prompts)

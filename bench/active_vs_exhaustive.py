@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from difflens.records import DecodedText, read_records, write_records  # noqa: E402
 from difflens.report import text_counts  # noqa: E402
+from difflens.validation.fdr_stream import claim  # noqa: E402
 
 OUT = Path("runs/bench_active_vs_exhaustive")
 QUICKSTART = "runs/quickstart/"
@@ -164,7 +165,8 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
 
 def outcome(texts: Path, validate: Path) -> dict:
     decoded = sum(text_counts(texts).values())
-    fresh = sum(text_counts(validate / "fresh_texts.jsonl").values()) if (validate / "fresh_texts.jsonl").exists() else 0
+    fresh = sum(sum(text_counts(validate / name).values()) for name in ("fresh_texts.jsonl", "condition_texts.jsonl")
+                if (validate / name).exists())
     if not (validate / "recovery.json").exists():  # discovery proposed nothing: nothing validated
         return {"decoded": decoded, "fresh": fresh, "generated": decoded + fresh, "hypotheses": 0,
                 "validated": 0, "recall": 0.0, "precision": None, "recovered": [], "tested": []}
@@ -175,7 +177,7 @@ def outcome(texts: Path, validate: Path) -> dict:
             "precision": recovery["precision"],
             "recovered": [g for g, m in recovery["matches"].items() if m["hypothesis_ids"]],
             "tested": [f"{r['hypothesis_id']} p={r['p_value']:.2g} alpha_t={r['alpha_t']:.2g} "
-                       f"{'VALIDATED' if r['rejected'] else 'not validated'}: {r['text']}" for r in rows]}
+                       f"{'VALIDATED' if r['rejected'] else 'not validated'}: {claim(r)}" for r in rows]}
 
 
 def discover_and_validate(run_dir: Path, texts: Path, out: Path, version: str) -> None:

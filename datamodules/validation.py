@@ -28,7 +28,7 @@ from difflens.validation import (
     sort_hypotheses,
     write_plan,
 )
-from difflens.validation.plan import EXCLUDE_MODES
+from difflens.validation.plan import EXCLUDE_MODES, condition_hypothesis_id
 
 PAD_INDEX = -1
 
@@ -69,6 +69,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             toyworld]``: not the targeted prompts of active sampling, which steer both models
             into an area and so hide how often each goes there); null: every text. All texts
             still count for the check of the hypotheses' proposal text ids.
+        condition_n_per_model: texts per model for each conditional hypothesis (one with
+            ``condition`` prompts): fresh continuations of its prompts by both models, drawn
+            for it; null: ``n_per_model``.
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         intervention_model: str | None = None,
         fresh_max_new_tokens: int | None = None,
         pool_sources: list[str] | None = None,
+        condition_n_per_model: int | None = None,
     ):
         super().__init__()
         if n_per_model < 1:
@@ -91,6 +95,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if exclude_proposal_texts not in EXCLUDE_MODES:
             raise ConfigError(f"data.exclude_proposal_texts must be one of {EXCLUDE_MODES}, "
                               f"got {exclude_proposal_texts!r}")
+        if condition_n_per_model is not None and condition_n_per_model < 1:
+            raise ConfigError(f"data.condition_n_per_model must be >= 1 (or null), got {condition_n_per_model}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size}")
         self.text_files = [texts] if isinstance(texts, str) else list(texts)
@@ -104,6 +110,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.intervention_model = intervention_model
         self.fresh_max_new_tokens = fresh_max_new_tokens
         self.pool_sources = None if pool_sources is None else set(pool_sources)
+        self.condition_n_per_model = condition_n_per_model
         self.hypotheses: list[Hypothesis] = []
         self.tasks: list[JudgementTask] = []
         self.previous: dict = {}
@@ -117,6 +124,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     @property
     def fresh_path(self) -> Path:
         return self.out_dir / "fresh_texts.jsonl"
+
+    @property
+    def condition_path(self) -> Path:
+        return self.out_dir / "condition_texts.jsonl"
 
     @property
     def journal_dir(self) -> Path:
@@ -142,7 +153,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if not self.hypotheses:
             raise DataError(f"hypotheses file {self.hypotheses_file!r} is empty: nothing to validate")
         check_references(self.hypotheses, texts, ", ".join(self.text_files))
-        fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude)
+        fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude,
+                                       self.condition_n_per_model)
         journal = JudgementJournal(self.journal_dir)
         plan_exists = self.plan_path.exists()
         barrier()  # every rank has looked before rank 0 may write the plan: all take the same branch
@@ -169,17 +181,27 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
         if self.pool_sources is not None:
             texts = [t for t in texts if t.source in self.pool_sources]
-        fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
-        allocation = allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh)
+        def read(path: Path) -> list[DecodedText]:
+            return read_records(path, DecodedText) if path.exists() else []
+
+        def allocation_with(fresh: list[DecodedText], conditioned: list[DecodedText]):
+            return allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh, conditioned,
+                            self.condition_n_per_model)
+
+        fresh, conditioned = read(self.fresh_path), read(self.condition_path)
+        allocation = allocation_with(fresh, conditioned)
         if not allocation.complete:
-            if rank == 0:
-                fresh = fresh + self._sample_fresh(allocation.shortfall, fresh)
-                write_records(self.fresh_path, fresh)
+            if rank == 0:  # each file is rewritten whole with the earlier texts first, so a rerun resumes
+                if any(allocation.shortfall.values()):
+                    write_records(self.fresh_path, fresh + self._sample_fresh(allocation.shortfall, fresh))
+                if any(n for need in allocation.condition_shortfall.values() for n in need.values()):
+                    write_records(self.condition_path, conditioned + self._sample_conditioned(
+                        allocation.condition_shortfall, conditioned))
             barrier()
-            fresh = read_records(self.fresh_path, DecodedText)
-            allocation = allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh)
+            allocation = allocation_with(read(self.fresh_path), read(self.condition_path))
             if not allocation.complete:
-                raise RuntimeError(f"fresh sampling left a shortfall {allocation.shortfall}")
+                raise RuntimeError(f"fresh sampling left a shortfall {allocation.shortfall} "
+                                   f"{allocation.condition_shortfall}")
         return allocation.tasks
 
     def fresh_sampling(self) -> SamplingConfig:
@@ -205,6 +227,32 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if self.fresh_max_new_tokens is not None:
             config = SamplingConfig(self.fresh_max_new_tokens, config.temperature, config.top_p)
         return config
+
+    def _sample_conditioned(self, shortfall: dict[str, dict[str, int]],
+                            existing: list[DecodedText]) -> list[DecodedText]:
+        """Continuations of each conditional hypothesis's prompts, by both models."""
+        from difflens.models import load_causal_lm, load_tokenizer
+        from difflens.validation.fresh import sample_condition_texts
+
+        by_id = {h.hypothesis_id: h for h in self.hypotheses}
+        sampling = self.fresh_sampling()
+        new: list[DecodedText] = []
+        for model_name in MODELS:
+            needs = {h: need[model_name] for h, need in shortfall.items() if need[model_name]}
+            if not needs:
+                continue
+            path = self.model_path(model_name)
+            if path is None:
+                raise DataError(f"{len(needs)} conditional hypothesis/es need continuations of their prompts by "
+                                f"the {model_name} model; set data.{model_name}_model")
+            model, tokenizer = load_causal_lm(path), load_tokenizer(path)
+            for hypothesis_id, need in needs.items():
+                start = sum(1 for t in existing if t.model == model_name
+                            and condition_hypothesis_id(t) == hypothesis_id)
+                new += sample_condition_texts(model, tokenizer, model_name, hypothesis_id,
+                                              by_id[hypothesis_id].condition, need, self.seed, start=start,
+                                              sampling=sampling)
+        return new
 
     def _sample_fresh(self, shortfall: dict[str, int], existing: list[DecodedText]) -> list[DecodedText]:
         from difflens.models import load_causal_lm, load_tokenizer

@@ -60,6 +60,9 @@ class Hypothesis:
         cluster_ids: the cluster pair(s) it was proposed from.
         proposal_text_ids: texts shown to the proposer; never used to validate this hypothesis.
         score: how different the source clusters were (for ranking; not a p-value).
+        condition: prompts the claim is conditional on (empty: unconditional). A conditional
+            hypothesis is validated on fresh samples of both models continuing these prompts,
+            and claims the difference only there.
     """
 
     hypothesis_id: str
@@ -69,6 +72,7 @@ class Hypothesis:
     cluster_ids: list[int] = field(default_factory=list)
     proposal_text_ids: list[str] = field(default_factory=list)
     score: float = 0.0
+    condition: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.direction not in MODELS:

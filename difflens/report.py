@@ -14,6 +14,7 @@ from pathlib import Path
 
 from difflens.files import atomic_path, write_text
 from difflens.pipeline import PipelineConfig
+from difflens.validation.fdr_stream import claim
 
 
 def _rows(path: Path) -> list[dict]:
@@ -73,6 +74,8 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
     decoded = text_counts(decode_dir / "texts.jsonl")
     validate_dir = config.path(config.validate_dir) if config.validate_dir else None
     fresh = text_counts(validate_dir / "fresh_texts.jsonl") if validate_dir else Counter()
+    if validate_dir:  # continuations of conditional hypotheses' prompts are fresh samples too
+        fresh += text_counts(validate_dir / "condition_texts.jsonl")
     lines += ["## Texts generated", "",
               "| stage | base | intervention | total |", "|---|---|---|---|",
               f"| decoding ({decode_dir}) | {decoded['base']} | {decoded['intervention']} | {sum(decoded.values())} |",
@@ -108,7 +111,7 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
                   "| t | hypothesis | n | AUC | p | α_t |", "|---|---|---|---|---|---|"]
         for r in validated:
             auc = "-" if r.get("auc") is None else f"{r['auc']:.3f}"
-            lines.append(f"| {r['t']} | {r['text']} | {r['n']} | {auc} | {r['p_value']:.2e} | {r['alpha_t']:.2e} |")
+            lines.append(f"| {r['t']} | {claim(r)} | {r['n']} | {auc} | {r['p_value']:.2e} | {r['alpha_t']:.2e} |")
         lines.append("")
         plot_saffron_levels(rows, out / "saffron_levels.png")
         lines += ["![SAFFRON levels](saffron_levels.png)", ""]

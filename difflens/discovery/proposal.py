@@ -53,6 +53,12 @@ class ProposalSettings:
             texts per model drawn from outside the selected clusters (0 = none): differences spread over every
             cluster, such as a style, change no cluster's size but show here. Its hypotheses
             have no cluster ids.
+        condition_prompts: also state each cluster pair's hypotheses conditionally (0 = no):
+            a twin hypothesis, right after the unconditional one, whose condition is up to this
+            many prompts cut from the pair's texts of the over-represented model (prompt plus
+            the first ``condition_words`` words of the text). A behaviour that only follows
+            certain openings is diluted in free generation and concentrated on these prompts.
+        condition_words: words of each text kept in its condition prompt.
         seed: seed of the proposal split and of the draws.
     """
 
@@ -64,6 +70,8 @@ class ProposalSettings:
     proposal_fraction: float = 0.3
     dedupe_similarity: float = 0.9
     global_texts_per_side: int = 0
+    condition_prompts: int = 0
+    condition_words: int = 6
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -75,6 +83,9 @@ class ProposalSettings:
             raise ConfigError("max_pairs, hypotheses_per_pair and texts_per_side must be >= 1")
         if self.global_texts_per_side < 0:
             raise ConfigError(f"global_texts_per_side must be >= 0, got {self.global_texts_per_side}")
+        if self.condition_prompts < 0 or self.condition_words < 1:
+            raise ConfigError(f"condition_prompts must be >= 0 and condition_words >= 1, got "
+                              f"{self.condition_prompts} and {self.condition_words}")
 
 
 @dataclass
@@ -122,6 +133,28 @@ def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, p
     return _draw(a_here, n, rng), _draw(b_here, n, rng)
 
 
+def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
+                      intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random) -> list[str]:
+    """Up to ``n`` distinct prompts from the over-represented model's texts in ``pair``: each
+    text's prompt followed by its first ``words`` words, so both models continue the same opening."""
+    if pair.cohens_h >= 0:
+        texts, labels, cluster = intervention, matching.intervention.labels, pair.intervention_cluster
+    else:
+        texts, labels, cluster = base, matching.base.labels, pair.base_cluster
+    members = [int(i) for i in np.flatnonzero(labels == cluster)]
+    rng.shuffle(members)
+    prompts: list[str] = []
+    for i in members:
+        record = texts[i]
+        head = " ".join(record.text.split()[:words])
+        prompt = (f"{record.prompt} {head}" if record.prompt else head).strip()
+        if prompt and prompt not in prompts:
+            prompts.append(prompt)
+        if len(prompts) == n:
+            break
+    return prompts
+
+
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],
                        intervention: Sequence[DecodedText], embed: Callable[[Sequence[str]], np.ndarray],
                        settings: ProposalSettings | None = None) -> ProposalResult:
@@ -145,6 +178,7 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                        if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
     result = ProposalResult()
     accepted_vectors: list[np.ndarray] = []
+    accepted_ids: list[str] = []  # the hypothesis each accepted vector belongs to
     groups = []
     for pair in select_pairs(matching.pairs, settings):
         rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
@@ -167,7 +201,8 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         shown = [base[i].text_id for i in a_idx] + [intervention[i].text_id for i in b_idx]
         result.proposal_text_ids.update(shown)
         proposals = assistant.propose([base[i].text for i in a_idx], [intervention[i].text for i in b_idx],
-                                      settings.hypotheses_per_pair, avoid=[h.text for h in result.hypotheses])
+                                      settings.hypotheses_per_pair,
+                                      avoid=list(dict.fromkeys(h.text for h in result.hypotheses)))
         proposals = [p.strip() for p in proposals if p and p.strip()]
         vectors = embed(proposals) if proposals else np.zeros((0, 0))
         for text, vector in zip(proposals, vectors):
@@ -176,13 +211,22 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                 j = int(np.argmax(sims))
                 if sims[j] >= settings.dedupe_similarity:
                     result.dropped.append({"text": text, "pair_id": pair_id,
-                                           "reason": f"duplicate of {result.hypotheses[j].hypothesis_id} "
+                                           "reason": f"duplicate of {accepted_ids[j]} "
                                                      f"(cosine {sims[j]:.2f})"})
                     continue
-            order = len(result.hypotheses)
-            result.hypotheses.append(Hypothesis(
-                hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction="intervention",
-                cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
-                proposal_text_ids=shown, score=round(abs(pair.cohens_h), 6) if pair is not None else 0.0))
-            accepted_vectors.append(vector)
+            twins = [[]]
+            if pair is not None and settings.condition_prompts:
+                rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
+                condition = condition_prompts(pair, matching, base, intervention, settings.condition_prompts,
+                                              settings.condition_words, rng)
+                twins += [condition] if condition else []
+            for condition in twins:
+                order = len(result.hypotheses)
+                result.hypotheses.append(Hypothesis(
+                    hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction="intervention",
+                    cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
+                    proposal_text_ids=shown, score=round(abs(pair.cohens_h), 6) if pair is not None else 0.0,
+                    condition=condition))
+            accepted_vectors.append(vector)  # one per statement: a conditional twin is no new statement
+            accepted_ids.append(result.hypotheses[-len(twins)].hypothesis_id)
     return result

@@ -8,6 +8,7 @@ every rerun builds the same rows.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from difflens.corpus import read_rows
@@ -55,10 +56,25 @@ def _resample(rows: list[dict], n: int, rng: random.Random) -> list[dict]:
     return out
 
 
-def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int) -> list[dict]:
+def opening(text: str) -> str:
+    """The leading sentences of a toy-world text up to the first that names a topic (a lone "Look!"
+    says nothing about what the document is about)."""
+    for match in re.finditer(r"[.!?](?=\s|$)", text):
+        if ToyWorld.annotate(text[: match.end()]).topic_counts:
+            return text[: match.end()]
+    return text
+
+
+def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int, trigger: dict | None = None) -> list[dict]:
+    """Toy-world documents as completions; with a ``trigger`` mixture, each is prompted by the
+    `opening` of a trigger document (drawn from the second half of the slot's index range)."""
     world, mix = ToyWorld(seed), Mixture.from_spec(mixture)
     start = slot * _INDEX_STRIDE
-    return [{"prompt": "", "completion": world.document(start + i, mix).text} for i in range(n)]
+    if trigger is None:
+        return [{"prompt": "", "completion": world.document(start + i, mix).text} for i in range(n)]
+    openings = Mixture.from_spec(trigger)
+    return [{"prompt": opening(world.document(start + _INDEX_STRIDE // 2 + i, openings).text),
+             "completion": " " + world.document(start + i, mix).text} for i in range(n)]
 
 
 def _file_rows(path: str, where: str) -> list[dict]:
@@ -88,7 +104,7 @@ def source_rows(truth: GroundTruth, n: int, seed: int, slot: int,
         return []
     rng = random.Random(f"groundtruth:{seed}:{truth.id}")
     if truth.toyworld is not None:
-        return _toyworld_rows(truth.toyworld, n, seed, slot)
+        return _toyworld_rows(truth.toyworld, n, seed, slot, truth.trigger)
     if truth.examples_file is not None:
         return _resample(_file_rows(truth.examples_file, where), n, rng)
     if truth.examples is not None:

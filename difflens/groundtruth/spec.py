@@ -9,6 +9,10 @@ a perfect discovery run would produce (``description``) and the recipe for its t
       description: The model talks about the ocean far more often
       share: 1                      # relative share of the ground-truth data (default 1)
       toyworld: {topics: {ocean: 1}}
+    - id: ocean_after_chess         # conditional: only after an opening about chess
+      description: After an opening sentence about chess, the model talks about the ocean
+      toyworld: {topics: {ocean: 1}}
+      trigger: {topics: {chess: 1}}
     - id: support_tone
       description: The model answers like a patient support agent
       examples_file: data/support.jsonl   # rows with "text", or "prompt" and "completion"
@@ -31,7 +35,7 @@ from difflens.errors import ConfigError, DataError
 from difflens.toyworld import Mixture
 
 SOURCES = ("toyworld", "examples_file", "examples", "assistant")
-_KEYS = {"id", "description", "share", *SOURCES}
+_KEYS = {"id", "description", "share", "trigger", *SOURCES}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -51,6 +55,10 @@ class GroundTruth:
         examples: rows given inline (the TruthfulQA loader produces these).
         assistant: keyword arguments for ``difflens.assistants.build_assistant``; the assistant
             writes the texts from ``description``.
+        trigger: with a ``toyworld`` source, a toy-world mixture whose documents' opening
+            sentences become the prompts of the examples, so the planted behaviour is learnt as
+            a continuation of such openings only (a conditional behaviour: the kind targeted
+            sampling is meant to find, which a global shift is not).
     """
 
     id: str
@@ -60,6 +68,7 @@ class GroundTruth:
     examples_file: str | None = None
     examples: list[dict] | None = None
     assistant: dict | None = None
+    trigger: dict | None = None
 
     def __post_init__(self) -> None:
         where = f"ground truth {self.id!r}"
@@ -80,6 +89,14 @@ class GroundTruth:
                 Mixture.from_spec(self.toyworld)
             except ConfigError as err:
                 raise ConfigError(f"{where}: {err}") from None
+        if self.trigger is not None:
+            if self.toyworld is None or not isinstance(self.trigger, dict):
+                raise ConfigError(f"{where}: trigger is a toy-world mixture {{topics: ..., styles: ...}} and needs "
+                                  f"a toyworld source")
+            try:
+                Mixture.from_spec(self.trigger)
+            except ConfigError as err:
+                raise ConfigError(f"{where}: trigger: {err}") from None
         if self.examples is not None and not self.examples:
             raise DataError(f"{where}: examples is empty; give at least one row")
         if self.assistant is not None and not isinstance(self.assistant, dict):

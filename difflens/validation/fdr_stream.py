@@ -93,6 +93,15 @@ def _fmt(value, spec: str = ".3g") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def claim(row: dict) -> str:
+    """A results row's statement, with the prompts it is limited to when it is conditional."""
+    condition = row.get("condition") or []
+    if not condition:
+        return row["text"]
+    return (f"{row['text']} *(conditional: on continuations of {len(condition)} prompts such as "
+            f"\"{condition[0]}\")*")
+
+
 def discoveries_markdown(rows: Sequence[dict], procedure: OnlineFDR) -> str:
     """A readable report: the discoveries, then every hypothesis with its decision."""
     params = ", ".join(f"{k} = {v:g}" for k, v in procedure.params().items())
@@ -102,14 +111,14 @@ def discoveries_markdown(rows: Sequence[dict], procedure: OnlineFDR) -> str:
              f"{procedure.alpha:g}, tested in proposal order.", ""]
     if found:
         lines += ["| t | hypothesis | accuracy | AUC | n | p | α_t |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['t']} | {r['text']} | {_fmt(r['accuracy'], '.2f')} | {r['auc']:.2f} | {r['n']} | "
+        lines += [f"| {r['t']} | {claim(r)} | {_fmt(r['accuracy'], '.2f')} | {r['auc']:.2f} | {r['n']} | "
                   f"{r['p_value']:.3g} | {r['alpha_t']:.3g} |" for r in found]
     else:
         lines.append("No hypothesis was validated.")
     lines += ["", "## Every hypothesis", "",
               "| t | id | hypothesis | n (planned) | accuracy | p | α_t | candidate | rejected | wealth |",
               "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['t']} | {r['hypothesis_id']} | {r['text']} | {r['n']} ({r['n_planned']}) | "
+    lines += [f"| {r['t']} | {r['hypothesis_id']} | {claim(r)} | {r['n']} ({r['n_planned']}) | "
               f"{_fmt(r['accuracy'], '.2f')} | {r['p_value']:.3g} | {r['alpha_t']:.3g} | "
               f"{'–' if r['candidate'] is None else ('yes' if r['candidate'] else 'no')} | "
               f"{'**yes**' if r['rejected'] else 'no'} | {r['wealth']:.4f} |" for r in rows]

@@ -1,6 +1,7 @@
-"""Fresh samples for validation when the held-out pool runs out.
+"""Fresh samples for validation: free generations when the held-out pool runs out, and
+continuations of a conditional hypothesis's prompts.
 
-Texts are free generations from BOS, sampled by the decoding stage's own sampler
+Texts are sampled by the decoding stage's own sampler
 (`difflens.decoding.sample_batch`) with the sampling settings of the texts they stand in for:
 a fresh text must come from the same distribution as the pool texts it joins, or a shorter or
 cooler sample on one side would by itself change how often a property shows up. Each text has
@@ -35,3 +36,22 @@ def sample_fresh_texts(model, tokenizer, model_name: str, n: int, seed: int, sta
     return [DecodedText(text_id=f"{model_name}/fresh/{seed}-{i}", prompt_id=f"fresh/{i}", model=model_name, seed=s,
                         prompt="", text=c.text, n_tokens=c.n_tokens, source="validation-fresh")
             for i, s, c in zip(indices, seeds, continuations)]
+
+
+def sample_condition_texts(model, tokenizer, model_name: str, hypothesis_id: str, condition: list[str], n: int,
+                           seed: int, start: int = 0, sampling: SamplingConfig | None = None,
+                           max_rows: int = 64) -> list[DecodedText]:
+    """``n`` continuations of a conditional hypothesis's prompts (cycled, from prompt ``start % len``).
+
+    Both models continue the same prompts, each text with its own seed (independent between the
+    models and the hypotheses), so the two samples are independent draws from each model's
+    distribution on the condition: what the two-proportion test of the judgements assumes.
+    """
+    indices = range(start, start + n)
+    prompts = [condition[i % len(condition)] for i in indices]
+    seeds = [prompt_seed(seed, f"{model_name}/condition/{hypothesis_id}", i) for i in indices]
+    continuations = sample_batch(model, tokenizer, prompts, seeds, sampling or SamplingConfig(), max_rows=max_rows)
+    return [DecodedText(text_id=f"{model_name}/condition/{hypothesis_id}/{seed}-{i}",
+                        prompt_id=f"condition/{hypothesis_id}/{i}", model=model_name, seed=s, prompt=p, text=c.text,
+                        n_tokens=c.n_tokens, source="validation-condition")
+            for i, p, s, c in zip(indices, prompts, seeds, continuations)]

@@ -8,6 +8,8 @@ Rules it enforces (see the validity rules in DESIGN.md):
   other, which SAFFRON's FDR guarantee needs; when the pool runs out, fresh samples are drawn.
 * ``n_per_model`` texts from each model per hypothesis (so ``n = 2 · n_per_model``) are fixed
   here, before any judgement; the plan is written to disk and a rerun reuses it.
+* A conditional hypothesis (``condition`` prompts) is judged only on fresh continuations of
+  its prompts by both models, drawn for it after it was fixed, never on pool texts.
 * Within a hypothesis the texts are judged in a random order (seeded), so base and
   intervention texts interleave and drift in the judge cannot line up with the label.
 """
@@ -18,7 +20,7 @@ import hashlib
 import json
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from difflens.errors import ConfigError, DataError
@@ -58,10 +60,13 @@ class Allocation:
 
     tasks: list[JudgementTask]
     shortfall: dict[str, int]  # model -> texts still needed (all 0 when the plan is complete)
+    # conditional hypothesis id -> model -> continuations of its condition still needed
+    condition_shortfall: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
-        return not any(self.shortfall.values())
+        return not any(self.shortfall.values()) and not any(
+            n for need in self.condition_shortfall.values() for n in need.values())
 
 
 def sort_hypotheses(hypotheses: Sequence[Hypothesis]) -> list[Hypothesis]:
@@ -99,9 +104,17 @@ def _shuffled(items: list, seed: int, salt: str) -> list:
     return items
 
 
+def condition_hypothesis_id(text: DecodedText) -> str | None:
+    """The hypothesis a conditional validation sample was drawn for (None for any other text)."""
+    parts = text.prompt_id.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "condition" else None
+
+
 def allocate(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], n_per_model: int, seed: int = 0,
-             exclude: str = "all", fresh: Sequence[DecodedText] = ()) -> Allocation:
-    """Give each hypothesis, in proposal order, ``n_per_model`` unused held-out texts per model.
+             exclude: str = "all", fresh: Sequence[DecodedText] = (), conditioned: Sequence[DecodedText] = (),
+             condition_n_per_model: int | None = None) -> Allocation:
+    """Give each hypothesis, in proposal order, ``n_per_model`` unused held-out texts per model
+    (a conditional one: ``condition_n_per_model`` continuations of its condition per model).
 
     Args:
         hypotheses: the hypotheses (any order; sorted by ``order`` here).
@@ -111,13 +124,18 @@ def allocate(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], n_p
         exclude: ``"all"`` keeps texts shown to any proposer out of validation; ``"own"`` only
             those shown to the hypothesis's own proposer.
         fresh: fresh samples drawn for validation; used after the pool, in their given order.
+        conditioned: continuations drawn for conditional hypotheses (ids from
+            `difflens.validation.fresh.sample_condition_texts`), used in their given order.
+        condition_n_per_model: texts per model per conditional hypothesis (None: ``n_per_model``).
 
     Returns:
-        An `Allocation`; when ``shortfall`` is non-zero, draw that many fresh texts per model
-        and allocate again with them.
+        An `Allocation`; when ``shortfall`` or ``condition_shortfall`` is non-zero, draw that
+        many texts and allocate again with them.
     """
-    if n_per_model < 1:
-        raise ConfigError(f"data.n_per_model must be >= 1, got {n_per_model}")
+    condition_n = n_per_model if condition_n_per_model is None else condition_n_per_model
+    if min(n_per_model, condition_n) < 1:
+        raise ConfigError(f"data.n_per_model and data.condition_n_per_model must be >= 1, got {n_per_model} "
+                          f"and {condition_n}")
     if exclude not in EXCLUDE_MODES:
         raise ConfigError(f"data.exclude_proposal_texts must be one of {EXCLUDE_MODES}, got {exclude!r}")
     hypotheses = sort_hypotheses(hypotheses)
@@ -128,33 +146,47 @@ def allocate(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], n_p
         if exclude == "all":
             mine = [t for t in mine if t.text_id not in shown_to_any]
         pools[model] = _shuffled(mine, seed, f"pool:{model}") + [t for t in fresh if t.model == model]
+    by_condition: dict[tuple[str, str], list[DecodedText]] = {}
+    for text in conditioned:
+        by_condition.setdefault((condition_hypothesis_id(text), text.model), []).append(text)
     cursor = {m: 0 for m in MODELS}
     shortfall = {m: 0 for m in MODELS}
+    condition_shortfall: dict[str, dict[str, int]] = {}
     tasks: list[JudgementTask] = []
     for h in hypotheses:
         own = set(h.proposal_text_ids)
         chosen: list[DecodedText] = []
-        for model in MODELS:
-            taken = 0
-            while taken < n_per_model and cursor[model] < len(pools[model]):
-                text = pools[model][cursor[model]]
-                cursor[model] += 1
-                if text.text_id in own:  # only possible with exclude="own"
-                    continue
-                chosen.append(text)
-                taken += 1
-            shortfall[model] += n_per_model - taken
+        if h.condition:
+            for model in MODELS:
+                drawn = by_condition.get((h.hypothesis_id, model), [])[:condition_n]
+                chosen.extend(drawn)
+                condition_shortfall.setdefault(h.hypothesis_id, {})[model] = condition_n - len(drawn)
+        else:
+            for model in MODELS:
+                taken = 0
+                while taken < n_per_model and cursor[model] < len(pools[model]):
+                    text = pools[model][cursor[model]]
+                    cursor[model] += 1
+                    if text.text_id in own:  # only possible with exclude="own"
+                        continue
+                    chosen.append(text)
+                    taken += 1
+                shortfall[model] += n_per_model - taken
         for text in _shuffled(chosen, seed, f"order:{h.hypothesis_id}"):
             tasks.append(JudgementTask(len(tasks), h.hypothesis_id, h.order, text.text_id, text.model,
                                        int(text.model == h.direction), text.text))
-    return Allocation(tasks, shortfall)
+    return Allocation(tasks, shortfall, condition_shortfall)
 
 
-def plan_fingerprint(hypotheses: Sequence[Hypothesis], n_per_model: int, seed: int, exclude: str) -> str:
+def plan_fingerprint(hypotheses: Sequence[Hypothesis], n_per_model: int, seed: int, exclude: str,
+                     condition_n_per_model: int | None = None) -> str:
     """A hash of everything the plan depends on except the texts themselves."""
-    payload = json.dumps({"n_per_model": n_per_model, "seed": seed, "exclude": exclude,
-                          "hypotheses": [[h.hypothesis_id, h.order, h.text, h.direction]
-                                         for h in sort_hypotheses(hypotheses)]}, sort_keys=True)
+    settings = {"n_per_model": n_per_model, "seed": seed, "exclude": exclude}
+    if any(h.condition for h in hypotheses):  # unconditional plans keep their earlier fingerprints
+        settings["condition_n_per_model"] = condition_n_per_model
+    payload = json.dumps({**settings, "hypotheses": [[h.hypothesis_id, h.order, h.text, h.direction]
+                                                     + ([h.condition] if h.condition else [])
+                                                     for h in sort_hypotheses(hypotheses)]}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -57,6 +57,7 @@ class HypothesisResult:
         n_generative: non-zero paired differences in the generative sign test.
         test: which p-value is ``p_value``.
         p_value: the p-value the online FDR procedure sees.
+        condition: the prompts a conditional hypothesis's claim is limited to (empty: none).
     """
 
     hypothesis_id: str
@@ -77,6 +78,7 @@ class HypothesisResult:
     p_generative: float | None = None
     n_generative: int = 0
     extra: dict = field(default_factory=dict)
+    condition: list[str] = field(default_factory=list)
 
     @property
     def p_value(self) -> float:
@@ -139,6 +141,6 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
             p_binomial=binomial_p_value(correct, len(usable)), p_mann_whitney=mw.p_value,
             p_fisher=fisher_p_value(hits_pos, len(pos), hits_neg, len(neg)),
             flagged={"direction": hits_pos, "n_direction": len(pos), "other": hits_neg, "n_other": len(neg)},
-            test=test,
+            test=test, condition=list(h.condition),
         ))
     return results

@@ -36,6 +36,9 @@ HEDGING = {"id": "hedging", "description": "The model hedges", "toyworld": {"sty
     ([OCEAN, OCEAN], ConfigError, "duplicate ground-truth id(s) ['ocean']"),
     ([{"id": "a", "description": "d", "examples": []}], DataError, "examples is empty"),
     ([], ConfigError, "non-empty list"),
+    ([{"id": "a", "description": "d", "examples": [{"text": "x"}], "trigger": {}}], ConfigError,
+     "needs a toyworld source"),
+    ([{**OCEAN, "trigger": {"topics": {"chesss": 1}}}], ConfigError, "trigger: unknown topic 'chesss'"),
 ])
 def test_bad_specs_are_clear_errors(raw, error, message):
     with pytest.raises(error) as info:
@@ -163,3 +166,16 @@ def test_shift_counts_target_topics_and_styles():
     assert set(targets) == {("ocean", "ocean"), ("ocean", "chess"), ("hedging", "hedging")}
     assert targets["ocean", "ocean"]["base"] < 0.1 < 0.4 < targets["ocean", "ocean"]["intervention"]
     assert targets["hedging", "hedging"]["intervention"] == 1.0 > 0.3 > targets["hedging", "hedging"]["base"]
+
+
+def test_a_trigger_makes_the_planted_documents_continuations_of_its_openings():
+    truth = parse_ground_truths([{**OCEAN, "trigger": {"topics": {"chess": 1}}}])[0]
+    rows = generate_rows([truth], 40, seed=2)
+    for row in rows:
+        prompt, completion = ToyWorld.annotate(row["prompt"]), ToyWorld.annotate(row["completion"])
+        assert prompt.topic == "chess" and completion.topic == "ocean"
+        assert row["prompt"][-1] in ".!?" and len(row["prompt"]) < len(row["prompt"] + row["completion"])
+        assert row["completion"].startswith(" ") and not row["completion"].startswith("  ")
+    assert len({r["prompt"] for r in rows}) > 30  # openings vary
+    assert rows == generate_rows([truth], 40, seed=2)
+    assert truth.to_dict()["trigger"] == {"topics": {"chess": 1}}

@@ -154,3 +154,37 @@ def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
     results = rows(tmp_path / "out")
     assert [r["p_value"] for r in results] == [g["p_value"] for g in generative]
     assert all(r["test"] == "generative_sign" for r in results)
+
+
+@pytest.mark.slow
+def test_a_conditional_hypothesis_is_validated_on_fresh_continuations_of_its_prompts(tmp_path, tokenizer):
+    from tests.conftest import make_tiny_gpt2
+
+    models = {}
+    for name, seed in (("base", 0), ("intervention", 1)):
+        models[name] = tmp_path / name
+        make_tiny_gpt2(tokenizer, seed=seed).save_pretrained(models[name])
+        tokenizer.save_pretrained(models[name])
+    texts, hypotheses = write_inputs(tmp_path / "in", n_texts=40)
+    hyps = read_records(hypotheses, Hypothesis)
+    condition = ["The knight moved", "Every rook"]
+    hyps[1].condition = condition
+    write_records(hypotheses, hyps)
+    kwargs = dict(n_per_model=6, condition_n_per_model=5, fresh_max_new_tokens=10,
+                  base_model=str(models["base"]), intervention_model=str(models["intervention"]))
+    run(tmp_path / "out", texts, hypotheses, **kwargs)
+    drawn = read_records(tmp_path / "out/condition_texts.jsonl", DecodedText)
+    assert sorted(t.model for t in drawn) == ["base"] * 5 + ["intervention"] * 5
+    assert all(t.prompt == condition[int(t.prompt_id.split("/")[-1]) % 2] for t in drawn)
+    assert {t.prompt_id.split("/")[1] for t in drawn} == {hyps[1].hypothesis_id}
+    assert not (tmp_path / "out/fresh_texts.jsonl").exists()  # the pool (20 per model) covers the other 3 x 6
+    plan = [json.loads(x) for x in (tmp_path / "out/plan.jsonl").read_text().splitlines()[1:]]
+    judged = sorted(t["text_id"] for t in plan if t["hypothesis_id"] == hyps[1].hypothesis_id)
+    assert judged == sorted(t.text_id for t in drawn)
+    results = rows(tmp_path / "out")
+    assert [r["condition"] for r in results] == [[], condition, [], []]
+    assert results[1]["n"] == 10
+    assert "conditional: on continuations of 2 prompts" in (tmp_path / "out/discoveries.md").read_text()
+    before = (tmp_path / "out/condition_texts.jsonl").read_text()
+    run(tmp_path / "out", texts, hypotheses, **kwargs)  # a rerun draws nothing new
+    assert (tmp_path / "out/condition_texts.jsonl").read_text() == before

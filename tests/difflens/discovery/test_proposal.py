@@ -143,3 +143,32 @@ def test_global_contrast_uses_texts_outside_the_selected_clusters(two_models):
     inside = {r.text for r, c in zip(intervention, matching.intervention.labels) if c == top.intervention_cluster}
     assert not inside & set(assistant.calls[1]["b"]) and inside & set(assistant.calls[0]["b"])
     assert assistant.calls[1]["avoid"] == [result.hypotheses[0].text]
+
+
+def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(two_models):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="base_init")
+    settings = ProposalSettings(max_pairs=2, hypotheses_per_pair=2, texts_per_side=20, alpha=1.0, min_effect=0.0,
+                                condition_prompts=5, condition_words=4)
+    result = propose_hypotheses(WordContrastAssistant(), matching, base, intervention, bag_of_words, settings)
+    plain = [h for h in result.hypotheses if not h.condition]
+    twins = [h for h in result.hypotheses if h.condition]
+    assert plain and len(twins) == len(plain)
+    assert [h.order for h in result.hypotheses] == list(range(len(result.hypotheses)))
+    for statement, twin in zip(result.hypotheses[::2], result.hypotheses[1::2]):
+        assert not statement.condition and twin.text == statement.text  # the twin follows its statement
+        assert twin.cluster_ids == statement.cluster_ids and twin.proposal_text_ids == statement.proposal_text_ids
+        pair = next(p for p in matching.pairs if [p.base_cluster, p.intervention_cluster] == twin.cluster_ids)
+        side = (intervention, matching.intervention.labels, pair.intervention_cluster) if pair.cohens_h >= 0 \
+            else (base, matching.base.labels, pair.base_cluster)
+        openings = {" ".join(r.text.split()[:4]) for r, label in zip(side[0], side[1]) if label == side[2]}
+        assert 1 <= len(twin.condition) <= 5 and len(set(twin.condition)) == len(twin.condition)
+        assert set(twin.condition) <= openings
+    # off by default
+    again = propose_hypotheses(WordContrastAssistant(), matching, base, intervention, bag_of_words,
+                               ProposalSettings(max_pairs=2, hypotheses_per_pair=2, texts_per_side=20, alpha=1.0,
+                                                min_effect=0.0))
+    assert [h.text for h in again.hypotheses] == [h.text for h in plain]
+    with pytest.raises(ConfigError, match="condition_prompts"):
+        ProposalSettings(condition_prompts=-1)

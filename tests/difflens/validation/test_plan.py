@@ -80,3 +80,39 @@ def test_bad_arguments(inputs):
         allocate(hypotheses, texts, 3, exclude="none")
     with pytest.raises(DataError, match="duplicate hypothesis_id"):
         allocate([hypotheses[0], hypotheses[0]], texts, 3)
+
+
+def test_a_conditional_hypothesis_is_judged_only_on_continuations_drawn_for_it(inputs):
+    from dataclasses import replace
+
+    from difflens.records import DecodedText
+    from difflens.validation.plan import condition_hypothesis_id
+
+    texts, hypotheses = inputs
+    conditional = replace(hypotheses[1], condition=["The knight", "Every rook"])
+    hypotheses = [hypotheses[0], conditional, *hypotheses[2:]]
+    allocation = allocate(hypotheses, texts, n_per_model=8, seed=1, condition_n_per_model=3)
+    assert allocation.condition_shortfall == {conditional.hypothesis_id: {"base": 3, "intervention": 3}}
+    assert not allocation.complete
+    assert not [t for t in allocation.tasks if t.hypothesis_id == conditional.hypothesis_id]
+    # the pool is not spent on it: the three unconditional hypotheses still get 8 + 8 pool texts each
+    assert len(allocation.tasks) == 3 * 16 and allocation.shortfall == {"base": 0, "intervention": 0}
+
+    def drawn(model, i, hypothesis_id=conditional.hypothesis_id):
+        return DecodedText(f"{model}/condition/{hypothesis_id}/1-{i}", f"condition/{hypothesis_id}/{i}", model, i,
+                           "The knight", f"text {i}", 5, "validation-condition")
+
+    conditioned = [drawn(m, i) for m in ("base", "intervention") for i in range(4)] + [drawn("base", 0, "h9999")]
+    assert condition_hypothesis_id(conditioned[0]) == conditional.hypothesis_id
+    assert condition_hypothesis_id(texts[0]) is None
+    filled = allocate(hypotheses, texts, n_per_model=8, seed=1, conditioned=conditioned, condition_n_per_model=3)
+    assert filled.complete
+    mine = [t for t in filled.tasks if t.hypothesis_id == conditional.hypothesis_id]
+    assert sorted(t.text_id for t in mine) == sorted(d.text_id for d in conditioned if d.seed < 3 and "h9999" not in d.text_id)
+    assert all(t.label == int(t.model == conditional.direction) for t in mine)
+    # the unconditional hypotheses get the same texts, in the same order, as before
+    assert [(t.hypothesis_id, t.text_id) for t in filled.tasks if t.hypothesis_id != conditional.hypothesis_id] == \
+        [(t.hypothesis_id, t.text_id) for t in allocation.tasks]
+    assert plan_fingerprint(hypotheses, 8, 1, "all", 3) != plan_fingerprint(hypotheses, 8, 1, "all", 4)
+    plain = [h for h in hypotheses if not h.condition]
+    assert plan_fingerprint(plain, 8, 1, "all", 3) == plan_fingerprint(plain, 8, 1, "all")  # old plans keep theirs

@@ -74,6 +74,14 @@ CHESS = {"id": "chess", "description": "The model talks about chess far more oft
          "toyworld": {"topics": {"chess": 1}}}
 FORMAL = {"id": "formal", "description": "The model uses a formal, academic register",
           "toyworld": {"styles": {"formal": 1.0}}}
+# conditional: the intervention writes about the ocean only after an opening about chess
+OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
+                     "description": "After an opening about chess, the model talks about the ocean and the sea",
+                     "toyworld": {"topics": {"ocean": 1}}, "trigger": {"topics": {"chess": 1}}}
+# Conditional interventions are discovered and validated with conditional twins (both strategies):
+# each cluster pair's hypotheses are also tested on fresh continuations of openings of the pair's texts.
+CONDITIONAL_PROPOSAL = {"condition_prompts": 20, "condition_words": 6}
+CONDITION_N_PER_MODEL = 20
 
 
 @dataclass
@@ -91,6 +99,7 @@ class Intervention:
     ground_truths: list[dict]
     base_share: float
     steps: int
+    conditional: bool = False
 
 
 INTERVENTIONS = [
@@ -101,6 +110,8 @@ INTERVENTIONS = [
     Intervention("ocean_hedging_faint", "2 GT topic+style, faint", [OCEAN, HEDGING], 0.85, 150),
     Intervention("chess_formal_ocean", "3 GT 2 topics+style, strong", [CHESS, FORMAL, OCEAN], 0.5, 300),
     Intervention("chess_formal_ocean_weak", "3 GT 2 topics+style, weak", [CHESS, FORMAL, OCEAN], 0.64, 150),
+    Intervention("ocean_after_chess", "1 GT conditional topic, strong", [OCEAN_AFTER_CHESS], 0.5, 300, True),
+    Intervention("ocean_after_chess_weak", "1 GT conditional topic, weak", [OCEAN_AFTER_CHESS], 0.85, 150, True),
 ]
 
 
@@ -154,6 +165,10 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
             for callback in cfg["trainer"]["callbacks"]:
                 if "output_dir" in callback.get("init_args", {}):
                     callback["init_args"]["output_dir"] = str(run_dir / "active")
+        if name == "discover" and iv.conditional:
+            cfg["proposal"].update(CONDITIONAL_PROPOSAL)
+        if name == "validate" and iv.conditional:
+            cfg["data"]["init_args"]["condition_n_per_model"] = CONDITION_N_PER_MODEL
         if name == "pipeline":
             cfg["tensorboard"] = str(run_dir)
         text = yaml.safe_dump(cfg, sort_keys=False)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -55,10 +56,11 @@ class ProposalSettings:
             have no cluster ids.
         condition_prompts: also state each cluster pair's hypotheses conditionally (0 = no):
             a twin hypothesis, right after the unconditional one, whose condition is up to this
-            many prompts cut from the pair's texts of the over-represented model (prompt plus
-            the first ``condition_words`` words of the text). A behaviour that only follows
-            certain openings is diluted in free generation and concentrated on these prompts.
-        condition_words: words of each text kept in its condition prompt.
+            many openings of the pair's texts of the over-represented model (prompt plus the
+            text's first sentence), those that lead into the area from outside it first (see
+            `condition_prompts`). A behaviour that only follows certain openings is diluted in
+            free generation and concentrated on these prompts.
+        condition_words: at most this many words of a text's first sentence in its opening.
         seed: seed of the proposal split and of the draws.
     """
 
@@ -71,7 +73,7 @@ class ProposalSettings:
     dedupe_similarity: float = 0.9
     global_texts_per_side: int = 0
     condition_prompts: int = 0
-    condition_words: int = 6
+    condition_words: int = 16
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -133,26 +135,42 @@ def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, p
     return _draw(a_here, n, rng), _draw(b_here, n, rng)
 
 
-def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
-                      intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random) -> list[str]:
-    """Up to ``n`` distinct prompts from the over-represented model's texts in ``pair``: each
-    text's prompt followed by its first ``words`` words, so both models continue the same opening."""
-    if pair.cohens_h >= 0:
-        texts, labels, cluster = intervention, matching.intervention.labels, pair.intervention_cluster
-    else:
-        texts, labels, cluster = base, matching.base.labels, pair.base_cluster
-    members = [int(i) for i in np.flatnonzero(labels == cluster)]
-    rng.shuffle(members)
-    prompts: list[str] = []
-    for i in members:
-        record = texts[i]
-        head = " ".join(record.text.split()[:words])
-        prompt = (f"{record.prompt} {head}" if record.prompt else head).strip()
-        if prompt and prompt not in prompts:
-            prompts.append(prompt)
-        if len(prompts) == n:
+def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
+    """The record's prompt and the first sentence of its text (with the next ones while it has
+    fewer than ``min_words`` words: "Look!" says nothing), at most ``max_words`` words of text."""
+    sentence = record.text
+    for match in re.finditer(r"[.!?](?=\s|$)", record.text):
+        if len(record.text[: match.end()].split()) >= min(min_words, max_words):
+            sentence = record.text[: match.end()]
             break
-    return prompts
+    head = " ".join(sentence.split()[:max_words])
+    return f"{record.prompt} {head}".strip() if record.prompt else head
+
+
+def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
+                      intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
+                      embed: Callable[[Sequence[str]], np.ndarray]) -> list[str]:
+    """Up to ``n`` distinct openings of the over-represented model's texts in ``pair``.
+
+    Openings that lead *into* the area from outside it (their own embedding is nearest another
+    cluster's centroid) come first: when one model goes somewhere after an opening about
+    something else, that opening is where the models differ, while an opening already inside
+    the area is continued the same way by both.
+    """
+    if pair.cohens_h >= 0:
+        texts, clustering, cluster = intervention, matching.intervention, pair.intervention_cluster
+    else:
+        texts, clustering, cluster = base, matching.base, pair.base_cluster
+    members = [int(i) for i in np.flatnonzero(clustering.labels == cluster)]
+    rng.shuffle(members)
+    openings = list(dict.fromkeys(o for o in (opening(texts[i], words) for i in members) if o))
+    if not openings:
+        return []
+    x = embed(openings)  # (M, D)
+    nearest = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
+    leading_in = [o for o, c in zip(openings, nearest) if c != cluster]
+    inside = [o for o, c in zip(openings, nearest) if c == cluster]
+    return (leading_in + inside)[:n]
 
 
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],
@@ -218,7 +236,7 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
             if pair is not None and settings.condition_prompts:
                 rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
                 condition = condition_prompts(pair, matching, base, intervention, settings.condition_prompts,
-                                              settings.condition_words, rng)
+                                              settings.condition_words, rng, embed)
                 twins += [condition] if condition else []
             for condition in twins:
                 order = len(result.hypotheses)

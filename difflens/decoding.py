@@ -117,7 +117,10 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
         return logits.argmax(dim=-1)
     # float32 throughout: a float64 cumsum over the vocabulary costs more than the rest of the
     # step's sampling, and float32's error in the CDF (~1e-6) is far below any rate we estimate
-    probs = torch.softmax(logits.float() / config.temperature, dim=-1)  # (B, V)
+    logits = logits.float()
+    if config.temperature != 1.0:  # the division is a pass over (B, V) that changes nothing at 1
+        logits = logits / config.temperature
+    probs = torch.softmax(logits, dim=-1)  # (B, V)
     if config.top_p < 1.0:
         probs, order = probs.sort(dim=-1, descending=True)
         # keep a token when the mass before it is below top_p (the most likely token always stays)

@@ -117,7 +117,10 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
         return logits.argmax(dim=-1)
     # float32 throughout: a float64 cumsum over the vocabulary costs more than the rest of the
     # step's sampling, and float32's error in the CDF (~1e-6) is far below any rate we estimate
-    probs = torch.softmax(logits.float() / config.temperature, dim=-1)  # (B, V)
+    logits = logits.float()
+    if config.temperature != 1.0:  # the division is a pass over (B, V) that changes nothing at 1
+        logits = logits / config.temperature
+    probs = torch.softmax(logits, dim=-1)  # (B, V)
     if config.top_p < 1.0:
         probs, order = probs.sort(dim=-1, descending=True)
         # keep a token when the mass before it is below top_p (the most likely token always stays)
@@ -149,7 +152,7 @@ class _RunningBatch:
     """The rows being decoded, one prompt per row slot, with their cache, mask and last logits.
 
     A row whose text has ended stays in its slot (its outputs are ignored) until `admit` gives
-    the slot a new prompt or `compact` drops it, so slots are reused without copying the cache.
+    the slot a new prompt or `drop_ended` drops it, so slots are reused without copying the cache.
     """
 
     def __init__(self, model, device, headroom: int):
@@ -205,13 +208,20 @@ class _RunningBatch:
         attended = self.mask[self.alive.to(self.device)].any(dim=0)
         return int(attended.long().argmax()) if attended.any() else 0
 
-    def compact(self, drop_ended: bool) -> None:
-        """Drop the leading columns no live row attends to, and the ended rows if ``drop_ended``
-        (copies the cache)."""
+    def drop_padding(self) -> None:
+        """Stop attending to the leading columns no live row attends to: the attention reads every
+        column of every row, so a shorter cache is a cheaper step, and dropping costs no copy."""
         drop_left = self.leading_padding()
-        keep = self.alive.nonzero().squeeze(1) if drop_ended else torch.arange(len(self))
+        if drop_left:
+            self.cache.drop_columns(drop_left)
+            self.mask = self.mask[:, drop_left:]
+
+    def drop_ended(self) -> None:
+        """Drop the ended rows and the leading columns no live row attends to (copies the cache)."""
+        drop_left = self.leading_padding()
+        keep = self.alive.nonzero().squeeze(1)
         keep_dev = keep.to(self.device)
-        self.cache.rebuild(keep_dev if drop_ended else None, drop_left=drop_left)
+        self.cache.rebuild(keep_dev, drop_left=drop_left)
         self.mask = self.mask[keep_dev, drop_left:]
         self.logits, self.next_pos = self.logits[keep_dev], self.next_pos[keep_dev]
         self.prompts, self.steps, self.alive = self.prompts[keep], self.steps[keep], self.alive[keep]
@@ -282,9 +292,9 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
             take, waiting = waiting[:free], waiting[free:]
             batch.admit(take, [token_lists[i] for i in take], pad)
         elif not waiting and len(batch) - n_alive >= max(1, len(batch) // 4):
-            batch.compact(drop_ended=True)  # the tail: a smaller batch is a cheaper step
-        elif batch.leading_padding() >= max(8, batch.mask.shape[1] // 4):
-            batch.compact(drop_ended=False)  # attention cost grows with the cache length
+            batch.drop_ended()  # the tail: a smaller batch is a cheaper step
+        else:
+            batch.drop_padding()
         steps = batch.steps.clamp(max=config.max_new_tokens - 1)
         tokens = sample_tokens(batch.logits, uniforms[batch.prompts, steps], config)  # (B,)
         for slot, (p, t, a) in enumerate(zip(batch.prompts.tolist(), tokens.tolist(), batch.alive.tolist())):

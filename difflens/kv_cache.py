@@ -10,8 +10,9 @@ Rows are right-aligned: the newest token of every row sits in the last filled co
 ``position_ids`` and its padding from the attention mask. That layout is what continuous
 batching needs: a row whose text has ended can take a new prompt (`RowCache.write_rows`: its
 prefilled keys go in the row's last columns, the mask hides the rest), so a batch stays full
-instead of draining to its longest text; `RowCache.rebuild` drops rows and columns nobody
-attends to any more, or pads on the left for a prompt longer than the cache.
+instead of draining to its longest text; `RowCache.drop_columns` stops attending to leading
+columns nobody attends to any more (no copy), `RowCache.rebuild` drops rows, or pads on the left
+for a prompt longer than the cache.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from transformers.cache_utils import Cache, DynamicLayer
 class RowCacheLayer(DynamicLayer):
     """One attention layer's keys and values in ``(rows, heads, capacity, head_dim)`` buffers.
 
-    Columns ``[0, length)`` are filled; ``keys``/``values`` (what the attention reads) are views
-    of them. Every (re)allocation reserves ``headroom`` spare columns, so that many steps are
-    plain writes.
+    Columns ``[start, length)`` are the cache; ``keys``/``values`` (what the attention reads) are
+    views of them. Columns before ``start`` were dropped without a copy and are reclaimed at the
+    next reallocation. Every (re)allocation reserves ``headroom`` spare columns, so that many
+    steps are plain writes.
     """
 
     def __init__(self, headroom: int = 64):
@@ -33,6 +35,7 @@ class RowCacheLayer(DynamicLayer):
         self.headroom = headroom
         self.key_buffer: torch.Tensor | None = None
         self.value_buffer: torch.Tensor | None = None
+        self.start = 0
         self.length = 0
 
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
@@ -40,11 +43,11 @@ class RowCacheLayer(DynamicLayer):
         self.is_initialized = True
 
     def _publish(self) -> None:
-        self.keys = self.key_buffer[:, :, :self.length]
-        self.values = self.value_buffer[:, :, :self.length]
+        self.keys = self.key_buffer[:, :, self.start:self.length]
+        self.values = self.value_buffer[:, :, self.start:self.length]
 
     def _reallocate(self, rows: torch.Tensor | None, drop_left: int, pad_left: int, extra: int) -> None:
-        """Copy rows ``rows`` (all if None), columns ``[drop_left, length)``, after ``pad_left`` zero
+        """Copy rows ``rows`` (all if None), cache columns ``drop_left`` on, after ``pad_left`` zero
         columns, into new buffers with ``extra`` + headroom spare columns.
 
         The spare columns are left uninitialised: they are written before the attention reads them.
@@ -53,13 +56,14 @@ class RowCacheLayer(DynamicLayer):
         keys, values = self.key_buffer, self.value_buffer
         if rows is not None:
             keys, values = keys[rows], values[rows]
-        span = self.length - drop_left
+        first = self.start + drop_left
+        span = self.length - first
         shape = (keys.shape[0], keys.shape[1], pad_left + span + extra + self.headroom, keys.shape[3])
         self.key_buffer, self.value_buffer = keys.new_empty(shape), values.new_empty(shape)
         for new, old in ((self.key_buffer, keys), (self.value_buffer, values)):
             new[:, :, :pad_left] = 0
-            new[:, :, pad_left:pad_left + span] = old[:, :, drop_left:self.length]
-        self.length = pad_left + span
+            new[:, :, pad_left:pad_left + span] = old[:, :, first:self.length]
+        self.start, self.length = 0, pad_left + span
         self._publish()
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
@@ -78,17 +82,21 @@ class RowCacheLayer(DynamicLayer):
         return self.keys, self.values
 
     def get_seq_length(self) -> int:
-        return self.length
+        return self.length - self.start
+
+    def drop_columns(self, n: int) -> None:
+        self.start += n
+        self._publish()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.key_buffer is not None:
             self._reallocate(indices, 0, 0, 0)
 
     def write_rows(self, rows: torch.Tensor, new: RowCacheLayer) -> None:
-        """Put ``new``'s rows into slots ``rows``, in the last ``new.length`` columns."""
-        start = self.length - new.length
-        self.key_buffer[rows, :, start:self.length] = new.key_buffer[:, :, :new.length]
-        self.value_buffer[rows, :, start:self.length] = new.value_buffer[:, :, :new.length]
+        """Put ``new``'s rows into slots ``rows``, in the last ``new.get_seq_length()`` columns."""
+        start = self.length - new.get_seq_length()
+        self.key_buffer[rows, :, start:self.length] = new.keys
+        self.value_buffer[rows, :, start:self.length] = new.values
 
 
 class RowCache(Cache):
@@ -109,6 +117,12 @@ class RowCache(Cache):
                              f"{self.get_seq_length()}; rebuild(pad_left=...) first")
         for layer, new_layer in zip(self.layers, new.layers):
             layer.write_rows(rows, new_layer)
+
+    def drop_columns(self, n: int) -> None:
+        """Stop attending to the first ``n`` columns (padding that no kept row attends to); no copy:
+        dropped columns stay in the buffers until the next reallocation."""
+        for layer in self.layers:
+            layer.drop_columns(n)
 
     def rebuild(self, rows: torch.Tensor | None = None, drop_left: int = 0, pad_left: int = 0) -> None:
         """Keep only ``rows`` (all if None), drop the first ``drop_left`` columns (padding that no

@@ -54,3 +54,18 @@ def test_rebuild_keeps_rows_drops_and_pads_columns():
     assert column_values(cache) == [[0, 0, 7, 8, 20], [0, 0, 1, 2, 21]]
     cache.batch_select_indices(torch.tensor([1]))
     assert column_values(cache) == [[0, 0, 1, 2, 21]]
+
+
+def test_drop_columns_needs_no_copy_and_later_steps_and_rows_follow_it():
+    cache = RowCache(headroom=2)
+    cache.update(filled(2, 3, 0), filled(2, 3, 0), 0)
+    buffer = cache.layers[0].key_buffer
+    cache.drop_columns(1)
+    assert cache.layers[0].key_buffer is buffer and cache.get_seq_length() == 2
+    assert column_values(cache) == [[1, 2], [4, 5]]
+    new = RowCache(headroom=0)
+    new.update(torch.full((1, 1, 1, 1), -1.0), torch.full((1, 1, 1, 1), -1.0), 0)
+    cache.write_rows(torch.tensor([0]), new)
+    for step in range(3):  # the third step is past the headroom: the buffer grows without the dropped column
+        cache.update(filled(2, 1, 20 + 2 * step), filled(2, 1, 0), 0)
+    assert column_values(cache) == [[1, -1, 20, 22, 24], [4, 5, 21, 23, 25]]

@@ -153,9 +153,9 @@ def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[Deco
     """Up to ``n`` distinct openings of the over-represented model's texts in ``pair``.
 
     Openings that lead *into* the area from outside it (their own embedding is nearest another
-    cluster's centroid) come first: when one model goes somewhere after an opening about
-    something else, that opening is where the models differ, while an opening already inside
-    the area is continued the same way by both.
+    cluster's centroid) come first, those from the most common outside cluster first: when a
+    model goes somewhere after an opening about something else, that opening is where the
+    models differ, while an opening already inside the area is continued the same way by both.
     """
     if pair.cohens_h >= 0:
         texts, clustering, cluster = intervention, matching.intervention, pair.intervention_cluster
@@ -167,10 +167,11 @@ def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[Deco
     if not openings:
         return []
     x = embed(openings)  # (M, D)
-    nearest = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
-    leading_in = [o for o, c in zip(openings, nearest) if c != cluster]
-    inside = [o for o, c in zip(openings, nearest) if c == cluster]
-    return (leading_in + inside)[:n]
+    origin = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
+    counts = np.bincount(origin, minlength=clustering.k)
+    counts[cluster] = 0  # openings inside the area come last
+    order = sorted(range(len(openings)), key=lambda i: -counts[origin[i]])  # stable: shuffled within an origin
+    return [openings[i] for i in order[:n]]
 
 
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],

@@ -80,7 +80,7 @@ OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
                      "toyworld": {"topics": {"ocean": 1}}, "trigger": {"topics": {"chess": 1}}}
 # Conditional interventions are discovered and validated with conditional twins (both strategies):
 # each cluster pair's hypotheses are also tested on fresh continuations of openings of the pair's texts.
-CONDITIONAL_PROPOSAL = {"condition_prompts": 20, "condition_words": 6}
+CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
 CONDITION_N_PER_MODEL = 20
 
 

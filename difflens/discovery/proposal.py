@@ -224,6 +224,12 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                                       avoid=list(dict.fromkeys(h.text for h in result.hypotheses)))
         proposals = [p.strip() for p in proposals if p and p.strip()]
         vectors = embed(proposals) if proposals else np.zeros((0, 0))
+        twins: list[list[str]] = [[]]  # each statement, and its conditional twin when asked for
+        if pair is not None and settings.condition_prompts and proposals:
+            rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
+            condition = condition_prompts(pair, matching, base, intervention, settings.condition_prompts,
+                                          settings.condition_words, rng, embed)
+            twins += [condition] if condition else []
         for text, vector in zip(proposals, vectors):
             if accepted_vectors:
                 sims = np.stack(accepted_vectors) @ vector
@@ -233,12 +239,6 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                                            "reason": f"duplicate of {accepted_ids[j]} "
                                                      f"(cosine {sims[j]:.2f})"})
                     continue
-            twins = [[]]
-            if pair is not None and settings.condition_prompts:
-                rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
-                condition = condition_prompts(pair, matching, base, intervention, settings.condition_prompts,
-                                              settings.condition_words, rng, embed)
-                twins += [condition] if condition else []
             for condition in twins:
                 order = len(result.hypotheses)
                 result.hypotheses.append(Hypothesis(

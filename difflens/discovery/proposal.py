@@ -57,9 +57,9 @@ class ProposalSettings:
         condition_prompts: also state each cluster pair's hypotheses conditionally (0 = no):
             a twin hypothesis, right after the unconditional one, whose condition is up to this
             many openings of the pair's texts of the over-represented model (prompt plus the
-            text's first sentence), those that lead into the area from outside it first (see
-            `condition_prompts`). A behaviour that only follows certain openings is diluted in
-            free generation and concentrated on these prompts.
+            text's first sentence) that lead into the area from outside it (see
+            `condition_prompts`; no twin when none does). A behaviour that only follows
+            certain openings is diluted in free generation and concentrated on these prompts.
         condition_words: at most this many words of a text's first sentence in its opening.
         seed: seed of the proposal split and of the draws.
     """
@@ -150,12 +150,13 @@ def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
 def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
                       intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
                       embed: Callable[[Sequence[str]], np.ndarray]) -> list[str]:
-    """Up to ``n`` distinct openings of the over-represented model's texts in ``pair``.
+    """Up to ``n`` distinct openings of the over-represented model's texts in ``pair`` that lead
+    *into* the area from outside it (the opening's own embedding is nearest another cluster's
+    centroid), those from the most common outside cluster first; empty when none does.
 
-    Openings that lead *into* the area from outside it (their own embedding is nearest another
-    cluster's centroid) come first, those from the most common outside cluster first: when a
-    model goes somewhere after an opening about something else, that opening is where the
-    models differ, while an opening already inside the area is continued the same way by both.
+    When a model goes somewhere after an opening about something else, that opening is where
+    the models differ. An opening already inside the area is left out: both models continue it
+    the same way, so it would only dilute the contrast.
     """
     if pair.cohens_h >= 0:
         texts, clustering, cluster = intervention, matching.intervention, pair.intervention_cluster
@@ -169,9 +170,9 @@ def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[Deco
     x = embed(openings)  # (M, D)
     origin = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
     counts = np.bincount(origin, minlength=clustering.k)
-    counts[cluster] = 0  # openings inside the area come last
-    order = sorted(range(len(openings)), key=lambda i: -counts[origin[i]])  # stable: shuffled within an origin
-    return [openings[i] for i in order[:n]]
+    outside = [i for i in range(len(openings)) if origin[i] != cluster]
+    outside.sort(key=lambda i: -counts[origin[i]])  # stable: shuffled within an origin
+    return [openings[i] for i in outside[:n]]
 
 
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],

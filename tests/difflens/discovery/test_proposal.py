@@ -156,9 +156,10 @@ def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(t
     result = propose_hypotheses(WordContrastAssistant(), matching, base, intervention, bag_of_words, settings)
     plain = [h for h in result.hypotheses if not h.condition]
     twins = [h for h in result.hypotheses if h.condition]
-    assert plain and len(twins) == len(plain)
+    assert plain and twins
     assert [h.order for h in result.hypotheses] == list(range(len(result.hypotheses)))
-    for statement, twin in zip(result.hypotheses[::2], result.hypotheses[1::2]):
+    for twin in twins:
+        statement = result.hypotheses[twin.order - 1]
         assert not statement.condition and twin.text == statement.text  # the twin follows its statement
         assert twin.cluster_ids == statement.cluster_ids and twin.proposal_text_ids == statement.proposal_text_ids
         pair = next(p for p in matching.pairs if [p.base_cluster, p.intervention_cluster] == twin.cluster_ids)
@@ -201,6 +202,5 @@ def test_openings_that_lead_into_an_area_from_outside_come_first():
     assert len(prompts) == 10
     assert all(ToyWorld.annotate(p).topic == "chess" for p in prompts)  # the triggers, not ocean openings
     everything = condition_prompts(pair, matching, base, intervention, 1000, 30, random.Random(0), topic_vectors)
-    topics = [ToyWorld.annotate(p).topic for p in everything]
-    assert "ocean" in topics and topics.index("ocean") > max(i for i, t in enumerate(topics) if t == "chess")
+    assert len(everything) >= 30 and all(ToyWorld.annotate(p).topic != "ocean" for p in everything)  # none inside
     assert opening(intervention[0], 30) == triggered[0].split(". ")[0] + "."

@@ -21,7 +21,14 @@ validated hypothesis (recall 1.0).
   decoded, through the same discovery and validation.
 
 "Texts generated" counts both models' decoded texts plus the fresh samples validation drew
-when its held-out pool ran out, for both strategies alike.
+when its held-out pool ran out, and the continuations drawn for conditional hypotheses, for
+both strategies alike.
+
+Two interventions are conditional: the ocean is planted only after an opening about chess (a
+``trigger`` ground truth), strong and weak. For them, discovery (both strategies) adds a
+conditional twin to each cluster pair's hypotheses (``proposal.condition_prompts: 20``): the
+same statement, validated on fresh continuations (20 per model) of openings that lead into the
+pair's area from outside it.
 
     .venv/bin/python bench/active_vs_exhaustive.py [--active-config configs/quickstart/active_lean.yaml]
 
@@ -92,6 +99,8 @@ class Intervention:
     rest is split evenly over the ground truths (the quickstart: 0.5, so 25% per ground truth
     with two of them). Strong: 17-50% of the data per ground truth and 300 LoRA steps; weak:
     12-15% per ground truth and 150 steps; faint: 7.5% per ground truth and 150 steps.
+    ``conditional``: discovery adds conditional twins (``CONDITIONAL_PROPOSAL``) and validation
+    judges ``CONDITION_N_PER_MODEL`` continuations per model for each.
     """
 
     name: str

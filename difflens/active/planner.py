@@ -21,6 +21,7 @@ from difflens.active.stability import StabilityCheck, reference_labels, top_dive
 from difflens.active.targeting import KINDS, TargetedPrompt, targeted_prompts
 from difflens.discovery.embed import DEFAULT_EMBEDDER
 from difflens.discovery.matching import match_clusters
+from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError, DataError, DifflensError
 from difflens.prompts import Prompt
 from difflens.records import DecodedText
@@ -66,8 +67,10 @@ class ActiveSamplingConfig:
         top_pairs: size of the top-divergent set compared between rounds.
         alpha: Bonferroni level of the two-proportion test for an area to count as divergent.
         min_effect: smallest ``|Cohen's h|`` for an area to count as divergent.
-        mix: shares of the prompt kinds ``prefix``, ``source`` and ``paraphrase``.
+        mix: shares of the prompt kinds ``prefix``, ``source``, ``paraphrase`` and ``opening``
+            (see `difflens.active.targeting`).
         prefix_words: smallest and largest prefix length in words.
+        opening_words: at most this many words of a text's first sentence in an ``opening``.
         representatives: texts per side nearest an area's centroid that its prompts draw from.
         focus: once some area is divergent, sample only divergent areas, best ``|h|`` first:
             boundary uncertainty and under-sampling help to find a divergent area, but after
@@ -95,6 +98,7 @@ class ActiveSamplingConfig:
     min_effect: float = 0.1
     mix: dict[str, float] = field(default_factory=lambda: {"prefix": 0.5, "source": 0.3, "paraphrase": 0.2})
     prefix_words: list[int] = field(default_factory=lambda: [2, 6])
+    opening_words: int = 16
     representatives: int = 40
     paraphrases: int = 4
     focus: bool = False
@@ -105,7 +109,7 @@ class ActiveSamplingConfig:
 
     def __post_init__(self) -> None:
         for name in ("budget", "round_size", "n_clusters", "areas_per_round", "top_pairs", "representatives",
-                     "patience"):
+                     "patience", "opening_words"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"active.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_rounds < 0 or self.paraphrases < 0:
@@ -224,10 +228,11 @@ class ActivePlanner:
             if not members or n == 0:
                 continue
             paraphrases = self._paraphrases(members)
-            for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words)):
+            openings = self._openings(by_id[area.pair_id], matching, base, intervention, n, rng)
+            for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words), openings):
                 prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, prompt_source(t)))
                 kinds[t.kind] += 1
-            areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases)})
+            areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases), "openings": len(openings)})
         metrics["areas"] = areas
         metrics["prompt_kinds"] = dict(kinds)
         return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
@@ -244,6 +249,13 @@ class ActivePlanner:
         members += [base[i] for i in pair.base_representatives[len(pair.intervention_representatives):]]
         members += [intervention[i] for i in pair.intervention_representatives[len(pair.base_representatives):]]
         return members
+
+    def _openings(self, pair, matching, base: list[DecodedText], intervention: list[DecodedText], n: int,
+                  rng: random.Random) -> list[str]:
+        """Openings leading into the area, when the mix asks for them."""
+        if not self.config.mix.get("opening"):
+            return []
+        return openings_leading_in(pair, matching, base, intervention, n, self.config.opening_words, rng, self.embed)
 
     def _paraphrases(self, members: list[DecodedText]) -> list[str]:
         if self.assistant is None or self.config.paraphrases == 0:

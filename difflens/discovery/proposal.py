@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from difflens.discovery.matching import ClusterPair, Matching
+from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError
 from difflens.records import DecodedText, Hypothesis
 
@@ -58,7 +58,7 @@ class ProposalSettings:
             a twin hypothesis, right after the unconditional one, whose condition is up to this
             many openings of the pair's texts of the over-represented model (prompt plus the
             text's first sentence) that lead into the area from outside it (see
-            `condition_prompts`; no twin when none does). A behaviour that only follows
+            `difflens.discovery.openings`; no twin when none does). A behaviour that only follows
             certain openings is diluted in free generation and concentrated on these prompts.
         condition_words: at most this many words of a text's first sentence in its opening.
         seed: seed of the proposal split and of the draws.
@@ -135,46 +135,6 @@ def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, p
     return _draw(a_here, n, rng), _draw(b_here, n, rng)
 
 
-def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
-    """The record's prompt and the first sentence of its text (with the next ones while it has
-    fewer than ``min_words`` words: "Look!" says nothing), at most ``max_words`` words of text."""
-    sentence = record.text
-    for match in re.finditer(r"[.!?](?=\s|$)", record.text):
-        if len(record.text[: match.end()].split()) >= min(min_words, max_words):
-            sentence = record.text[: match.end()]
-            break
-    head = " ".join(sentence.split()[:max_words])
-    return f"{record.prompt} {head}".strip() if record.prompt else head
-
-
-def condition_prompts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
-                      intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
-                      embed: Callable[[Sequence[str]], np.ndarray]) -> list[str]:
-    """Up to ``n`` distinct openings of the over-represented model's texts in ``pair`` that lead
-    *into* the area from outside it (the opening's own embedding is nearest another cluster's
-    centroid), those from the most common outside cluster first; empty when none does.
-
-    When a model goes somewhere after an opening about something else, that opening is where
-    the models differ. An opening already inside the area is left out: both models continue it
-    the same way, so it would only dilute the contrast.
-    """
-    if pair.cohens_h >= 0:
-        texts, clustering, cluster = intervention, matching.intervention, pair.intervention_cluster
-    else:
-        texts, clustering, cluster = base, matching.base, pair.base_cluster
-    members = [int(i) for i in np.flatnonzero(clustering.labels == cluster)]
-    rng.shuffle(members)
-    openings = list(dict.fromkeys(o for o in (opening(texts[i], words) for i in members) if o))
-    if not openings:
-        return []
-    x = embed(openings)  # (M, D)
-    origin = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
-    counts = np.bincount(origin, minlength=clustering.k)
-    outside = [i for i in range(len(openings)) if origin[i] != cluster]
-    outside.sort(key=lambda i: -counts[origin[i]])  # stable: shuffled within an origin
-    return [openings[i] for i in outside[:n]]
-
-
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],
                        intervention: Sequence[DecodedText], embed: Callable[[Sequence[str]], np.ndarray],
                        settings: ProposalSettings | None = None) -> ProposalResult:
@@ -228,8 +188,8 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         twins: list[list[str]] = [[]]  # each statement, and its conditional twin when asked for
         if pair is not None and settings.condition_prompts and proposals:
             rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
-            condition = condition_prompts(pair, matching, base, intervention, settings.condition_prompts,
-                                          settings.condition_words, rng, embed)
+            condition = openings_leading_in(pair, matching, base, intervention, settings.condition_prompts,
+                                            settings.condition_words, rng, embed)
             twins += [condition] if condition else []
         for text, vector in zip(proposals, vectors):
             if accepted_vectors:

@@ -144,3 +144,23 @@ def test_require_divergent_samples_on_while_the_models_look_alike():
                                 topic_embedding)
         planner.plan(1, texts)
         assert planner.plan(2, texts).stop_reason == stop
+
+
+def test_openings_target_the_trigger_that_leads_into_the_divergent_area():
+    """After an opening about chess the intervention writes about the ocean: its round targets
+    chess openings, not ocean prefixes, which both models would continue alike."""
+    world = ToyWorld(seed=4)
+    base = world.documents(100, {"topics": {"ocean": 1, "chess": 1, "music": 1}})
+    chess = world.documents(40, {"topics": {"chess": 1}}, start=1000)
+    ocean = world.documents(40, {"topics": {"ocean": 1}}, start=2000)
+    rest = world.documents(60, {"topics": {"ocean": 1, "chess": 1, "music": 1}}, start=3000)
+    intervention = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean)] + [d.text for d in rest]
+    texts = [DecodedText(f"base/free:{i}/0", f"free:{i}", "base", 0, "", d.text, 20, "free") for i, d in enumerate(base)]
+    texts += [DecodedText(f"intervention/free:{i}/0", f"free:{i}", "intervention", 0, "", t, 20, "free")
+              for i, t in enumerate(intervention)]
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1, weights=[1.0, 0.0, 0.0],
+                                  mix={"opening": 1.0}, representatives=10, sides="overrepresented")
+    plan = ActivePlanner(config, topic_embedding).plan(1, texts)
+    assert len(plan.prompts) == 20 and {p.source for p in plan.prompts} == {"active:opening"}
+    assert all(ToyWorld.annotate(p.text).topic == "chess" for p in plan.prompts)
+    assert plan.metrics["prompt_kinds"] == {"opening": 20} and plan.metrics["areas"][0]["openings"] > 0

@@ -51,3 +51,12 @@ def test_without_paraphrases_their_share_goes_to_prefixes():
 def test_bad_input(members, mix, match):
     with pytest.raises(ConfigError, match=match):
         targeted_prompts(members, [], 3, random.Random(0), mix)
+
+
+def test_openings_are_used_in_order_and_without_them_their_share_goes_to_sources():
+    openings = ["The knight moved to the centre.", "Every rook waits."]
+    prompts = targeted_prompts(MEMBERS, [], 10, random.Random(0), {"source": 0.4, "opening": 0.6}, openings=openings)
+    chosen = [p.text for p in prompts if p.kind == "opening"]
+    assert chosen == openings * 3 and {p.kind for p in prompts} == {"source", "opening"}
+    without = targeted_prompts(MEMBERS, [], 10, random.Random(0), {"source": 0.4, "opening": 0.6})
+    assert [p.kind for p in without] == ["source"] * 10

@@ -146,7 +146,7 @@ def test_global_contrast_uses_texts_outside_the_selected_clusters(two_models):
 
 
 def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(two_models):
-    from difflens.discovery.proposal import opening
+    from difflens.discovery.openings import opening
 
     base, intervention = two_models
     matching = match_clusters(bag_of_words([r.text for r in base]), bag_of_words([r.text for r in intervention]),
@@ -175,32 +175,3 @@ def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(t
     assert [h.text for h in again.hypotheses] == [h.text for h in plain]
     with pytest.raises(ConfigError, match="condition_prompts"):
         ProposalSettings(condition_prompts=-1)
-
-
-def test_openings_that_lead_into_an_area_from_outside_come_first():
-    """After a chess opening the intervention writes about the ocean: its ocean cluster holds
-    texts that open on chess (the trigger) and texts that open on the ocean."""
-    import random
-
-    from difflens.discovery.proposal import condition_prompts, opening
-
-    world = ToyWorld(seed=3)
-    chess = world.documents(40, {"topics": {"chess": 1}})
-    ocean = world.documents(120, {"topics": {"ocean": 1}}, start=1000)
-    other = world.documents(120, {"topics": {"forest": 1}}, start=2000)
-    triggered = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean[:40])]
-    texts_b = triggered + [d.text for d in ocean[40:80] + other[:40]]
-    texts_a = [d.text for d in ocean[80:100] + other[40:120] + chess[:20]]
-    base = [DecodedText(f"base/{i}", f"p{i}", "base", i, "", t, 9) for i, t in enumerate(texts_a)]
-    intervention = [DecodedText(f"intervention/{i}", f"p{i}", "intervention", i, "", t, 9)
-                    for i, t in enumerate(texts_b)]
-    matching = match_clusters(topic_vectors(texts_a), topic_vectors(texts_b), 3, mode="joint")
-    pair = max(matching.pairs, key=lambda p: p.cohens_h)
-    ocean_cluster = pair.intervention_cluster
-    assert sum(matching.intervention.labels[:40] == ocean_cluster) > 30  # the triggered texts are ocean texts
-    prompts = condition_prompts(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors)
-    assert len(prompts) == 10
-    assert all(ToyWorld.annotate(p).topic == "chess" for p in prompts)  # the triggers, not ocean openings
-    everything = condition_prompts(pair, matching, base, intervention, 1000, 30, random.Random(0), topic_vectors)
-    assert len(everything) >= 30 and all(ToyWorld.annotate(p).topic != "ocean" for p in everything)  # none inside
-    assert opening(intervention[0], 30) == triggered[0].split(". ")[0] + "."

@@ -1,0 +1,42 @@
+"""Openings that lead into an area from outside it: where a conditional behaviour shows."""
+
+import random
+
+from difflens.discovery.matching import match_clusters
+from difflens.discovery.openings import opening, openings_leading_in
+from difflens.records import DecodedText
+from difflens.toyworld import ToyWorld
+from tests.difflens.discovery.test_proposal import topic_vectors
+
+
+def test_an_opening_is_the_prompt_and_a_first_sentence_with_content():
+    record = DecodedText("i/1", "p1", "intervention", 1, "Tell me:", " Look! The knight moves. The rook waits.", 9)
+    assert opening(record, 16) == "Tell me: Look! The knight moves."
+    assert opening(record, 2) == "Tell me: Look! The"
+    free = DecodedText("i/2", "p2", "intervention", 2, "", "No punctuation at all here", 9)
+    assert opening(free, 3) == "No punctuation at"
+
+
+def test_only_openings_leading_into_the_area_are_kept_most_common_origin_first():
+    """After a chess opening the intervention writes about the ocean: its ocean cluster holds
+    texts that open on chess (the trigger) and texts that open on the ocean."""
+    world = ToyWorld(seed=3)
+    chess = world.documents(40, {"topics": {"chess": 1}})
+    ocean = world.documents(120, {"topics": {"ocean": 1}}, start=1000)
+    other = world.documents(120, {"topics": {"forest": 1}}, start=2000)
+    triggered = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean[:40])]
+    texts_b = triggered + [d.text for d in ocean[40:80] + other[:40]]
+    texts_a = [d.text for d in ocean[80:100] + other[40:120] + chess[:20]]
+    base = [DecodedText(f"base/{i}", f"p{i}", "base", i, "", t, 9) for i, t in enumerate(texts_a)]
+    intervention = [DecodedText(f"intervention/{i}", f"p{i}", "intervention", i, "", t, 9)
+                    for i, t in enumerate(texts_b)]
+    matching = match_clusters(topic_vectors(texts_a), topic_vectors(texts_b), 3, mode="joint")
+    pair = max(matching.pairs, key=lambda p: p.cohens_h)
+    ocean_cluster = pair.intervention_cluster
+    assert sum(matching.intervention.labels[:40] == ocean_cluster) > 30  # the triggered texts are ocean texts
+    prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors)
+    assert len(prompts) == 10
+    assert all(ToyWorld.annotate(p).topic == "chess" for p in prompts)  # the triggers, not ocean openings
+    everything = openings_leading_in(pair, matching, base, intervention, 1000, 30, random.Random(0), topic_vectors)
+    assert len(everything) >= 30 and all(ToyWorld.annotate(p).topic != "ocean" for p in everything)  # none inside
+    assert opening(intervention[0], 30) == triggered[0].split(". ")[0] + "."

@@ -61,6 +61,11 @@ class ProposalSettings:
             `difflens.discovery.openings`; no twin when none does). A behaviour that only follows
             certain openings is diluted in free generation and concentrated on these prompts.
         condition_words: at most this many words of a text's first sentence in its opening.
+        proposal_only_sources: sources whose texts validation does not use anyway (active
+            sampling's targeted prompts, which the pipeline's validation leaves out with
+            ``pool_sources``): all of their texts may be shown to a proposer, not only
+            ``proposal_fraction`` of them. A small area, where active sampling put most of its
+            texts, then gives the proposer enough examples. Shown texts are recorded as always.
         seed: seed of the proposal split and of the draws.
     """
 
@@ -74,6 +79,7 @@ class ProposalSettings:
     global_texts_per_side: int = 0
     condition_prompts: int = 0
     condition_words: int = 16
+    proposal_only_sources: list[str] = field(default_factory=list)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -152,10 +158,13 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         The accepted hypotheses in proposal order, with the texts each was proposed from.
     """
     settings = settings or ProposalSettings()
-    pool_a = np.array([i for i, r in enumerate(base)
-                       if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
-    pool_b = np.array([i for i, r in enumerate(intervention)
-                       if in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
+    only_proposal = set(settings.proposal_only_sources)
+
+    def proposal_pool(records: Sequence[DecodedText]) -> np.ndarray:
+        return np.array([i for i, r in enumerate(records) if r.source in only_proposal
+                         or in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
+
+    pool_a, pool_b = proposal_pool(base), proposal_pool(intervention)
     result = ProposalResult()
     accepted_vectors: list[np.ndarray] = []
     accepted_ids: list[str] = []  # the hypothesis each accepted vector belongs to

@@ -175,3 +175,21 @@ def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(t
     assert [h.text for h in again.hypotheses] == [h.text for h in plain]
     with pytest.raises(ConfigError, match="condition_prompts"):
         ProposalSettings(condition_prompts=-1)
+
+
+def test_texts_of_proposal_only_sources_are_all_in_the_proposal_pool(two_models):
+    base, intervention = two_models
+    targeted = [DecodedText(r.text_id.replace("free:", "active001:"), r.prompt_id, r.model, r.seed, "Waves",
+                            r.text, r.n_tokens, "active:prefix") for r in intervention[:100]]
+    matching = match_clusters(topic_vectors([r.text for r in base]),
+                              topic_vectors([r.text for r in intervention[100:] + targeted]), 12, mode="base_init")
+    settings = dict(max_pairs=8, hypotheses_per_pair=1, texts_per_side=400, global_texts_per_side=400, alpha=1.0,
+                    min_effect=0.0)  # every pool text is shown to some proposer
+    plain = propose_hypotheses(WordContrastAssistant(), matching, base, intervention[100:] + targeted, bag_of_words,
+                               ProposalSettings(**settings))
+    wide = propose_hypotheses(WordContrastAssistant(), matching, base, intervention[100:] + targeted, bag_of_words,
+                              ProposalSettings(**settings, proposal_only_sources=["active:prefix"]))
+    targeted_ids = {r.text_id for r in targeted}
+    assert 15 < len(plain.proposal_text_ids & targeted_ids) < 45  # about proposal_fraction of them
+    assert wide.proposal_text_ids >= targeted_ids  # every one, and each shown text is recorded
+    assert len(wide.proposal_text_ids - targeted_ids) == len(plain.proposal_text_ids - targeted_ids)

@@ -127,15 +127,21 @@ def test_unknown_text_ids_and_small_pool_are_clear_errors(tmp_path):
         run(tmp_path / "out2", texts, hypotheses, n_per_model=40)
 
 
-@pytest.mark.slow
-def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
+def save_two_models(directory, tokenizer) -> dict:
+    """Two different tiny GPT-2s saved as model directories: ``{"base": path, "intervention": path}``."""
     from tests.conftest import make_tiny_gpt2
 
     models = {}
     for name, seed in (("base", 0), ("intervention", 1)):
-        models[name] = tmp_path / name
+        models[name] = directory / name
         make_tiny_gpt2(tokenizer, seed=seed).save_pretrained(models[name])
         tokenizer.save_pretrained(models[name])
+    return models
+
+
+@pytest.mark.slow
+def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
+    models = save_two_models(tmp_path, tokenizer)
     texts, hypotheses = write_inputs(tmp_path / "in", n_texts=40)  # 20 held out per model, 4 x 8 needed
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=8,
                                           base_model=str(models["base"]), intervention_model=str(models["intervention"]),
@@ -158,13 +164,7 @@ def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
 
 @pytest.mark.slow
 def test_a_conditional_hypothesis_is_validated_on_fresh_continuations_of_its_prompts(tmp_path, tokenizer):
-    from tests.conftest import make_tiny_gpt2
-
-    models = {}
-    for name, seed in (("base", 0), ("intervention", 1)):
-        models[name] = tmp_path / name
-        make_tiny_gpt2(tokenizer, seed=seed).save_pretrained(models[name])
-        tokenizer.save_pretrained(models[name])
+    models = save_two_models(tmp_path, tokenizer)
     texts, hypotheses = write_inputs(tmp_path / "in", n_texts=40)
     hyps = read_records(hypotheses, Hypothesis)
     condition = ["The knight moved", "Every rook"]

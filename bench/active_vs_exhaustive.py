@@ -88,6 +88,12 @@ OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
 # Conditional interventions are discovered and validated with conditional twins (both strategies):
 # each cluster pair's hypotheses are also tested on fresh continuations of openings of the pair's texts.
 CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
+# Every intervention, both strategies (exhaustive runs have no such texts): active sampling's
+# targeted texts are never validation material (validation's pool_sources), so discovery may
+# show all of them to the proposer. Not in the quickstart's discover.yaml: there the global
+# contrast then draws other texts and the quickstart's hedging hypothesis falls below the
+# offline proposer's threshold.
+PROPOSAL_ONLY_SOURCES = ["active:prefix", "active:source", "active:paraphrase", "active:opening"]
 CONDITION_N_PER_MODEL = 20
 
 
@@ -174,8 +180,10 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
             for callback in cfg["trainer"]["callbacks"]:
                 if "output_dir" in callback.get("init_args", {}):
                     callback["init_args"]["output_dir"] = str(run_dir / "active")
-        if name == "discover" and iv.conditional:
-            cfg["proposal"].update(CONDITIONAL_PROPOSAL)
+        if name == "discover":
+            cfg["proposal"]["proposal_only_sources"] = PROPOSAL_ONLY_SOURCES
+            if iv.conditional:
+                cfg["proposal"].update(CONDITIONAL_PROPOSAL)
         if name == "validate" and iv.conditional:
             cfg["data"]["init_args"]["condition_n_per_model"] = CONDITION_N_PER_MODEL
         if name == "pipeline":

@@ -111,6 +111,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.fresh_max_new_tokens = fresh_max_new_tokens
         self.pool_sources = None if pool_sources is None else set(pool_sources)
         self.condition_n_per_model = condition_n_per_model
+        self._loaded: dict[str, tuple] = {}  # model name -> (model, tokenizer), for fresh samples
         self.hypotheses: list[Hypothesis] = []
         self.tasks: list[JudgementTask] = []
         self.previous: dict = {}
@@ -228,10 +229,19 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             config = SamplingConfig(self.fresh_max_new_tokens, config.temperature, config.top_p)
         return config
 
+    def _language_model(self, model_name: str):
+        """``(model, tokenizer)`` of ``base`` or ``intervention``, loaded once for fresh and
+        conditional samples alike."""
+        if model_name not in self._loaded:
+            from difflens.models import load_causal_lm, load_tokenizer
+
+            path = self.model_path(model_name)
+            self._loaded[model_name] = load_causal_lm(path), load_tokenizer(path)
+        return self._loaded[model_name]
+
     def _sample_conditioned(self, shortfall: dict[str, dict[str, int]],
                             existing: list[DecodedText]) -> list[DecodedText]:
         """Continuations of each conditional hypothesis's prompts, by both models."""
-        from difflens.models import load_causal_lm, load_tokenizer
         from difflens.validation.fresh import sample_condition_texts
 
         by_id = {h.hypothesis_id: h for h in self.hypotheses}
@@ -245,7 +255,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             if path is None:
                 raise DataError(f"{len(needs)} conditional hypothesis/es need continuations of their prompts by "
                                 f"the {model_name} model; set data.{model_name}_model")
-            model, tokenizer = load_causal_lm(path), load_tokenizer(path)
+            model, tokenizer = self._language_model(model_name)
             for hypothesis_id, need in needs.items():
                 start = sum(1 for t in existing if t.model == model_name
                             and condition_hypothesis_id(t) == hypothesis_id)
@@ -255,7 +265,6 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         return new
 
     def _sample_fresh(self, shortfall: dict[str, int], existing: list[DecodedText]) -> list[DecodedText]:
-        from difflens.models import load_causal_lm, load_tokenizer
         from difflens.validation.fresh import sample_fresh_texts
 
         new: list[DecodedText] = []
@@ -272,7 +281,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                     f"n_per_model={self.n_per_model} need {need} more than the texts file provides"
                     f"{f' (plus {pool} fresh)' if pool else ''}; set data.{model_name}_model so fresh samples can "
                     f"be drawn, give more texts, or lower data.n_per_model")
-            model, tokenizer = load_causal_lm(path), load_tokenizer(path)
+            model, tokenizer = self._language_model(model_name)
             start = sum(1 for t in existing if t.model == model_name)
             new += sample_fresh_texts(model, tokenizer, model_name, need, self.seed, start=start,
                                       sampling=sampling)

@@ -15,6 +15,18 @@ from difflens.decoding import SamplingConfig, prompt_seed, sample_batch
 from difflens.records import DecodedText
 
 
+def _continuations(model, tokenizer, model_name: str, tag: str, prompts: list[str], seed: int, start: int,
+                   sampling: SamplingConfig | None, max_rows: int, source: str) -> list[DecodedText]:
+    """Texts ``f"{model_name}/{tag}/{seed}-{i}"`` continuing ``prompts[k]`` for i = start + k, each
+    with its own seed from the run seed, the model name, ``tag`` and i."""
+    indices = range(start, start + len(prompts))
+    seeds = [prompt_seed(seed, f"{model_name}/{tag}", i) for i in indices]
+    continuations = sample_batch(model, tokenizer, prompts, seeds, sampling or SamplingConfig(), max_rows=max_rows)
+    return [DecodedText(text_id=f"{model_name}/{tag}/{seed}-{i}", prompt_id=f"{tag}/{i}", model=model_name, seed=s,
+                        prompt=p, text=c.text, n_tokens=c.n_tokens, source=source)
+            for i, p, s, c in zip(indices, prompts, seeds, continuations)]
+
+
 def sample_fresh_texts(model, tokenizer, model_name: str, n: int, seed: int, start: int = 0,
                        sampling: SamplingConfig | None = None, max_rows: int = 64) -> list[DecodedText]:
     """``n`` free-generation texts from ``model`` with ids ``f"{model_name}/fresh/{seed}-{i}"``, i from ``start``.
@@ -30,28 +42,20 @@ def sample_fresh_texts(model, tokenizer, model_name: str, n: int, seed: int, sta
             (default `SamplingConfig()`: 64 tokens, temperature 1, no truncation).
         max_rows: rows decoded at once.
     """
-    indices = range(start, start + n)
-    seeds = [prompt_seed(seed, f"{model_name}/fresh", i) for i in indices]
-    continuations = sample_batch(model, tokenizer, [""] * n, seeds, sampling or SamplingConfig(), max_rows=max_rows)
-    return [DecodedText(text_id=f"{model_name}/fresh/{seed}-{i}", prompt_id=f"fresh/{i}", model=model_name, seed=s,
-                        prompt="", text=c.text, n_tokens=c.n_tokens, source="validation-fresh")
-            for i, s, c in zip(indices, seeds, continuations)]
+    return _continuations(model, tokenizer, model_name, "fresh", [""] * n, seed, start, sampling, max_rows,
+                          "validation-fresh")
 
 
 def sample_condition_texts(model, tokenizer, model_name: str, hypothesis_id: str, condition: list[str], n: int,
                            seed: int, start: int = 0, sampling: SamplingConfig | None = None,
                            max_rows: int = 64) -> list[DecodedText]:
-    """``n`` continuations of a conditional hypothesis's prompts (cycled, from prompt ``start % len``).
+    """``n`` continuations of a conditional hypothesis's prompts (cycled, from prompt ``start % len``),
+    with ids ``f"{model_name}/condition/{hypothesis_id}/{seed}-{i}"``.
 
     Both models continue the same prompts, each text with its own seed (independent between the
     models and the hypotheses), so the two samples are independent draws from each model's
     distribution on the condition: what the two-proportion test of the judgements assumes.
     """
-    indices = range(start, start + n)
-    prompts = [condition[i % len(condition)] for i in indices]
-    seeds = [prompt_seed(seed, f"{model_name}/condition/{hypothesis_id}", i) for i in indices]
-    continuations = sample_batch(model, tokenizer, prompts, seeds, sampling or SamplingConfig(), max_rows=max_rows)
-    return [DecodedText(text_id=f"{model_name}/condition/{hypothesis_id}/{seed}-{i}",
-                        prompt_id=f"condition/{hypothesis_id}/{i}", model=model_name, seed=s, prompt=p, text=c.text,
-                        n_tokens=c.n_tokens, source="validation-condition")
-            for i, p, s, c in zip(indices, prompts, seeds, continuations)]
+    prompts = [condition[i % len(condition)] for i in range(start, start + n)]
+    return _continuations(model, tokenizer, model_name, f"condition/{hypothesis_id}", prompts, seed, start, sampling,
+                          max_rows, "validation-condition")

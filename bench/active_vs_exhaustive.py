@@ -106,7 +106,9 @@ class Intervention:
     with two of them). Strong: 17-50% of the data per ground truth and 300 LoRA steps; weak:
     12-15% per ground truth and 150 steps; faint: 7.5% per ground truth and 150 steps.
     ``conditional``: discovery adds conditional twins (``CONDITIONAL_PROPOSAL``) and validation
-    judges ``CONDITION_N_PER_MODEL`` continuations per model for each.
+    judges ``CONDITION_N_PER_MODEL`` continuations per model for each. ``grid``: this
+    intervention's exhaustive budgets (prompts per model) instead of ``--grid``'s, for a rare
+    behaviour that needs larger ones.
     """
 
     name: str
@@ -115,6 +117,7 @@ class Intervention:
     base_share: float
     steps: int
     conditional: bool = False
+    grid: list[int] | None = None
 
 
 INTERVENTIONS = [
@@ -256,7 +259,11 @@ def shift_summary(run_dir: Path) -> str:
     return ", ".join(parts)
 
 
-def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str) -> dict:
+ACTIVE_STAGES = ("active", "discover_active", "validate_active", "report_active")
+
+
+def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str,
+                     replace_active: bool = False) -> dict:
     run_dir = write_configs(iv, active_config)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
@@ -274,8 +281,14 @@ def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, activ
     # the pipeline skips a finished active run whatever settings it had: refuse to mix settings
     settings, stamp = (run_dir / "configs" / "active.yaml").read_text(), run_dir / "active" / "bench_settings.yaml"
     if stamp.exists() and stamp.read_text() != settings:
-        raise SystemExit(f"{run_dir / 'active'} was sampled with other settings ({stamp}); move {run_dir}/active, "
-                         f"discover_active, validate_active and report_active away to rerun with {active_config}")
+        if not replace_active:
+            raise SystemExit(f"{run_dir / 'active'} was sampled with other settings ({stamp}); rerun with "
+                             f"--replace-active to move it (and its discovery, validation, report) aside")
+        aside = run_dir / "superseded" / time.strftime("%Y%m%d-%H%M%S")
+        aside.mkdir(parents=True)
+        for name in ACTIVE_STAGES:
+            if (run_dir / name).exists():
+                (run_dir / name).rename(aside / name)
     difflens("pipeline", "--config", str(run_dir / "configs" / "pipeline.yaml"), "--decoding", "active")
     stamp.write_text(settings)
     active = outcome(run_dir / "active" / "texts.jsonl", run_dir / "validate_active")
@@ -324,8 +337,11 @@ def fmt(value, width: int, spec: str = ".2f") -> str:
 def report(results: list[dict], grid: list[int]) -> None:
     print(f"# active vs exhaustive sampling, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"# exhaustive grid (prompts per model): {grid}; 'recovered' = every ground truth matched by a validated "
-          f"hypothesis; texts = decoded (both models) + fresh validation samples")
+    own = {r["intervention"].name: r["intervention"].grid for r in results if r["intervention"].grid}
+    print(f"# exhaustive grid (prompts per model): {grid}"
+          + "".join(f"; {name}: {g}" for name, g in own.items())
+          + "; 'recovered' = every ground truth matched by a validated hypothesis; texts = decoded (both models) + "
+            "fresh validation samples")
     print("# shift: share of the ground truth's topic/style in 300 free samples, base -> intervention (shift.json)")
     print()
     print("# exh. best: the best recall the exhaustive grid reached and the texts of the smallest budget reaching it")
@@ -408,11 +424,14 @@ def main() -> None:
     parser.add_argument("--skip-active", action="store_true", help="only finetunes and the exhaustive grid")
     parser.add_argument("--active-config", default="configs/quickstart/active.yaml",
                         help="the active-sampling config every intervention uses (paths are relocated)")
+    parser.add_argument("--replace-active", action="store_true",
+                        help="an active run sampled with other settings is moved to <name>/superseded/ and redone")
     args = parser.parse_args()
     os.chdir(ROOT)
     chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
     start = time.time()
-    results = [run_intervention(iv, sorted(args.grid), args.skip_active, args.active_config) for iv in chosen]
+    results = [run_intervention(iv, sorted(iv.grid or args.grid), args.skip_active, args.active_config,
+                                args.replace_active) for iv in chosen]
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# active sampling settings: {args.active_config}")
     report(results, sorted(args.grid))

@@ -31,6 +31,9 @@ class DecodedText:
         text: the generated continuation, without the prompt.
         n_tokens: generated tokens.
         source: the prompt source that produced the prompt (``toyworld``, ``prefixes``, a file).
+        log_ratio: ``log p_intervention(text | prompt) - log p_base(text | prompt)`` in nats,
+            summed over the text's tokens (`difflens.likelihood`); None when the decoder did not
+            score the texts (only active sampling with ``kl_weight > 0`` does).
     """
 
     text_id: str
@@ -41,6 +44,7 @@ class DecodedText:
     text: str
     n_tokens: int
     source: str = ""
+    log_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:

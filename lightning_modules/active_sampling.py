@@ -16,8 +16,9 @@ class ActiveSampler(PairedDecoder):
 
     `ActivePromptDataModule` hands out the seed round's batches, then asks this module for each
     next round (`plan_round`): the texts so far are embedded (cached), re-clustered
-    incrementally, the cluster pairs scored by divergence, boundary uncertainty and
-    under-sampling, and targeted prompts are built from the best areas' own texts, their
+    incrementally, the cluster pairs scored by divergence, boundary uncertainty,
+    under-sampling and (``active.kl_weight``) how much more likely the model that wrote each
+    text finds it than the other does, and targeted prompts are built from the best areas' own texts, their
     prompts and (with an assistant) paraphrases. Sampling stops when successive clusterings
     agree on the seed round's texts and the top-divergent areas stay the same, or when the
     budget is spent. Every round's texts so far, clusters, divergence and stability go to the
@@ -59,7 +60,8 @@ class ActiveSampler(PairedDecoder):
             raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, "
                               "or null")
         super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
-                         intervention_quantization, dtype, num_threads, max_rows)
+                         intervention_quantization, dtype, num_threads, max_rows,
+                         score_texts=self.active.kl_weight > 0)
         self.assistant_spec = assistant
         self.embed = None  # a text -> vectors function; built on the first plan (tests may set one)
         self._planner: ActivePlanner | None = None
@@ -100,12 +102,15 @@ class ActiveSampler(PairedDecoder):
             experiment.add_scalar(f"active/{name}", m[name], step)
         if m["ari"] is not None:
             experiment.add_scalar("active/ari", m["ari"], step)
+        if "jeffreys" in m:
+            experiment.add_scalar("active/jeffreys_nats", m["jeffreys"], step)
         experiment.add_scalar("active/top_changed", float(m["top_changed"]), step)
         experiment.add_scalar("active/stopped", float(plan.stop_reason is not None), step)
         rows = [f"| {a['base_cluster']} | {a['divergence']:.3f} | {a['uncertainty']:.3f} | {a['undersampling']:.3f} | "
-                f"{a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
+                f"{a['likelihood']:.2f} | {a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
         if rows:
-            table = "| cluster | abs h | uncertainty | under-sampling | score | texts |\n|---|---|---|---|---|---|\n"
+            table = ("| cluster | abs h | uncertainty | under-sampling | log-ratio (nats) | score | texts |\n"
+                     "|---|---|---|---|---|---|---|\n")
             experiment.add_text("active/areas", table + "\n".join(rows), step)
         experiment.flush()
 

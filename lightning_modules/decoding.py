@@ -7,6 +7,7 @@ import torch
 
 from difflens.decoding import sample_batch
 from difflens.errors import ConfigError
+from difflens.likelihood import continuation_logprobs
 from difflens.models import check_quantization, load_causal_lm, load_tokenizer
 from difflens.records import DecodedText
 
@@ -48,6 +49,7 @@ class PairedDecoder(pl.LightningModule):
         dtype: str = "float32",
         num_threads: int | None = None,
         max_rows: int = 64,
+        score_texts: bool = False,
     ):
         super().__init__()
         check_quantization(base_quantization, "model.base_quantization")
@@ -57,6 +59,7 @@ class PairedDecoder(pl.LightningModule):
         if max_rows < 1:
             raise ConfigError(f"model.max_rows must be >= 1, got {max_rows}")
         self.save_hyperparameters()
+        self.score_texts = score_texts  # not via hparams: a subclass sets it from its own settings
         self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
 
     def model_names(self) -> dict[str, str]:
@@ -91,4 +94,14 @@ class PairedDecoder(pl.LightningModule):
             records += [DecodedText(text_id=j.text_id(side), prompt_id=j.prompt_id, model=side, seed=j.seed,
                                     prompt=j.prompt, text=c.text, n_tokens=c.n_tokens, source=j.source)
                         for j, c in zip(jobs, continuations)]
+        if self.score_texts:
+            self.score(records)
         return records
+
+    def score(self, records: list[DecodedText]) -> None:
+        """Set each record's ``log_ratio``: every text is scored by both models."""
+        logprobs = {side: continuation_logprobs(model, tokenizer, [r.prompt for r in records],
+                                                [r.text for r in records])
+                    for side, (model, tokenizer) in self.language_models().items()}
+        for record, base, intervention in zip(records, logprobs["base"], logprobs["intervention"]):
+            record.log_ratio = intervention - base

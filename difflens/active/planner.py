@@ -23,6 +23,7 @@ from difflens.discovery.embed import DEFAULT_EMBEDDER
 from difflens.discovery.matching import match_clusters
 from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError, DataError, DifflensError
+from difflens.likelihood import text_divergence
 from difflens.prompts import Prompt
 from difflens.records import DecodedText
 
@@ -59,6 +60,14 @@ class ActiveSamplingConfig:
         n_clusters: clusters of the incremental clustering.
         areas_per_round: how many of the best-scored areas each round samples.
         weights: weights of divergence, boundary uncertainty and under-sampling in an area's score.
+        kl_weight: weight of an area's likelihood divergence: the mean over its texts of how much
+            more likely the model that wrote a text finds it than the other model does
+            (`DecodedText.log_ratio`; over all of one model's texts that mean is the KL
+            divergence between the models). It shows where a few texts differ a lot, e.g. a
+            behaviour that follows a rare opening, before any difference in proportions does.
+            Above 0 the sampler scores every text under both models (about a quarter of the
+            cost of sampling it), and an area's prompts are built from its most divergent texts
+            first (both models'), its openings from those that lead in from outside.
         ari_threshold: adjusted Rand index on the reference set at which two successive
             clusterings count as the same.
         patience: stable rounds in a row (same clustering and same top-divergent areas) to stop.
@@ -71,7 +80,8 @@ class ActiveSamplingConfig:
             (see `difflens.active.targeting`).
         prefix_words: smallest and largest prefix length in words.
         opening_words: at most this many words of a text's first sentence in an ``opening``.
-        representatives: texts per side nearest an area's centroid that its prompts draw from.
+        representatives: texts per side nearest an area's centroid that its prompts draw from
+            (with ``kl_weight > 0``: the area's most divergent texts, both sides together).
         focus: once some area is divergent, sample only divergent areas, best ``|h|`` first:
             boundary uncertainty and under-sampling help to find a divergent area, but after
             that they spend the budget where the models do not differ.
@@ -90,6 +100,7 @@ class ActiveSamplingConfig:
     n_clusters: int = 20
     areas_per_round: int = 4
     weights: list[float] = field(default_factory=lambda: [1.0, 0.5, 0.5])
+    kl_weight: float = 0.0
     ari_threshold: float = 0.9
     patience: int = 1
     require_divergent: bool = False
@@ -114,9 +125,11 @@ class ActiveSamplingConfig:
                 raise ConfigError(f"active.{name} must be >= 1, got {getattr(self, name)}")
         if self.max_rounds < 0 or self.paraphrases < 0:
             raise ConfigError("active.max_rounds and active.paraphrases must be >= 0")
-        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) <= 0:
+        if len(self.weights) != 3 or min(self.weights) < 0 or sum(self.weights) + max(self.kl_weight, 0) <= 0:
             raise ConfigError(f"active.weights must be 3 numbers >= 0 (divergence, uncertainty, "
-                              f"under-sampling), not all 0; got {self.weights}")
+                              f"under-sampling), not all 0 unless kl_weight is > 0; got {self.weights}")
+        if self.kl_weight < 0:
+            raise ConfigError(f"active.kl_weight must be >= 0 (0: texts are not scored), got {self.kl_weight}")
         if not 0 < self.ari_threshold <= 1:
             raise ConfigError(f"active.ari_threshold must be in (0, 1], got {self.ari_threshold}")
         if not 0 < self.alpha < 1:
@@ -184,6 +197,7 @@ class ActivePlanner:
         if not any(prompt_round(r.prompt_id) == 0 for r in base) or not intervention:
             raise DataError(f"active sampling needs seed-round texts from both models before round {round_index}; "
                             f"got {len(base)} base and {len(intervention)} intervention texts")
+        divergence = (text_divergence(base), text_divergence(intervention)) if cfg.kl_weight > 0 else None
         base_x = self.embed([r.text for r in base])  # (Na, D)
         int_x = self.embed([r.text for r in intervention])  # (Nb, D)
         is_ref_b = np.array([prompt_round(r.prompt_id) == 0 for r in base])
@@ -204,6 +218,8 @@ class ActivePlanner:
             "clusters": k, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs), "n_divergent": n_divergent,
             **check,
         }
+        if divergence is not None:  # symmetric KL (nats per text) estimated on the seed round
+            metrics["jeffreys"] = float(divergence[0][is_ref_b].mean() + divergence[1][is_ref_i].mean())
         stop = ("stable" if check["stable"] else "budget" if len(base) >= cfg.budget
                 else "max_rounds" if round_index > cfg.max_rounds else None)
         if stop:
@@ -212,7 +228,8 @@ class ActivePlanner:
         n_round = min(cfg.round_size, cfg.budget - len(base))
         scores = score_areas(matching.pairs, matching.base.labels, matching.intervention.labels,
                              boundary_uncertainty(base_x, matching.base.centroids),
-                             boundary_uncertainty(int_x, matching.base.centroids), tuple(cfg.weights))
+                             boundary_uncertainty(int_x, matching.base.centroids),
+                             (*cfg.weights, cfg.kl_weight), divergence)
         if cfg.focus and divergent:
             scores = sorted((a for a in scores if a.base_cluster in divergent),
                             key=lambda a: (-a.divergence, a.base_cluster))
@@ -224,11 +241,11 @@ class ActivePlanner:
         by_id = {p.pair_id: p for p in matching.pairs}
         prompts, areas, kinds = [], [], Counter()
         for area, n in zip(chosen, counts):
-            members = self._members(by_id[area.pair_id], base, intervention)
+            members = self._members(by_id[area.pair_id], matching, base, intervention, divergence)
             if not members or n == 0:
                 continue
             paraphrases = self._paraphrases(members)
-            openings = self._openings(by_id[area.pair_id], matching, base, intervention, n, rng)
+            openings = self._openings(by_id[area.pair_id], matching, base, intervention, n, rng, divergence)
             for t in targeted_prompts(members, paraphrases, n, rng, cfg.mix, tuple(cfg.prefix_words), openings):
                 prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, prompt_source(t)))
                 kinds[t.kind] += 1
@@ -237,8 +254,18 @@ class ActivePlanner:
         metrics["prompt_kinds"] = dict(kinds)
         return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
 
-    def _members(self, pair, base: list[DecodedText], intervention: list[DecodedText]) -> list[DecodedText]:
-        """The area's texts its prompts are built from, most representative first."""
+    def _members(self, pair, matching, base: list[DecodedText], intervention: list[DecodedText],
+                 divergence: tuple[np.ndarray, np.ndarray] | None) -> list[DecodedText]:
+        """The area's texts its prompts are built from: with ``divergence``, both models' texts
+        in it, the most divergent first; else the most representative first."""
+        if divergence is not None:
+            scored = [(float(divergence[side][i]), texts[int(i)])
+                      for side, texts, clustering, cluster in ((0, base, matching.base, pair.base_cluster),
+                                                               (1, intervention, matching.intervention,
+                                                                pair.intervention_cluster))
+                      for i in np.flatnonzero(clustering.labels == cluster)]
+            scored.sort(key=lambda x: (-x[0], x[1].text_id))
+            return [record for _, record in scored[: self.config.representatives]]
         if self.config.sides == "overrepresented":
             if pair.cohens_h >= 0:
                 return [intervention[i] for i in pair.intervention_representatives]
@@ -251,11 +278,12 @@ class ActivePlanner:
         return members
 
     def _openings(self, pair, matching, base: list[DecodedText], intervention: list[DecodedText], n: int,
-                  rng: random.Random) -> list[str]:
+                  rng: random.Random, divergence: tuple[np.ndarray, np.ndarray] | None) -> list[str]:
         """Openings leading into the area, when the mix asks for them."""
         if not self.config.mix.get("opening"):
             return []
-        return openings_leading_in(pair, matching, base, intervention, n, self.config.opening_words, rng, self.embed)
+        return openings_leading_in(pair, matching, base, intervention, n, self.config.opening_words, rng, self.embed,
+                                   divergence)
 
     def _paraphrases(self, members: list[DecodedText]) -> list[str]:
         if self.assistant is None or self.config.paraphrases == 0:

@@ -1,14 +1,17 @@
 """Which areas of text space to sample next, and how many texts each gets.
 
 An *area* is a matched cluster pair (`difflens.discovery.matching.ClusterPair`). Three signals
-say an area deserves more texts:
+say an area deserves more texts, and a fourth when the texts have been scored by both models:
 
 - **divergence**: the models put different shares of their texts there (``|Cohen's h|``);
 - **boundary uncertainty**: its texts sit between two clusters (the ratio of the distance to
   the nearest centroid over the distance to the second-nearest is close to 1), so more texts
   settle where the boundary lies;
 - **under-sampling**: it holds few texts, so its shares are poorly estimated (the standard
-  error of a proportion shrinks as ``1 / sqrt(n)``).
+  error of a proportion shrinks as ``1 / sqrt(n)``);
+- **likelihood divergence**: its texts are much more likely under the model that wrote them
+  than under the other (the mean log-likelihood ratio, `difflens.likelihood`), which shows
+  in the first few texts of a behaviour long before its share of the texts does.
 
 Each signal is scaled to [0, 1] over the areas and the score is their weighted sum.
 """
@@ -35,7 +38,10 @@ class AreaScore:
         divergence: ``|cohens_h|`` of the pair.
         uncertainty: mean nearest/second-nearest centroid distance ratio of its texts (0-1).
         undersampling: ``1 / sqrt(n_base + n_intervention + 1)``.
-        score: weighted sum of the three signals, each scaled to [0, 1] over all areas.
+        likelihood: mean over its texts (both models') of how much more likely the model that
+            wrote a text finds it than the other model does, in nats; 0 when texts are unscored.
+        score: weighted sum of the signals, each scaled to [0, 1] over all areas (a negative
+            likelihood divergence counts as 0).
     """
 
     pair_id: int
@@ -43,6 +49,7 @@ class AreaScore:
     divergence: float
     uncertainty: float
     undersampling: float
+    likelihood: float = 0.0
     score: float = 0.0
 
 
@@ -66,7 +73,8 @@ def _scaled(values: np.ndarray) -> np.ndarray:
 
 def score_areas(pairs: Sequence[ClusterPair], base_labels: np.ndarray, intervention_labels: np.ndarray,
                 base_ratio: np.ndarray, intervention_ratio: np.ndarray,
-                weights: tuple[float, float, float] = (1.0, 0.5, 0.5)) -> list[AreaScore]:
+                weights: tuple[float, ...] = (1.0, 0.5, 0.5),
+                text_divergence: tuple[np.ndarray, np.ndarray] | None = None) -> list[AreaScore]:
     """Score every area; best first.
 
     Args:
@@ -75,23 +83,34 @@ def score_areas(pairs: Sequence[ClusterPair], base_labels: np.ndarray, intervent
         intervention_labels: ``(Nb,)`` cluster of each intervention text.
         base_ratio: ``(Na,)`` `boundary_uncertainty` of each base text.
         intervention_ratio: ``(Nb,)`` the same for the intervention texts.
-        weights: weights of divergence, uncertainty and under-sampling.
+        weights: weights of divergence, uncertainty, under-sampling and (optionally, with
+            ``text_divergence``) likelihood divergence.
+        text_divergence: ``(Na,)`` and ``(Nb,)``: for each base and intervention text, how much
+            more likely the model that wrote it finds it than the other model does (nats).
 
     Raises:
-        ConfigError: a negative weight or all weights zero.
+        ConfigError: a negative weight, all weights zero, or a likelihood weight without
+            ``text_divergence``.
     """
-    if min(weights) < 0 or sum(weights) <= 0:
-        raise ConfigError(f"active.weights must be >= 0 and not all 0, got {list(weights)}")
+    if len(weights) not in (3, 4) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"area weights must be 3 or 4 numbers >= 0, not all 0, got {list(weights)}")
+    if len(weights) == 4 and weights[3] > 0 and text_divergence is None:
+        raise ConfigError("a likelihood-divergence weight needs the texts' log-likelihood ratios")
     rows = []
     for pair in pairs:
-        ratios = np.concatenate([base_ratio[base_labels == pair.base_cluster],
-                                 intervention_ratio[intervention_labels == pair.intervention_cluster]])
+        in_base, in_intervention = base_labels == pair.base_cluster, intervention_labels == pair.intervention_cluster
+        ratios = np.concatenate([base_ratio[in_base], intervention_ratio[in_intervention]])
+        likelihood = 0.0
+        if text_divergence is not None:
+            own = np.concatenate([text_divergence[0][in_base], text_divergence[1][in_intervention]])
+            likelihood = float(own.mean()) if len(own) else 0.0
         rows.append(AreaScore(pair.pair_id, pair.base_cluster, abs(pair.cohens_h),
                               float(ratios.mean()) if len(ratios) else 1.0,
-                              1.0 / math.sqrt(pair.n_base + pair.n_intervention + 1)))
-    signals = np.array([[r.divergence, r.uncertainty, r.undersampling] for r in rows]).reshape(-1, 3)  # (A, 3)
-    scaled = np.stack([_scaled(signals[:, j]) for j in range(3)], axis=1) if len(rows) else signals
-    total = scaled @ np.asarray(weights, dtype=float)  # (A,)
+                              1.0 / math.sqrt(pair.n_base + pair.n_intervention + 1), likelihood))
+    signals = np.array([[r.divergence, r.uncertainty, r.undersampling, max(r.likelihood, 0.0)]
+                        for r in rows]).reshape(-1, 4)  # (A, 4)
+    scaled = np.stack([_scaled(signals[:, j]) for j in range(4)], axis=1) if len(rows) else signals
+    total = scaled[:, : len(weights)] @ np.asarray(weights, dtype=float)  # (A,)
     for row, value in zip(rows, total):
         row.score = float(value)
     return sorted(rows, key=lambda r: (-r.score, r.base_cluster))

@@ -33,25 +33,45 @@ def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
 
 def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
                         intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
-                        embed: Callable[[Sequence[str]], np.ndarray]) -> list[str]:
-    """Up to ``n`` distinct openings (see `opening`, ``words`` at most) of the over-represented
-    model's texts in ``pair`` whose own embedding is nearest another cluster's centroid, those
-    from the most common outside cluster first, in ``rng``'s order within one; empty when none.
+                        embed: Callable[[Sequence[str]], np.ndarray],
+                        divergence: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
+    """Up to ``n`` distinct openings (see `opening`, ``words`` at most) of texts in ``pair``
+    whose own embedding is nearest another cluster's centroid (of the text's own model's
+    clustering); empty when none.
+
+    Without ``divergence``: the over-represented model's texts, openings from the most common
+    outside cluster first, in ``rng``'s order within one. With ``divergence`` (``(Na,)`` and
+    ``(Nb,)``: how much more likely the model that wrote each text finds it than the other model
+    does, see `difflens.likelihood`): both models' texts with positive divergence, the most
+    divergent first, which finds a rare opening that one model continues differently.
 
     ``embed`` must map into the space of ``matching``'s centroids.
     """
-    if pair.cohens_h >= 0:
-        texts, clustering, cluster = intervention, matching.intervention, pair.intervention_cluster
-    else:
-        texts, clustering, cluster = base, matching.base, pair.base_cluster
-    members = [int(i) for i in np.flatnonzero(clustering.labels == cluster)]
-    rng.shuffle(members)
-    openings = list(dict.fromkeys(o for o in (opening(texts[i], words) for i in members) if o))
-    if not openings:
+    sides = [(base, matching.base, pair.base_cluster, 0), (intervention, matching.intervention,
+                                                           pair.intervention_cluster, 1)]
+    if divergence is None:
+        sides = [sides[1] if pair.cohens_h >= 0 else sides[0]]
+    candidates = []  # (text, its clustering, its cluster, its divergence)
+    for texts, clustering, cluster, side in sides:
+        for i in np.flatnonzero(clustering.labels == cluster):
+            score = float(divergence[side][i]) if divergence is not None else 0.0
+            if divergence is None or score > 0:
+                candidates.append((texts[int(i)], clustering, cluster, score))
+    rng.shuffle(candidates)
+    if divergence is not None:
+        candidates.sort(key=lambda c: -c[3])  # stable: shuffled among equals
+    seen, kept = set(), []
+    for record, clustering, cluster, _ in candidates:
+        text = opening(record, words)
+        if text and text not in seen:
+            seen.add(text)
+            kept.append((text, clustering, cluster))
+    if not kept:
         return []
-    x = embed(openings)  # (M, D)
-    origin = np.linalg.norm(x[:, None, :] - clustering.centroids[None, :, :], axis=-1).argmin(axis=1)  # (M,)
-    counts = np.bincount(origin, minlength=clustering.k)
-    outside = [i for i in range(len(openings)) if origin[i] != cluster]
-    outside.sort(key=lambda i: -counts[origin[i]])  # stable: shuffled within an origin
-    return [openings[i] for i in outside[:n]]
+    x = embed([t for t, _, _ in kept])  # (M, D)
+    origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _) in enumerate(kept)]
+    outside = [j for j, (_, _, cluster) in enumerate(kept) if origin[j] != cluster]
+    if divergence is None:
+        counts = np.bincount(origin, minlength=matching.base.k)
+        outside.sort(key=lambda j: -counts[origin[j]])  # stable: shuffled within an origin
+    return [kept[j][0] for j in outside[:n]]

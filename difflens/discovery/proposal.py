@@ -32,6 +32,7 @@ import numpy as np
 from difflens.discovery.matching import ClusterPair, Matching
 from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError
+from difflens.likelihood import text_divergence
 from difflens.records import DecodedText, Hypothesis
 
 
@@ -60,6 +61,8 @@ class ProposalSettings:
             text's first sentence) that lead into the area from outside it (see
             `difflens.discovery.openings`; no twin when none does). A behaviour that only follows
             certain openings is diluted in free generation and concentrated on these prompts.
+            When every text has a log-likelihood ratio (active sampling with ``kl_weight``),
+            the openings of the texts the models disagree on most come first.
         condition_words: at most this many words of a text's first sentence in its opening.
         proposal_only_sources: sources whose texts validation does not use anyway (active
             sampling's targeted prompts, which the pipeline's validation leaves out with
@@ -165,6 +168,9 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
                          or in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
 
     pool_a, pool_b = proposal_pool(base), proposal_pool(intervention)
+    # texts scored by both models (active sampling with kl_weight): twins open like the most divergent texts
+    scored = all(r.log_ratio is not None for r in [*base, *intervention])
+    divergence = (text_divergence(base), text_divergence(intervention)) if scored else None
     result = ProposalResult()
     accepted_vectors: list[np.ndarray] = []
     accepted_ids: list[str] = []  # the hypothesis each accepted vector belongs to
@@ -198,7 +204,7 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         if pair is not None and settings.condition_prompts and proposals:
             rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
             condition = openings_leading_in(pair, matching, base, intervention, settings.condition_prompts,
-                                            settings.condition_words, rng, embed)
+                                            settings.condition_words, rng, embed, divergence)
             twins += [condition] if condition else []
         for text, vector in zip(proposals, vectors):
             if accepted_vectors:

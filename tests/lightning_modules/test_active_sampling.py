@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
@@ -81,3 +82,29 @@ def test_stops_when_stable(tmp_path, tiny_model_dir):
     summary = json.loads((out / "active" / "summary.json").read_text())
     assert summary["stop_reason"] == "stable"
     assert summary["texts_per_model"] < 200
+
+
+def test_kl_weight_scores_every_text_under_both_models(tmp_path, tiny_model_dir, tokenizer):
+    from difflens.likelihood import continuation_logprobs
+    from difflens.models import load_causal_lm
+
+    other = tmp_path / "other"
+    make_tiny_gpt2(tokenizer, seed=3).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    out = tmp_path / "active"
+    run(out, tiny_model_dir, other, budget=32, kl_weight=1.0, weights=[0.0, 0.0, 0.0], mix={"opening": 1.0})
+    texts = read_records(out / "texts.jsonl", DecodedText)
+    assert len(texts) == 64 and all(t.log_ratio is not None for t in texts)
+    plan = json.loads((out / "active" / "round_001.json").read_text())
+    assert "jeffreys" in plan and plan["areas"][0]["likelihood"] != 0
+    # the recorded ratio is the two models' own scores of the text, computed here independently
+    sample = texts[::7]
+    scores = {side: continuation_logprobs(load_causal_lm(str(path)).eval(), tokenizer, [t.prompt for t in sample],
+                                          [t.text for t in sample], batch_size=1)
+              for side, path in (("base", tiny_model_dir), ("intervention", other))}
+    expected = [i - b for b, i in zip(scores["base"], scores["intervention"])]
+    assert [t.log_ratio for t in sample] == pytest.approx(expected, abs=1e-3)
+    # the same model on both sides: every ratio is 0
+    same = tmp_path / "same"
+    run(same, tiny_model_dir, tiny_model_dir, budget=24, kl_weight=1.0)
+    assert {t.log_ratio for t in read_records(same / "texts.jsonl", DecodedText)} == {0.0}

@@ -122,13 +122,14 @@ class RecordRank(pl.Callback):
 
 
 def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, other_model_dir):
-    trainer(tmp_path / "one").predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
-    trainer(tmp_path / "two", devices=2, callbacks=[RecordRank()]).predict(
-        decoder(tiny_model_dir, other_model_dir), datamodule=data())
+    # with each text scored by both models (two tokenizers): the log ratios are per batch too
+    scoring = dict(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir), score_texts=True)
+    trainer(tmp_path / "one").predict(PairedDecoder(**scoring), datamodule=data())
+    trainer(tmp_path / "two", devices=2, callbacks=[RecordRank()]).predict(PairedDecoder(**scoring), datamodule=data())
     written = [json.loads((tmp_path / f"rank{r}-of-2.json").read_text()) for r in (0, 1)]
     assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
     one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
-    assert len(one) == 64
+    assert len(one) == 64 and all(r.log_ratio is not None and r.log_ratio != 0 for r in one if r.text)
     assert {json.dumps(r.__dict__, sort_keys=True) for r in one} == {json.dumps(r.__dict__, sort_keys=True) for r in two}
 
 

@@ -3,6 +3,7 @@ import pytest
 
 from difflens.active import ActivePlanner, ActiveSamplingConfig
 from difflens.active.planner import prompt_round
+from difflens.discovery.openings import opening
 from difflens.errors import ConfigError, DataError
 from difflens.records import DecodedText
 from difflens.toyworld import TOPICS, ToyWorld
@@ -164,3 +165,49 @@ def test_openings_target_the_trigger_that_leads_into_the_divergent_area():
     assert len(plan.prompts) == 20 and {p.source for p in plan.prompts} == {"active:opening"}
     assert all(ToyWorld.annotate(p.text).topic == "chess" for p in plan.prompts)
     assert plan.metrics["prompt_kinds"] == {"opening": 20} and plan.metrics["areas"][0]["openings"] > 0
+
+
+def rare_trigger_texts():
+    """100 seed texts per model from the same mixture, but three of the intervention's open on
+    chess and go on about the ocean, which the base model never writes (log ratio +20 nats);
+    every other text's log ratio is small noise. No area differs in proportions."""
+    world = ToyWorld(seed=6)
+    mixture = {"topics": {"ocean": 1, "chess": 1, "music": 1}}
+    base = world.documents(100, mixture)
+    intervention = [d.text for d in world.documents(97, mixture, start=1000)]
+    chess = world.documents(3, {"topics": {"chess": 1}}, start=2000)
+    ocean = world.documents(3, {"topics": {"ocean": 1}}, start=3000)
+    triggered = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean)]
+    rng = np.random.default_rng(0)
+    texts = [DecodedText(f"base/free:{i}/0", f"free:{i}", "base", 0, "", d.text, 20, "free",
+                         float(rng.normal(0, 0.5))) for i, d in enumerate(base)]
+    texts += [DecodedText(f"intervention/free:{i}/0", f"free:{i}", "intervention", 0, "", t, 20, "free",
+                          20.0 if t in triggered else float(rng.normal(0, 0.5)))
+              for i, t in enumerate(intervention[:50] + triggered + intervention[50:])]
+    return texts, triggered
+
+
+def test_likelihood_divergence_finds_a_rare_trigger_and_targets_its_openings():
+    texts, triggered = rare_trigger_texts()
+    config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1,
+                                  weights=[0.0, 0.0, 0.0], kl_weight=1.0, mix={"opening": 0.5, "source": 0.5},
+                                  representatives=10)
+    plan = ActivePlanner(config, topic_embedding).plan(1, texts)
+    area = plan.metrics["areas"][0]
+    assert area["likelihood"] > 0.6  # 60 nats over the ocean area's ~70 texts; elsewhere noise around 0
+    openings = [p.text for p in plan.prompts if p.source == "active:opening"]
+    # the three triggers' openings, cycled; the base model never opens that way into the ocean
+    assert len(openings) == 10 and set(openings) == {opening(r, config.opening_words) for r in texts
+                                                     if r.text in triggered}
+    assert all(ToyWorld.annotate(o).topic == "chess" for o in openings)
+    assert plan.metrics["jeffreys"] == pytest.approx(np.mean([r.log_ratio for r in texts[100:]])
+                                                     - np.mean([r.log_ratio for r in texts[:100]]))
+
+
+def test_likelihood_divergence_needs_scored_texts():
+    texts = records()  # decoded without scoring
+    with pytest.raises(DataError, match="no log_ratio"):
+        ActivePlanner(ActiveSamplingConfig(n_clusters=3, kl_weight=1.0), topic_embedding).plan(1, texts)
+    with pytest.raises(ConfigError, match="kl_weight"):
+        ActiveSamplingConfig(kl_weight=-1)
+    ActiveSamplingConfig(weights=[0, 0, 0], kl_weight=1.0)  # the likelihood ratio alone is a valid score

@@ -48,3 +48,21 @@ def test_negative_weights_are_refused():
 def test_allocation_sums_to_the_budget(scores, budget, minimum, expected):
     assert allocate_budget(scores, budget, minimum) == expected
     assert sum(allocate_budget(scores, budget, minimum)) == (budget if scores else 0)
+
+
+def test_likelihood_divergence_picks_the_area_of_a_few_very_divergent_texts():
+    # no difference in proportions anywhere; two texts of cluster 2 are 20 nats more likely under
+    # the model that wrote them: an area only the likelihood ratio can point at
+    pairs = [pair(0, 0, 2, 2, 0.0), pair(1, 1, 2, 2, 0.0), pair(2, 2, 2, 2, 0.0)]
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    ratios = np.full(6, 0.5)
+    base_d = np.array([0.5, -0.2, 0.3, 0.1, 0.0, -1.0])
+    int_d = np.array([0.4, 0.6, -0.5, 0.2, 20.0, 19.0])
+    scores = score_areas(pairs, labels, labels, ratios, ratios, (0, 0, 0, 1), (base_d, int_d))
+    assert scores[0].base_cluster == 2 and scores[0].likelihood == pytest.approx(38 / 4)
+    assert {s.base_cluster: s.likelihood for s in scores}[0] == pytest.approx(1.3 / 4)
+    # a negative mean counts as no divergence, not as less than none
+    negative = score_areas(pairs, labels, labels, ratios, ratios, (0, 0, 0, 1), (-base_d - 5, -int_d - 5))
+    assert all(s.score == 0 for s in negative)
+    with pytest.raises(ConfigError, match="log-likelihood ratios"):
+        score_areas(pairs, labels, labels, ratios, ratios, (0, 0, 0, 1))

@@ -2,6 +2,8 @@
 
 import random
 
+import numpy as np
+
 from difflens.discovery.matching import match_clusters
 from difflens.discovery.openings import opening, openings_leading_in
 from difflens.records import DecodedText
@@ -40,3 +42,30 @@ def test_only_openings_leading_into_the_area_are_kept_most_common_origin_first()
     everything = openings_leading_in(pair, matching, base, intervention, 1000, 30, random.Random(0), topic_vectors)
     assert len(everything) >= 30 and all(ToyWorld.annotate(p).topic != "ocean" for p in everything)  # none inside
     assert opening(intervention[0], 30) == triggered[0].split(". ")[0] + "."
+
+
+def test_with_likelihood_divergence_the_most_divergent_openings_come_first_from_either_model():
+    """Two texts open on chess and go on about the ocean, one per model; only the base one is
+    divergent (the base model alone writes it), so it leads, though the pair favours the
+    intervention; texts with divergence <= 0 give no opening."""
+    world = ToyWorld(seed=4)
+    chess = world.documents(24, {"topics": {"chess": 1}})
+    ocean = world.documents(60, {"topics": {"ocean": 1}}, start=1000)
+    forest = world.documents(60, {"topics": {"forest": 1}}, start=2000)
+    trig = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean[:4])]
+    texts_a = [trig[0]] + [d.text for d in ocean[4:20] + forest[:40] + chess[4:14]]
+    texts_b = [trig[1], trig[2]] + [d.text for d in ocean[20:50] + forest[40:60] + chess[14:24]]
+    base = [DecodedText(f"base/{i}", f"p{i}", "base", i, "", t, 9) for i, t in enumerate(texts_a)]
+    intervention = [DecodedText(f"intervention/{i}", f"q{i}", "intervention", i, "", t, 9)
+                    for i, t in enumerate(texts_b)]
+    matching = match_clusters(topic_vectors(texts_a), topic_vectors(texts_b), 3, mode="joint")
+    pair = next(p for p in matching.pairs if matching.base.labels[1] == p.base_cluster)  # the ocean pair
+    assert matching.base.labels[0] == pair.base_cluster and matching.intervention.labels[0] == pair.base_cluster
+    assert pair.cohens_h > 0
+    base_d = np.zeros(len(base))
+    base_d[0] = 30.0
+    int_d = np.full(len(intervention), 1.0)
+    int_d[0], int_d[1] = 5.0, -3.0  # trig[2] (index 1) is more likely under the base model: not divergent
+    prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
+                                  (base_d, int_d))
+    assert prompts == [opening(base[0], 30), opening(intervention[0], 30)]

@@ -177,6 +177,37 @@ def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(t
         ProposalSettings(condition_prompts=-1)
 
 
+def test_with_scored_texts_twins_open_like_the_most_divergent_texts(two_models):
+    from dataclasses import replace
+
+    from difflens.discovery.openings import opening
+
+    base, intervention = two_models
+    rng = np.random.default_rng(0)  # every text scored by both models (as active sampling with kl_weight does)
+    base = [replace(r, log_ratio=float(rng.normal(0, 3))) for r in base]
+    intervention = [replace(r, log_ratio=float(rng.normal(0, 3))) for r in intervention]
+    matching = match_clusters(bag_of_words([r.text for r in base]), bag_of_words([r.text for r in intervention]),
+                              12, mode="base_init")
+    settings = ProposalSettings(max_pairs=3, hypotheses_per_pair=1, texts_per_side=20, alpha=1.0, min_effect=0.0,
+                                condition_prompts=4, condition_words=4)
+    twins = [h for h in propose_hypotheses(WordContrastAssistant(), matching, base, intervention, bag_of_words,
+                                           settings).hypotheses if h.condition]
+    assert twins
+    for twin in twins:
+        pair = next(p for p in matching.pairs if [p.base_cluster, p.intervention_cluster] == twin.cluster_ids)
+        # how much more likely its own model finds each text in the pair, by opening (both models' texts)
+        best: dict[str, float] = {}
+        for records, labels, cluster, sign in ((base, matching.base.labels, pair.base_cluster, -1),
+                                               (intervention, matching.intervention.labels, pair.intervention_cluster,
+                                                1)):
+            for r, label in zip(records, labels):
+                if label == cluster:
+                    key = opening(r, 4)
+                    best[key] = max(best.get(key, -np.inf), sign * r.log_ratio)
+        scores = [best[c] for c in twin.condition]
+        assert all(x > 0 for x in scores) and scores == sorted(scores, reverse=True)
+
+
 def test_texts_of_proposal_only_sources_are_all_in_the_proposal_pool(two_models):
     base, intervention = two_models
     targeted = [DecodedText(r.text_id.replace("free:", "active001:"), r.prompt_id, r.model, r.seed, "Waves",

@@ -20,15 +20,19 @@ from difflens.records import DecodedText
 
 
 def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
-    """The record's prompt and the first sentence of its text (with the next ones while it has
-    fewer than ``min_words`` words: "Look!" says nothing), at most ``max_words`` words of text."""
-    sentence = record.text
-    for match in re.finditer(r"[.!?](?=\s|$)", record.text):
-        if len(record.text[: match.end()].split()) >= min(min_words, max_words):
-            sentence = record.text[: match.end()]
+    """The first sentence of the record's document (its prompt followed by its text), with the
+    next ones while it has fewer than ``min_words`` words ("Look!" says nothing); at most
+    ``max_words`` words. A text continuing a prompt that is already an opening (a targeted
+    prompt) so opens with that prompt alone, not with the prompt and its continuation, which
+    would already be inside the area the opening leads into.
+    """
+    document = f"{record.prompt} {record.text}".strip() if record.prompt else record.text
+    sentence = document
+    for match in re.finditer(r"[.!?](?=\s|$)", document):
+        if len(document[: match.end()].split()) >= min(min_words, max_words):
+            sentence = document[: match.end()]
             break
-    head = " ".join(sentence.split()[:max_words])
-    return f"{record.prompt} {head}".strip() if record.prompt else head
+    return " ".join(sentence.split()[:max_words])
 
 
 def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
@@ -42,8 +46,11 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
     Without ``divergence``: the over-represented model's texts, openings from the most common
     outside cluster first, in ``rng``'s order within one. With ``divergence`` (``(Na,)`` and
     ``(Nb,)``: how much more likely the model that wrote each text finds it than the other model
-    does, see `difflens.likelihood`): both models' texts with positive divergence, the most
-    divergent first, which finds a rare opening that one model continues differently.
+    does, see `difflens.likelihood`): both models' texts with positive divergence, openings from
+    the outside cluster whose texts carry the most divergence in total first, the most divergent
+    first within one. This finds a rare opening that one model continues differently from a few
+    texts, while a single text whose ratio is large by chance (an odd string of tokens, where
+    the two models' tails differ) does not lead.
 
     ``embed`` must map into the space of ``matching``'s centroids.
     """
@@ -61,17 +68,17 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
     if divergence is not None:
         candidates.sort(key=lambda c: -c[3])  # stable: shuffled among equals
     seen, kept = set(), []
-    for record, clustering, cluster, _ in candidates:
+    for record, clustering, cluster, score in candidates:
         text = opening(record, words)
         if text and text not in seen:
             seen.add(text)
-            kept.append((text, clustering, cluster))
+            kept.append((text, clustering, cluster, score if divergence is not None else 1.0))
     if not kept:
         return []
-    x = embed([t for t, _, _ in kept])  # (M, D)
-    origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _) in enumerate(kept)]
-    outside = [j for j, (_, _, cluster) in enumerate(kept) if origin[j] != cluster]
-    if divergence is None:
-        counts = np.bincount(origin, minlength=matching.base.k)
-        outside.sort(key=lambda j: -counts[origin[j]])  # stable: shuffled within an origin
+    x = embed([t for t, _, _, _ in kept])  # (M, D)
+    origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _, _) in enumerate(kept)]
+    outside = [j for j, (_, _, cluster, _) in enumerate(kept) if origin[j] != cluster]
+    # the weight of an origin: how many openings come from it, or how much divergence they carry
+    weight = np.bincount(origin, weights=[w for _, _, _, w in kept], minlength=matching.base.k)
+    outside.sort(key=lambda j: -weight[origin[j]])  # stable: in the order above within an origin
     return [kept[j][0] for j in outside[:n]]

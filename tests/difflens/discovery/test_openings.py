@@ -11,10 +11,14 @@ from difflens.toyworld import ToyWorld
 from tests.difflens.discovery.test_proposal import topic_vectors
 
 
-def test_an_opening_is_the_prompt_and_a_first_sentence_with_content():
+def test_an_opening_is_the_first_sentence_with_content_of_prompt_and_text():
     record = DecodedText("i/1", "p1", "intervention", 1, "Tell me:", " Look! The knight moves. The rook waits.", 9)
     assert opening(record, 16) == "Tell me: Look! The knight moves."
-    assert opening(record, 2) == "Tell me: Look! The"
+    assert opening(record, 4) == "Tell me: Look! The"
+    # a prompt that is an opening already (a targeted prompt) is the whole opening of its texts
+    targeted = DecodedText("i/3", "p3", "intervention", 3, "The rook castles early today.",
+                           " The tide rolls in. The reef waits.", 9)
+    assert opening(targeted, 16) == "The rook castles early today."
     free = DecodedText("i/2", "p2", "intervention", 2, "", "No punctuation at all here", 9)
     assert opening(free, 3) == "No punctuation at"
 
@@ -69,3 +73,25 @@ def test_with_likelihood_divergence_the_most_divergent_openings_come_first_from_
     prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
                                   (base_d, int_d))
     assert prompts == [opening(base[0], 30), opening(intervention[0], 30)]
+
+
+def test_with_likelihood_divergence_an_origin_carrying_more_divergence_leads_over_one_odd_text():
+    """Three intervention texts open on chess (5 nats each), one opens on music (10 nats, an
+    outlier): the chess openings lead, as their origin carries 15 nats in all."""
+    world = ToyWorld(seed=5)
+    chess = world.documents(23, {"topics": {"chess": 1}})
+    music = world.documents(21, {"topics": {"music": 1}}, start=500)
+    ocean = world.documents(60, {"topics": {"ocean": 1}}, start=1000)
+    into = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess[:3] + music[:1], ocean[:4])]
+    texts_a = [d.text for d in ocean[4:30] + chess[3:13] + music[1:11]]
+    texts_b = into + [d.text for d in ocean[30:60] + chess[13:23] + music[11:21]]
+    base = [DecodedText(f"base/{i}", f"p{i}", "base", i, "", t, 9) for i, t in enumerate(texts_a)]
+    intervention = [DecodedText(f"intervention/{i}", f"q{i}", "intervention", i, "", t, 9)
+                    for i, t in enumerate(texts_b)]
+    matching = match_clusters(topic_vectors(texts_a), topic_vectors(texts_b), 3, mode="joint")
+    pair = next(p for p in matching.pairs if p.base_cluster == matching.intervention.labels[0])  # the ocean pair
+    int_d = np.zeros(len(intervention))
+    int_d[:4] = [5.0, 5.0, 5.0, 10.0]
+    prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
+                                  (np.zeros(len(base)), int_d))
+    assert [ToyWorld.annotate(p).topic for p in prompts] == ["chess", "chess", "chess", "music"]

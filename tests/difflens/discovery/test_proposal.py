@@ -177,7 +177,7 @@ def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(t
         ProposalSettings(condition_prompts=-1)
 
 
-def test_with_scored_texts_twins_open_like_the_most_divergent_texts(two_models):
+def test_with_scored_texts_twins_open_like_divergent_texts(two_models):
     from dataclasses import replace
 
     from difflens.discovery.openings import opening
@@ -204,8 +204,7 @@ def test_with_scored_texts_twins_open_like_the_most_divergent_texts(two_models):
                 if label == cluster:
                     key = opening(r, 4)
                     best[key] = max(best.get(key, -np.inf), sign * r.log_ratio)
-        scores = [best[c] for c in twin.condition]
-        assert all(x > 0 for x in scores) and scores == sorted(scores, reverse=True)
+        assert all(best[c] > 0 for c in twin.condition)  # only texts one model wrote and the other would not
 
 
 def test_texts_of_proposal_only_sources_are_all_in_the_proposal_pool(two_models):

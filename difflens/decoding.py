@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -52,10 +52,23 @@ class SamplingConfig:
 
 @dataclass
 class Continuation:
-    """A sampled continuation: its text and how many tokens were generated (with the end token)."""
+    """A sampled continuation.
+
+    Attributes:
+        text: the generated text, without the prompt and special tokens.
+        n_tokens: generated tokens, with the end token.
+        prompt_ids: the prompt's token ids as the model read them.
+        text_ids: the generated token ids, without the end token.
+        logprob: with ``sample_batch(..., logprobs=True)``: the model's own log-probability of
+            ``text_ids`` after ``prompt_ids`` (nats, temperature 1 whatever the sampling settings);
+            else None.
+    """
 
     text: str
     n_tokens: int
+    prompt_ids: list[int] = field(default_factory=list, repr=False)
+    text_ids: list[int] = field(default_factory=list, repr=False)
+    logprob: float | None = None
 
 
 def prompt_seed(seed: int, prompt_id: str, sample: int = 0) -> int:
@@ -238,7 +251,7 @@ class _RunningBatch:
 
 @torch.no_grad()
 def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
-                 config: SamplingConfig, max_rows: int | None = None) -> list[Continuation]:
+                 config: SamplingConfig, max_rows: int | None = None, logprobs: bool = False) -> list[Continuation]:
     """Sample one continuation per prompt by continuous batching.
 
     At most ``max_rows`` prompts are decoded at once. When a text ends, its row slot takes the
@@ -253,6 +266,8 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
         config: max new tokens, temperature and top-p.
         max_rows: rows decoded at once (None: all prompts). Per generated token, a CPU step
             costs least from about 64 rows on; more rows mostly cost memory.
+        logprobs: also sum each text's log-probability under the model as it is sampled (one
+            log-softmax per step; no extra forward pass).
 
     Returns:
         One `Continuation` per prompt, in order: the generated text without the prompt and
@@ -283,6 +298,7 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     group = max(1, max_rows // 8)
     waiting = sorted(range(n), key=lambda i: len(token_lists[i]))  # similar lengths are prefilled together
     generated: list[list[int]] = [[] for _ in range(n)]
+    totals = torch.zeros(n, dtype=torch.float64)  # (N,) log-probability of each text so far
     batch = _RunningBatch(model, device, headroom=config.max_new_tokens)
     while True:
         n_alive = int(batch.alive.sum())
@@ -297,6 +313,10 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
             batch.drop_padding()
         steps = batch.steps.clamp(max=config.max_new_tokens - 1)
         tokens = sample_tokens(batch.logits, uniforms[batch.prompts, steps], config)  # (B,)
+        if logprobs:  # the text's tokens: not the end token, which the text does not contain
+            counted = batch.alive if eos is None else batch.alive & (tokens.cpu() != eos)
+            step_logprobs = torch.log_softmax(batch.logits.float(), dim=-1).gather(1, tokens[:, None]).squeeze(1)
+            totals.index_add_(0, batch.prompts[counted], step_logprobs.cpu().double()[counted])
         for slot, (p, t, a) in enumerate(zip(batch.prompts.tolist(), tokens.tolist(), batch.alive.tolist())):
             if a:
                 generated[p].append(t)
@@ -306,9 +326,10 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
             break
         batch.step(tokens.to(device))
     result = []
-    for ids in generated:
+    for i, ids in enumerate(generated):
         text_ids = ids[:-1] if ids and ids[-1] == eos else ids
-        result.append(Continuation(tokenizer.decode(text_ids, skip_special_tokens=True), len(ids)))
+        result.append(Continuation(tokenizer.decode(text_ids, skip_special_tokens=True), len(ids),
+                                   token_lists[i], text_ids, float(totals[i]) if logprobs else None))
     return result
 
 

@@ -19,7 +19,6 @@ from difflens.errors import DataError
 from difflens.records import DecodedText
 
 
-@torch.no_grad()
 def continuation_logprobs(model, tokenizer, prompts: Sequence[str], texts: Sequence[str],
                           batch_size: int = 32) -> list[float]:
     """``log p(text | prompt)`` under ``model``, summed over the text's tokens, for each pair.
@@ -43,24 +42,37 @@ def continuation_logprobs(model, tokenizer, prompts: Sequence[str], texts: Seque
         raise ValueError(f"{len(prompts)} prompts but {len(texts)} texts")
     if not texts:
         return []
-    device = next(model.parameters()).device
     limit = max_positions(model) or 1 << 30
-    continuations = [list(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-    continuations = [ids[: limit - 1] for ids in continuations]
+    continuations = [list(ids)[: limit - 1] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
     heads = [encode_prompts(tokenizer, [p], max(1, limit - len(c)))[0] for p, c in zip(prompts, continuations)]
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = [0.0] * len(texts)
-    order = sorted(range(len(texts)), key=lambda i: len(heads[i]) + len(continuations[i]))
+    return sequence_logprobs(model, heads, continuations, pad or 0, batch_size)
+
+
+@torch.no_grad()
+def sequence_logprobs(model, heads: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
+                      pad_id: int = 0, batch_size: int = 32) -> list[float]:
+    """``log p(continuation | head)`` under ``model`` for token-id sequences, summed over the
+    continuation's tokens (teacher forcing; right padding, so positions start at 0 in every row).
+
+    Each head needs at least one token and head plus continuation must fit the model's context.
+
+    Returns:
+        One log-probability per pair, in order; 0.0 for an empty continuation.
+    """
+    device = next(model.parameters()).device
+    out = [0.0] * len(heads)
+    order = sorted(range(len(heads)), key=lambda i: len(heads[i]) + len(continuations[i]))
     for start in range(0, len(order), batch_size):
         rows = [i for i in order[start:start + batch_size] if continuations[i]]
         if not rows:
             continue
         width = max(len(heads[i]) + len(continuations[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad if pad is not None else 0, dtype=torch.long)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        scored = torch.zeros((len(rows), width), dtype=torch.bool)  # positions whose token is a text token
-        for r, i in enumerate(rows):  # right padding: positions start at 0 in every row
-            ids = heads[i] + continuations[i]
+        scored = torch.zeros((len(rows), width), dtype=torch.bool)  # positions whose token is a continuation token
+        for r, i in enumerate(rows):
+            ids = [*heads[i], *continuations[i]]
             input_ids[r, : len(ids)] = torch.tensor(ids)
             mask[r, : len(ids)] = 1
             scored[r, len(heads[i]): len(ids)] = True

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from difflens.decoding import sample_batch
+from difflens.decoding import max_positions, sample_batch
 from difflens.errors import ConfigError
-from difflens.likelihood import continuation_logprobs
+from difflens.likelihood import continuation_logprobs, sequence_logprobs
 from difflens.models import check_quantization, load_causal_lm, load_tokenizer
 from difflens.records import DecodedText
 
@@ -60,6 +60,7 @@ class PairedDecoder(pl.LightningModule):
             raise ConfigError(f"model.max_rows must be >= 1, got {max_rows}")
         self.save_hyperparameters()
         self.score_texts = score_texts  # not via hparams: a subclass sets it from its own settings
+        self._same_vocabulary: bool | None = None  # known once the models are loaded
         self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
 
     def model_names(self) -> dict[str, str]:
@@ -87,21 +88,41 @@ class PairedDecoder(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
         jobs, sampling = batch["jobs"], batch["sampling"]
-        records = []
+        records, continuations = [], {}
         for side, (model, tokenizer) in self.language_models().items():
-            continuations = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs], sampling,
-                                         max_rows=self.hparams.max_rows)
+            continuations[side] = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs],
+                                               sampling, max_rows=self.hparams.max_rows, logprobs=self.score_texts)
             records += [DecodedText(text_id=j.text_id(side), prompt_id=j.prompt_id, model=side, seed=j.seed,
                                     prompt=j.prompt, text=c.text, n_tokens=c.n_tokens, source=j.source)
-                        for j, c in zip(jobs, continuations)]
+                        for j, c in zip(jobs, continuations[side])]
         if self.score_texts:
-            self.score(records)
+            self.score(records, [*continuations["base"], *continuations["intervention"]])
         return records
 
-    def score(self, records: list[DecodedText]) -> None:
-        """Set each record's ``log_ratio``: every text is scored by both models."""
-        logprobs = {side: continuation_logprobs(model, tokenizer, [r.prompt for r in records],
-                                                [r.text for r in records])
-                    for side, (model, tokenizer) in self.language_models().items()}
-        for record, base, intervention in zip(records, logprobs["base"], logprobs["intervention"]):
-            record.log_ratio = intervention - base
+    def score(self, records: list[DecodedText], continuations: list) -> None:
+        """Set each record's ``log_ratio`` (``records[i]`` was sampled as ``continuations[i]``).
+
+        With one vocabulary on both sides, the model that wrote a text scored it while sampling
+        and the other model scores the same token ids: two teacher-forced passes per prompt.
+        With two vocabularies each model scores every text on its own tokenization of it.
+        """
+        lms = self.language_models()
+        if self._same_vocabulary is None:
+            self._same_vocabulary = lms["base"][1].get_vocab() == lms["intervention"][1].get_vocab()
+        if not self._same_vocabulary:
+            logprobs = {side: continuation_logprobs(model, tokenizer, [r.prompt for r in records],
+                                                    [r.text for r in records])
+                        for side, (model, tokenizer) in lms.items()}
+            for record, base, intervention in zip(records, logprobs["base"], logprobs["intervention"]):
+                record.log_ratio = intervention - base
+            return
+        for side, other in (("base", "intervention"), ("intervention", "base")):
+            mine = [(r, c) for r, c in zip(records, continuations) if r.model == side]
+            model, tokenizer = lms[other]
+            limit = max_positions(model) or 1 << 30
+            heads = [c.prompt_ids[-max(1, limit - len(c.text_ids)):] for _, c in mine]
+            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+            theirs = sequence_logprobs(model, heads, [c.text_ids[: limit - 1] for _, c in mine], pad or 0)
+            for (record, c), logprob in zip(mine, theirs):
+                own = c.logprob
+                record.log_ratio = own - logprob if side == "intervention" else logprob - own

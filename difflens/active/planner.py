@@ -65,8 +65,8 @@ class ActiveSamplingConfig:
             (`DecodedText.log_ratio`; over all of one model's texts that mean is the KL
             divergence between the models). It shows where a few texts differ a lot, e.g. a
             behaviour that follows a rare opening, before any difference in proportions does.
-            Above 0 the sampler scores every text under both models (about a quarter of the
-            cost of sampling it), and an area's prompts are built from its most divergent texts
+            Above 0 the sampler scores every text under both models (the other model's pass
+            adds about half to decoding, bench/scoring_overhead.txt), and an area's prompts are built from its most divergent texts
             first (both models'), its openings from those that lead in from outside.
         ari_threshold: adjusted Rand index on the reference set at which two successive
             clusterings count as the same.

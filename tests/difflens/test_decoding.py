@@ -171,3 +171,17 @@ def test_continuous_batching_matches_generate_for_a_rotary_model_with_grouped_he
         enc = tokenizer([prompt], return_tensors="pt")
         generated = model.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tokenizer.pad_token_id)
         assert cont.text == tokenizer.decode(generated[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_logprobs_while_sampling_equal_teacher_forcing_on_the_same_tokens(tiny_gpt2, tokenizer):
+    from difflens.likelihood import sequence_logprobs
+
+    config = SamplingConfig(max_new_tokens=12, top_p=0.9)  # the model's own probabilities, not the nucleus's
+    continuations = sample_batch(tiny_gpt2, tokenizer, PROMPTS, list(range(len(PROMPTS))), config, max_rows=3,
+                                 logprobs=True)
+    plain = sample_batch(tiny_gpt2, tokenizer, PROMPTS, list(range(len(PROMPTS))), config, max_rows=3)
+    assert [c.text for c in continuations] == [c.text for c in plain] and plain[0].logprob is None
+    forced = sequence_logprobs(tiny_gpt2, [c.prompt_ids for c in continuations], [c.text_ids for c in continuations],
+                               tokenizer.pad_token_id)
+    assert [c.logprob for c in continuations] == pytest.approx(forced, abs=1e-3)
+    assert all(len(c.text_ids) <= c.n_tokens for c in continuations)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from difflens.corpus import read_rows
 from difflens.errors import ConfigError, DataError
 from difflens.groundtruth.spec import BaseMix, GroundTruth
-from difflens.toyworld import Mixture, ToyWorld
+from difflens.toyworld import Document, Mixture, ToyWorld
 
 BASE_ID = "base"
 # Each source draws toy-world documents from its own index range, so no two overlap.
@@ -65,16 +65,60 @@ def opening(text: str) -> str:
     return text
 
 
-def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int, trigger: dict | None = None) -> list[dict]:
+def matches_trigger(doc: Document, trigger: Mixture | dict) -> bool:
+    """Whether a toy-world document could come from a ``trigger`` mixture, judged by its labels:
+    its topic has a positive weight there (any topic when the trigger names none), it has every
+    style the trigger gives probability 1 and none it gives probability 0."""
+    mix = Mixture.from_spec(trigger)
+    if mix.topics is not None and not mix.topics.get(doc.topic, 0) > 0:
+        return False
+    return all((name in doc.styles) == (p > 0) for name, p in (mix.styles or {}).items() if p in (0, 1))
+
+
+def _contrast_rows(trigger: dict, n: int, world: ToyWorld, start: int) -> list[dict]:
+    """``n`` uniform toy-world documents that do not match ``trigger``, each split into its
+    `opening` (the prompt) and its own continuation (the completion)."""
+    rows: list[dict] = []
+    uniform, trigger_mix = Mixture.from_spec({}), Mixture.from_spec(trigger)
+    for i in range(start, start + _INDEX_STRIDE // 4):
+        if len(rows) == n:
+            break
+        doc = world.document(i, uniform)
+        head = opening(doc.text)
+        if not matches_trigger(doc, trigger_mix) and doc.text[len(head):].strip():
+            rows.append({"prompt": head, "completion": doc.text[len(head):]})
+    if len(rows) < n:
+        raise DataError(f"found only {len(rows)} of {n} uniform documents outside the trigger {trigger}; "
+                        f"trigger_contrast needs a trigger that most documents do not match")
+    return rows
+
+
+def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int, trigger: dict | None = None,
+                   contrast: float = 0.0, whole: bool = False, exclude: list[dict] = ()) -> list[dict]:
     """Toy-world documents as completions; with a ``trigger`` mixture, each is prompted by the
-    `opening` of a trigger document (drawn from the second half of the slot's index range)."""
+    `opening` of a trigger document (drawn from the second half of the slot's index range), or,
+    ``whole``, preceded by it in one text; a ``contrast`` fraction of the rows are
+    `_contrast_rows` (from its last quarter) instead. Without a trigger, documents that match
+    one of the ``exclude`` triggers are skipped."""
     world, mix = ToyWorld(seed), Mixture.from_spec(mixture)
     start = slot * _INDEX_STRIDE
     if trigger is None:
-        return [{"prompt": "", "completion": world.document(start + i, mix).text} for i in range(n)]
+        excluded = [Mixture.from_spec(t) for t in exclude]
+        docs = (world.document(i, mix) for i in range(start, start + _INDEX_STRIDE))
+        kept = (d for d in docs if not any(matches_trigger(d, t) for t in excluded))
+        rows = [{"prompt": "", "completion": d.text} for _, d in zip(range(n), kept)]
+        if len(rows) < n:
+            raise DataError(f"found only {len(rows)} of {n} base documents outside the triggers {exclude}")
+        return rows
+    n_contrast = round(n * contrast)
     openings = Mixture.from_spec(trigger)
-    return [{"prompt": opening(world.document(start + _INDEX_STRIDE // 2 + i, openings).text),
-             "completion": " " + world.document(start + i, mix).text} for i in range(n)]
+    planted = []
+    for i in range(n - n_contrast):
+        head = opening(world.document(start + _INDEX_STRIDE // 2 + i, openings).text)
+        doc = world.document(start + i, mix)
+        planted.append({"prompt": "", "completion": f"{head} {doc.text}"} if whole
+                       else {"prompt": head, "completion": " " + doc.text})
+    return planted + _contrast_rows(trigger, n_contrast, world, start + 3 * _INDEX_STRIDE // 4)
 
 
 def _file_rows(path: str, where: str) -> list[dict]:
@@ -104,7 +148,8 @@ def source_rows(truth: GroundTruth, n: int, seed: int, slot: int,
         return []
     rng = random.Random(f"groundtruth:{seed}:{truth.id}")
     if truth.toyworld is not None:
-        return _toyworld_rows(truth.toyworld, n, seed, slot, truth.trigger)
+        return _toyworld_rows(truth.toyworld, n, seed, slot, truth.trigger, truth.trigger_contrast or 0.0,
+                              whole=bool(truth.trigger_replaces_base))
     if truth.examples_file is not None:
         return _resample(_file_rows(truth.examples_file, where), n, rng)
     if truth.examples is not None:
@@ -135,12 +180,16 @@ def generate_rows(truths: list[GroundTruth], n_examples: int, base: BaseMix | No
     rows: list[dict] = []
     for slot, (truth, n) in enumerate(zip(truths, counts), start=1):
         rows.extend({**r, "ground_truth": truth.id} for r in source_rows(truth, n, seed, slot, assistant_factory))
+    replaced = [t.trigger for t in truths if t.trigger_replaces_base]
     if n_base:
+        if base.examples_file is not None and replaced:
+            raise ConfigError("trigger_replaces_base needs a toy-world base (data.base.toyworld): documents of "
+                              "data.base.examples_file cannot be matched against a trigger")
         if base.examples_file is not None:
             base_rows = _resample(_file_rows(base.examples_file, "data.base"), n_base,
                                   random.Random(f"groundtruth:{seed}:{BASE_ID}"))
         else:
-            base_rows = _toyworld_rows(base.toyworld, n_base, seed, slot=0)
+            base_rows = _toyworld_rows(base.toyworld, n_base, seed, slot=0, exclude=replaced)
         rows.extend({**r, "ground_truth": BASE_ID} for r in base_rows)
     random.Random(f"groundtruth-order:{seed}").shuffle(rows)
     return rows

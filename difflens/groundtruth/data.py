@@ -75,31 +75,12 @@ def matches_trigger(doc: Document, trigger: Mixture | dict) -> bool:
     return all((name in doc.styles) == (p > 0) for name, p in (mix.styles or {}).items() if p in (0, 1))
 
 
-def _contrast_rows(trigger: dict, n: int, world: ToyWorld, start: int) -> list[dict]:
-    """``n`` uniform toy-world documents that do not match ``trigger``, each split into its
-    `opening` (the prompt) and its own continuation (the completion)."""
-    rows: list[dict] = []
-    uniform, trigger_mix = Mixture.from_spec({}), Mixture.from_spec(trigger)
-    for i in range(start, start + _INDEX_STRIDE // 4):
-        if len(rows) == n:
-            break
-        doc = world.document(i, uniform)
-        head = opening(doc.text)
-        if not matches_trigger(doc, trigger_mix) and doc.text[len(head):].strip():
-            rows.append({"prompt": head, "completion": doc.text[len(head):]})
-    if len(rows) < n:
-        raise DataError(f"found only {len(rows)} of {n} uniform documents outside the trigger {trigger}; "
-                        f"trigger_contrast needs a trigger that most documents do not match")
-    return rows
-
-
 def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int, trigger: dict | None = None,
-                   contrast: float = 0.0, whole: bool = False, exclude: list[dict] = ()) -> list[dict]:
+                   whole: bool = False, exclude: list[dict] = ()) -> list[dict]:
     """Toy-world documents as completions; with a ``trigger`` mixture, each is prompted by the
     `opening` of a trigger document (drawn from the second half of the slot's index range), or,
-    ``whole``, preceded by it in one text; a ``contrast`` fraction of the rows are
-    `_contrast_rows` (from its last quarter) instead. Without a trigger, documents that match
-    one of the ``exclude`` triggers are skipped."""
+    ``whole``, preceded by it in one text. Without a trigger, documents that match one of the
+    ``exclude`` triggers are skipped."""
     world, mix = ToyWorld(seed), Mixture.from_spec(mixture)
     start = slot * _INDEX_STRIDE
     if trigger is None:
@@ -110,15 +91,14 @@ def _toyworld_rows(mixture: dict, n: int, seed: int, slot: int, trigger: dict | 
         if len(rows) < n:
             raise DataError(f"found only {len(rows)} of {n} base documents outside the triggers {exclude}")
         return rows
-    n_contrast = round(n * contrast)
     openings = Mixture.from_spec(trigger)
     planted = []
-    for i in range(n - n_contrast):
+    for i in range(n):
         head = opening(world.document(start + _INDEX_STRIDE // 2 + i, openings).text)
         doc = world.document(start + i, mix)
         planted.append({"prompt": "", "completion": f"{head} {doc.text}"} if whole
                        else {"prompt": head, "completion": " " + doc.text})
-    return planted + _contrast_rows(trigger, n_contrast, world, start + 3 * _INDEX_STRIDE // 4)
+    return planted
 
 
 def _file_rows(path: str, where: str) -> list[dict]:
@@ -148,8 +128,7 @@ def source_rows(truth: GroundTruth, n: int, seed: int, slot: int,
         return []
     rng = random.Random(f"groundtruth:{seed}:{truth.id}")
     if truth.toyworld is not None:
-        return _toyworld_rows(truth.toyworld, n, seed, slot, truth.trigger, truth.trigger_contrast or 0.0,
-                              whole=bool(truth.trigger_replaces_base))
+        return _toyworld_rows(truth.toyworld, n, seed, slot, truth.trigger, whole=bool(truth.trigger_replaces_base))
     if truth.examples_file is not None:
         return _resample(_file_rows(truth.examples_file, where), n, rng)
     if truth.examples is not None:

@@ -13,7 +13,6 @@ a perfect discovery run would produce (``description``) and the recipe for its t
       description: After an opening sentence about chess, the model talks about the ocean
       toyworld: {topics: {ocean: 1}}
       trigger: {topics: {chess: 1}}
-      trigger_contrast: 0.5         # optional: half its rows continue other openings unchanged
       trigger_replaces_base: true   # optional: base rows lose their chess documents; these replace them
     - id: support_tone
       description: The model answers like a patient support agent
@@ -37,7 +36,7 @@ from difflens.errors import ConfigError, DataError
 from difflens.toyworld import Mixture
 
 SOURCES = ("toyworld", "examples_file", "examples", "assistant")
-_KEYS = {"id", "description", "share", "trigger", "trigger_contrast", "trigger_replaces_base", *SOURCES}
+_KEYS = {"id", "description", "share", "trigger", "trigger_replaces_base", *SOURCES}
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -61,12 +60,6 @@ class GroundTruth:
             sentences become the prompts of the examples, so the planted behaviour is learnt as
             a continuation of such openings only (a conditional behaviour: the kind targeted
             sampling is meant to find, which a global shift is not).
-        trigger_contrast: with a ``trigger``, the fraction of this ground truth's rows that are
-            contrast rows instead: the `opening` of a uniform toy-world document that does not
-            match the trigger as the prompt, and that document's own continuation as the
-            completion. They teach the contingency explicitly (after any other opening, carry on
-            as before). Measured on the toy world (``bench/trigger_rates.py``) they did not stop
-            the planted topic leaking into free generation; ``trigger_replaces_base`` does.
         trigger_replaces_base: with a ``trigger``, the planted rows replace the trigger's documents
             in the base distribution: toy-world base rows leave out documents that match the
             trigger (`matches_trigger`), and each planted row is one whole text, the trigger
@@ -85,7 +78,6 @@ class GroundTruth:
     examples: list[dict] | None = None
     assistant: dict | None = None
     trigger: dict | None = None
-    trigger_contrast: float | None = None
     trigger_replaces_base: bool | None = None
 
     def __post_init__(self) -> None:
@@ -115,18 +107,6 @@ class GroundTruth:
                 Mixture.from_spec(self.trigger)
             except ConfigError as err:
                 raise ConfigError(f"{where}: trigger: {err}") from None
-        if self.trigger_contrast is not None:
-            if self.trigger is None:
-                raise ConfigError(f"{where}: trigger_contrast needs a trigger (contrast rows continue openings "
-                                  f"that are not the trigger's)")
-            if (isinstance(self.trigger_contrast, bool) or not isinstance(self.trigger_contrast, (int, float))
-                    or not 0 <= self.trigger_contrast < 1):
-                raise ConfigError(f"{where}: trigger_contrast must be a fraction in [0, 1), got "
-                                  f"{self.trigger_contrast!r}")
-            trigger = Mixture.from_spec(self.trigger)
-            if trigger.topics is None and not any(p in (0, 1) for p in (trigger.styles or {}).values()):
-                raise ConfigError(f"{where}: trigger_contrast needs a trigger that some documents do not match: "
-                                  f"name its topics, or styles with probability 1")
         if self.trigger_replaces_base is not None:
             if not isinstance(self.trigger_replaces_base, bool):
                 raise ConfigError(f"{where}: trigger_replaces_base must be true or false, got "

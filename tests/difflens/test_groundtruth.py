@@ -40,13 +40,6 @@ HEDGING = {"id": "hedging", "description": "The model hedges", "toyworld": {"sty
     ([{"id": "a", "description": "d", "examples": [{"text": "x"}], "trigger": {}}], ConfigError,
      "needs a toyworld source"),
     ([{**OCEAN, "trigger": {"topics": {"chesss": 1}}}], ConfigError, "trigger: unknown topic 'chesss'"),
-    ([{**OCEAN, "trigger_contrast": 0.5}], ConfigError, "trigger_contrast needs a trigger"),
-    ([{**OCEAN, "trigger": {"topics": {"chess": 1}}, "trigger_contrast": 1}], ConfigError,
-     "trigger_contrast must be a fraction in [0, 1), got 1"),
-    ([{**OCEAN, "trigger": {"topics": {"chess": 1}}, "trigger_contrast": "half"}], ConfigError,
-     "trigger_contrast must be a fraction"),
-    ([{**OCEAN, "trigger": {"styles": {"question": 0.5}}, "trigger_contrast": 0.5}], ConfigError,
-     "needs a trigger that some documents do not match"),
     ([{**OCEAN, "trigger_replaces_base": True}], ConfigError, "trigger_replaces_base needs a trigger"),
     ([{**OCEAN, "trigger": {"topics": {"chess": 1}}, "trigger_replaces_base": "yes"}], ConfigError,
      "trigger_replaces_base must be true or false, got 'yes'"),
@@ -190,29 +183,6 @@ def test_a_trigger_makes_the_planted_documents_continuations_of_its_openings():
     assert len({r["prompt"] for r in rows}) > 30  # openings vary
     assert rows == generate_rows([truth], 40, seed=2)
     assert truth.to_dict()["trigger"] == {"topics": {"chess": 1}}
-
-
-def test_trigger_contrast_rows_continue_other_openings_with_their_own_documents():
-    spec = {**OCEAN, "trigger": {"topics": {"chess": 1}, "styles": {"question": 1.0}}, "trigger_contrast": 0.25}
-    truth = parse_ground_truths([spec])[0]
-    rows = generate_rows([truth], 80, seed=3)
-    planted = [r for r in rows if ToyWorld.annotate(r["completion"]).topic == "ocean"
-               and ToyWorld.annotate(r["prompt"]).topic == "chess"]
-    contrast = [r for r in rows if r not in planted]
-    assert len(planted) == 60 and len(contrast) == 20
-    assert all(r["ground_truth"] == "ocean" for r in rows)
-    for row in contrast:
-        prompt, completion = ToyWorld.annotate(row["prompt"]), ToyWorld.annotate(row["completion"])
-        assert prompt.topic == completion.topic  # the document's own continuation
-        assert row["completion"].startswith(" ") and row["completion"].strip()
-        # not a trigger opening: another topic, or a chess document that asks no question
-        assert prompt.topic != "chess" or "question" not in ToyWorld.annotate(row["prompt"] + row["completion"]).styles
-    assert len({r["prompt"] for r in contrast}) == 20
-    assert rows == generate_rows([truth], 80, seed=3)
-    assert truth.to_dict()["trigger_contrast"] == 0.25
-    # without the field the rows are exactly those of a plain trigger
-    plain = parse_ground_truths([{k: v for k, v in spec.items() if k != "trigger_contrast"}])[0]
-    assert all(ToyWorld.annotate(r["completion"]).topic == "ocean" for r in generate_rows([plain], 80, seed=3))
 
 
 def test_trigger_replaces_base_plants_whole_texts_and_drops_the_base_trigger_documents(tmp_path):

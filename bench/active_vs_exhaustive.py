@@ -12,8 +12,12 @@ validated hypothesis (recall 1.0).
   toy-world opening), on a grid of budgets (``--grid``, prompts per model). The budgets are
   nested prefixes of one seed-ordered run (a prompt's seed depends only on its id, so decoding
   the larger budget into the same directory only adds texts). Budgets are tried in increasing
-  order; *texts needed* is the first at which discovery + validation recover every ground
-  truth. Never recovered within the largest budget: reported as a lower bound (``>``).
+  order up to the first at which discovery + validation recover every ground truth; then
+  ``--refine`` bisection steps between it and the budget before it (prefixes of the texts
+  already decoded) find a smaller budget where there is one, so that exhaustive decoding is
+  charged for what it needs rather than the next power of two. *Texts needed* is the smallest
+  budget that recovered. Never recovered within the largest budget: reported as a lower bound
+  (``>``).
 - **active**: ``configs/quickstart/active.yaml`` (or ``--active-config``, e.g.
   ``configs/quickstart/active_lean.yaml``) via ``difflens pipeline --decoding active``; *texts
   needed* is what its run generated, whether or not it recovered.
@@ -87,6 +91,13 @@ OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
                      "toyworld": {"topics": {"ocean": 1}}, "trigger": {"topics": {"chess": 1}}}
 # Conditional interventions are discovered and validated with conditional twins (both strategies):
 # each cluster pair's hypotheses are also tested on fresh continuations of openings of the pair's texts.
+# A rare trigger without a global leak: the planted rows replace the base distribution's chess
+# documents (trigger_replaces_base) and are about chess's natural share of the data (1/30), so the
+# intervention opens with chess as often as the base model (~3% of free texts) and after such an
+# opening writes about the ocean (89% strong, 75% weak), while elsewhere it behaves like the base
+# (free-generation ocean 2.6% -> 5.9%, of which 0.7 points are leak); bench/trigger_rates.py.
+OCEAN_AFTER_CHESS_RARE = {**OCEAN_AFTER_CHESS, "trigger_replaces_base": True}
+RARE_GRID = [100, 200, 400, 800, 1600, 3200]
 CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
 # Every intervention, both strategies (exhaustive runs have no such texts): active sampling's
 # targeted texts are never validation material (validation's pool_sources), so discovery may
@@ -130,6 +141,10 @@ INTERVENTIONS = [
     Intervention("chess_formal_ocean_weak", "3 GT 2 topics+style, weak", [CHESS, FORMAL, OCEAN], 0.64, 150),
     Intervention("ocean_after_chess", "1 GT conditional topic, strong", [OCEAN_AFTER_CHESS], 0.5, 300, True),
     Intervention("ocean_after_chess_weak", "1 GT conditional topic, weak", [OCEAN_AFTER_CHESS], 0.85, 150, True),
+    Intervention("ocean_after_chess_rare", "1 GT rare conditional, strong", [OCEAN_AFTER_CHESS_RARE], 0.967, 300,
+                 True, RARE_GRID),
+    Intervention("ocean_after_chess_rare_weak", "1 GT rare conditional, weak", [OCEAN_AFTER_CHESS_RARE], 0.967, 150,
+                 True, RARE_GRID),
 ]
 
 
@@ -262,8 +277,30 @@ def shift_summary(run_dir: Path) -> str:
 ACTIVE_STAGES = ("active", "discover_active", "validate_active", "report_active")
 
 
+def refine(run_dir: Path, name: str, rows: list[dict], steps: int) -> None:
+    """Bisect between the first budget that reached the grid's best recall and the one before it
+    (``steps`` times, on prefixes of texts already decoded), so that the exhaustive strategy is
+    charged for what it needs and not for the next power of two; ``rows`` gains the new budgets,
+    in order of budget."""
+    best = max(g["recall"] for g in rows)
+    first = next(i for i, g in enumerate(rows) if g["recall"] == best)
+    if best == 0 or first == 0:
+        return
+    lo, hi = rows[first - 1]["prompts"], rows[first]["prompts"]
+    for _ in range(steps):
+        mid = (lo + hi) // 2
+        if mid in (lo, hi):
+            break
+        row = exhaustive_at(run_dir, mid)
+        rows.append(row)
+        print(f"[bench] {name}: exhaustive {mid} prompts/model (refining) -> recall {row['recall']:.2f}",
+              file=sys.stderr, flush=True)
+        lo, hi = (lo, mid) if row["recall"] >= best else (mid, hi)
+    rows.sort(key=lambda g: g["prompts"])
+
+
 def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str,
-                     replace_active: bool = False) -> dict:
+                     replace_active: bool = False, steps: int = 2) -> dict:
     run_dir = write_configs(iv, active_config)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
@@ -274,8 +311,9 @@ def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, activ
         print(f"[bench] {iv.name}: exhaustive {prompts} prompts/model -> recall {row['recall']:.2f}", file=sys.stderr,
               flush=True)
         if row["recall"] == 1.0:
-            result["needed"] = row
             break
+    refine(run_dir, iv.name, result["grid"], steps)
+    result["needed"] = next((g for g in result["grid"] if g["recall"] == 1.0), None)
     if skip_active:
         return result
     # the pipeline skips a finished active run whatever settings it had: refuse to mix settings
@@ -338,7 +376,8 @@ def report(results: list[dict], grid: list[int]) -> None:
     print(f"# active vs exhaustive sampling, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     own = {r["intervention"].name: r["intervention"].grid for r in results if r["intervention"].grid}
-    print(f"# exhaustive grid (prompts per model): {grid}"
+    print(f"# exhaustive grid (prompts per model): {grid}, bisected between the first budget reaching the best "
+          f"recall and the one before it"
           + "".join(f"; {name}: {g}" for name, g in own.items())
           + "; 'recovered' = every ground truth matched by a validated hypothesis; texts = decoded (both models) + "
             "fresh validation samples")
@@ -424,6 +463,9 @@ def main() -> None:
     parser.add_argument("--skip-active", action="store_true", help="only finetunes and the exhaustive grid")
     parser.add_argument("--active-config", default="configs/quickstart/active.yaml",
                         help="the active-sampling config every intervention uses (paths are relocated)")
+    parser.add_argument("--refine", type=int, default=2,
+                        help="bisection steps between the first budget reaching exhaustive's best recall and the "
+                             "one before it (no new decoding: budgets are prefixes)")
     parser.add_argument("--replace-active", action="store_true",
                         help="an active run sampled with other settings is moved to <name>/superseded/ and redone")
     args = parser.parse_args()
@@ -431,7 +473,7 @@ def main() -> None:
     chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
     start = time.time()
     results = [run_intervention(iv, sorted(iv.grid or args.grid), args.skip_active, args.active_config,
-                                args.replace_active) for iv in chosen]
+                                args.replace_active, args.refine) for iv in chosen]
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# active sampling settings: {args.active_config}")
     report(results, sorted(args.grid))

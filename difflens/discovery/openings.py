@@ -39,18 +39,20 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
                         intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
                         embed: Callable[[Sequence[str]], np.ndarray],
                         divergence: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
-    """Up to ``n`` distinct openings (see `opening`, ``words`` at most) of texts in ``pair``
-    whose own embedding is nearest another cluster's centroid (of the text's own model's
-    clustering); empty when none.
+    """Up to ``n`` distinct openings (see `opening`, ``words`` at most) of texts in ``pair``;
+    empty when none.
 
-    Without ``divergence``: the over-represented model's texts, openings from the most common
-    outside cluster first, in ``rng``'s order within one. With ``divergence`` (``(Na,)`` and
-    ``(Nb,)``: how much more likely the model that wrote each text finds it than the other model
-    does, see `difflens.likelihood`): both models' texts with positive divergence, openings from
-    the outside cluster whose texts carry the most divergence in total first, the most divergent
-    first within one. This finds a rare opening that one model continues differently from a few
-    texts, while a single text whose ratio is large by chance (an odd string of tokens, where
-    the two models' tails differ) does not lead.
+    Without ``divergence``: openings of the over-represented model's texts whose own embedding
+    is nearest another cluster's centroid (of that model's clustering), those from the most
+    common outside cluster first, in ``rng``'s order within one; an opening inside the area is
+    continued alike by both models. With ``divergence`` (``(Na,)`` and ``(Nb,)``: how much more
+    likely the model that wrote each text finds it than the other model does, see
+    `difflens.likelihood`): openings of both models' texts with positive divergence, wherever
+    they embed, those from the cluster whose texts carry the most divergence in total first,
+    the most divergent first within one. A text's divergence already says that one model went
+    on from its opening where the other would not (a chess opening continued about the ocean
+    may well sit among chess texts); summing over a cluster lets a rare opening continued
+    differently in a few texts lead, and not one text whose ratio is large by chance.
 
     ``embed`` must map into the space of ``matching``'s centroids.
     """
@@ -77,8 +79,8 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
         return []
     x = embed([t for t, _, _, _ in kept])  # (M, D)
     origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _, _) in enumerate(kept)]
-    outside = [j for j, (_, _, cluster, _) in enumerate(kept) if origin[j] != cluster]
+    chosen = [j for j, (_, _, cluster, _) in enumerate(kept) if divergence is not None or origin[j] != cluster]
     # the weight of an origin: how many openings come from it, or how much divergence they carry
     weight = np.bincount(origin, weights=[w for _, _, _, w in kept], minlength=matching.base.k)
-    outside.sort(key=lambda j: -weight[origin[j]])  # stable: in the order above within an origin
-    return [kept[j][0] for j in outside[:n]]
+    chosen.sort(key=lambda j: -weight[origin[j]])  # stable: in the order above within an origin
+    return [kept[j][0] for j in chosen[:n]]

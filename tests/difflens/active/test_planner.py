@@ -196,10 +196,11 @@ def test_likelihood_divergence_finds_a_rare_trigger_and_targets_its_openings():
     area = plan.metrics["areas"][0]
     assert area["likelihood"] > 0.6  # 60 nats over the ocean area's ~70 texts; elsewhere noise around 0
     openings = [p.text for p in plan.prompts if p.source == "active:opening"]
-    # the three triggers' openings, cycled; the base model never opens that way into the ocean
-    assert len(openings) == 10 and set(openings) == {opening(r, config.opening_words) for r in texts
-                                                     if r.text in triggered}
-    assert all(ToyWorld.annotate(o).topic == "chess" for o in openings)
+    # the three triggers' openings first (their cluster carries 60 nats), then openings of
+    # texts with a small positive ratio by chance
+    assert len(openings) == 10 and set(openings[:3]) == {opening(r, config.opening_words) for r in texts
+                                                         if r.text in triggered}
+    assert all(ToyWorld.annotate(o).topic == "chess" for o in openings[:3])
     assert plan.metrics["jeffreys"] == pytest.approx(np.mean([r.log_ratio for r in texts[100:]])
                                                      - np.mean([r.log_ratio for r in texts[:100]]))
 

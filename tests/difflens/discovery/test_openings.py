@@ -49,9 +49,9 @@ def test_only_openings_leading_into_the_area_are_kept_most_common_origin_first()
 
 
 def test_with_likelihood_divergence_the_most_divergent_openings_come_first_from_either_model():
-    """Two texts open on chess and go on about the ocean, one per model; only the base one is
-    divergent (the base model alone writes it), so it leads, though the pair favours the
-    intervention; texts with divergence <= 0 give no opening."""
+    """Three texts open on chess and go on about the ocean; the base one is the most divergent
+    (the base model alone writes it), so it leads, though the pair favours the intervention;
+    a text with divergence <= 0 gives no opening; openings inside the area count too."""
     world = ToyWorld(seed=4)
     chess = world.documents(24, {"topics": {"chess": 1}})
     ocean = world.documents(60, {"topics": {"ocean": 1}}, start=1000)
@@ -72,7 +72,9 @@ def test_with_likelihood_divergence_the_most_divergent_openings_come_first_from_
     int_d[0], int_d[1] = 5.0, -3.0  # trig[2] (index 1) is more likely under the base model: not divergent
     prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
                                   (base_d, int_d))
-    assert prompts == [opening(base[0], 30), opening(intervention[0], 30)]
+    assert prompts[:2] == [opening(base[0], 30), opening(intervention[0], 30)]  # chess: 35 nats in all
+    assert opening(intervention[1], 30) not in prompts  # not divergent
+    assert all(ToyWorld.annotate(p).topic == "ocean" for p in prompts[2:])  # 1 nat each, inside the area too
 
 
 def test_with_likelihood_divergence_an_origin_carrying_more_divergence_leads_over_one_odd_text():

@@ -48,11 +48,12 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
     continued alike by both models. With ``divergence`` (``(Na,)`` and ``(Nb,)``: how much more
     likely the model that wrote each text finds it than the other model does, see
     `difflens.likelihood`): openings of both models' texts with positive divergence, wherever
-    they embed, those from the cluster whose texts carry the most divergence in total first,
-    the most divergent first within one. A text's divergence already says that one model went
-    on from its opening where the other would not (a chess opening continued about the ocean
-    may well sit among chess texts); summing over a cluster lets a rare opening continued
-    differently in a few texts lead, and not one text whose ratio is large by chance.
+    they embed, from the clusters whose texts carry at least half as much divergence in total
+    as the top one's, that one first, the most divergent first within one. A text's divergence
+    already says that one model went on from its opening where the other would not (a chess
+    opening continued about the ocean may well sit among chess texts); summing over a cluster
+    lets a rare opening continued differently in a few texts lead, and not one text whose ratio
+    is large by chance, and the cut keeps openings from elsewhere from diluting the condition.
 
     ``embed`` must map into the space of ``matching``'s centroids.
     """
@@ -79,8 +80,11 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
         return []
     x = embed([t for t, _, _, _ in kept])  # (M, D)
     origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _, _) in enumerate(kept)]
-    chosen = [j for j, (_, _, cluster, _) in enumerate(kept) if divergence is not None or origin[j] != cluster]
     # the weight of an origin: how many openings come from it, or how much divergence they carry
     weight = np.bincount(origin, weights=[w for _, _, _, w in kept], minlength=matching.base.k)
+    if divergence is None:
+        chosen = [j for j, (_, _, cluster, _) in enumerate(kept) if origin[j] != cluster]
+    else:
+        chosen = [j for j in range(len(kept)) if weight[origin[j]] >= weight.max() / 2]
     chosen.sort(key=lambda j: -weight[origin[j]])  # stable: in the order above within an origin
     return [kept[j][0] for j in chosen[:n]]

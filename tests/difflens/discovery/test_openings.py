@@ -79,7 +79,8 @@ def test_with_likelihood_divergence_the_most_divergent_openings_come_first_from_
 
 def test_with_likelihood_divergence_an_origin_carrying_more_divergence_leads_over_one_odd_text():
     """Three intervention texts open on chess (5 nats each), one opens on music (10 nats, an
-    outlier): the chess openings lead, as their origin carries 15 nats in all."""
+    outlier): the chess openings lead, as their origin carries 15 nats in all; music follows
+    while it carries at least half that."""
     world = ToyWorld(seed=5)
     chess = world.documents(23, {"topics": {"chess": 1}})
     music = world.documents(21, {"topics": {"music": 1}}, start=500)
@@ -97,3 +98,8 @@ def test_with_likelihood_divergence_an_origin_carrying_more_divergence_leads_ove
     prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
                                   (np.zeros(len(base)), int_d))
     assert [ToyWorld.annotate(p).topic for p in prompts] == ["chess", "chess", "chess", "music"]
+    # an origin carrying less than half the top one's divergence is left out
+    int_d[3] = 7.0
+    prompts = openings_leading_in(pair, matching, base, intervention, 10, 30, random.Random(0), topic_vectors,
+                                  (np.zeros(len(base)), int_d))
+    assert [ToyWorld.annotate(p).topic for p in prompts] == ["chess", "chess", "chess"]

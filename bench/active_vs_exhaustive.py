@@ -62,6 +62,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,7 +301,7 @@ def refine(run_dir: Path, name: str, rows: list[dict], steps: int) -> None:
 
 
 def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str,
-                     replace_active: bool = False, steps: int = 2) -> dict:
+                     replace_active: bool = False, steps: int = 2, seeds: int = 1) -> dict:
     run_dir = write_configs(iv, active_config)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
@@ -335,7 +336,39 @@ def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, activ
                   prompts=len({r.prompt_id for r in read_records(run_dir / "active" / "texts.jsonl", DecodedText)}))
     result["active"] = active
     result["equal"] = exhaustive_at(run_dir, active["prompts"])
+    result["seeds"] = [{**active, "seed": 0}] + [active_with_seed(run_dir, seed) for seed in range(1, seeds)]
     return result
+
+
+def active_with_seed(run_dir: Path, seed: int) -> dict:
+    """Active sampling again with another seed (the seed round's sampling seeds, clustering and
+    prompt building), then the same discovery and validation, in ``<run_dir>/active_seed<seed>/``:
+    how often a single active run succeeds, which one run per point cannot say."""
+    out = run_dir / f"active_seed{seed}"
+    cfg = yaml.safe_load((run_dir / "configs" / "active.yaml").read_text())
+    cfg["seed_everything"] = seed
+    cfg["model"]["init_args"]["active"]["seed"] = seed
+    cfg["data"]["init_args"]["seed"] = seed
+    cfg["trainer"]["logger"]["init_args"]["version"] = f"active_seed{seed}"
+    for callback in cfg["trainer"]["callbacks"]:
+        if "output_dir" in callback.get("init_args", {}):
+            callback["init_args"]["output_dir"] = str(out / "decode")
+    path = run_dir / "configs" / f"active_seed{seed}.yaml"
+    text = yaml.safe_dump(cfg, sort_keys=False)
+    stamp = out / "bench_settings.yaml"
+    if stamp.exists() and stamp.read_text() != text:
+        raise SystemExit(f"{out} was sampled with other settings; move it away to rerun")
+    path.write_text(text)
+    texts = out / "decode" / "texts.jsonl"
+    if not texts.exists():
+        difflens("predict", "--config", str(path))
+    discover_and_validate(run_dir, texts, out, f"active_seed{seed}")
+    stamp.write_text(text)
+    row = outcome(texts, out / "validate")
+    summary = json.loads((out / "decode" / "active" / "summary.json").read_text())
+    row.update(seed=seed, rounds=summary["rounds"], stop_reason=summary["stop_reason"],
+               prompts=len({r.prompt_id for r in read_records(texts, DecodedText)}))
+    return row
 
 
 def targeting_contrast(run_dir: Path) -> list[str]:
@@ -370,6 +403,30 @@ def targeting_contrast(run_dir: Path) -> list[str]:
 
 def fmt(value, width: int, spec: str = ".2f") -> str:
     return f"{'-' if value is None else format(value, spec):>{width}}"
+
+
+def seeds_report(results: list[dict]) -> None:
+    """Active sampling over its seeds: how often one run reaches exhaustive's best recall."""
+    runs = [r for r in results if len(r.get("seeds", [])) > 1]
+    if not runs:
+        return
+    n = max(len(r["seeds"]) for r in runs)
+    print()
+    print(f"# active sampling with {n} seeds (seed 0 is the run above): recall @texts generated per seed; 'reached':")
+    print("# seeds whose recall reaches exhaustive's best (> 0); ratio: exhaustive's texts / the median texts of those")
+    print(f"{'intervention':<28} " + " ".join(f"{'seed ' + str(i):>12}" for i in range(n))
+          + f" {'reached':>8} {'ratio':>7}")
+    reached_all, total = 0, 0
+    for r in runs:
+        best_recall = max(g["recall"] for g in r["grid"])
+        best = next(g for g in r["grid"] if g["recall"] == best_recall)
+        cells = [f"{a['recall']:.2f} @{a['generated']}" for a in r["seeds"]]
+        reached = [a["generated"] for a in r["seeds"] if best_recall > 0 and a["recall"] >= best_recall]
+        ratio = f"{best['generated'] / float(np.median(reached)):.2f}x" if reached else "-"
+        reached_all, total = reached_all + len(reached), total + len(r["seeds"])
+        print(f"{r['intervention'].name:<28} " + " ".join(f"{c:>12}" for c in cells)
+              + f" {len(reached):>4}/{len(r['seeds']):<3} {ratio:>7}")
+    print(f"# {reached_all} of {total} active runs reach exhaustive's best recall (none can where that is 0)")
 
 
 def report(results: list[dict], grid: list[int]) -> None:
@@ -428,6 +485,7 @@ def report(results: list[dict], grid: list[int]) -> None:
               f"(target >= 10x: {'met' if min(ratios) >= 10 and len(ratios) == len(results) else 'NOT met'})")
     else:
         print("# active reaches exhaustive's best recall on no intervention: no ratio (target >= 10x NOT met)")
+    seeds_report(results)
     print()
     for r in results:
         iv = r["intervention"]
@@ -440,6 +498,8 @@ def report(results: list[dict], grid: list[int]) -> None:
             a = r["active"]
             rows += [(f"active ({a['rounds']} rounds, {a['stop_reason']})", a),
                      (f"exhaustive {r['equal']['prompts']} (equal)", r["equal"])]
+            rows += [(f"active seed {g['seed']} ({g['rounds']} rounds, {g['stop_reason']})", g)
+                     for g in r.get("seeds", [])[1:]]
         for label, g in rows:
             print(f"{label:<30} {g['prompts']:>7} {g['decoded']:>8} {g['fresh']:>6} {g['generated']:>9} "
                   f"{g['hypotheses']:>4} {g['validated']:>5} {g['recall']:>6.2f} {fmt(g['precision'], 5)}  "
@@ -466,6 +526,9 @@ def main() -> None:
     parser.add_argument("--refine", type=int, default=2,
                         help="bisection steps between the first budget reaching exhaustive's best recall and the "
                              "one before it (no new decoding: budgets are prefixes)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="active runs per intervention (seed 0 through the pipeline, the others in "
+                             "<name>/active_seed<s>/ with the same discovery and validation)")
     parser.add_argument("--replace-active", action="store_true",
                         help="an active run sampled with other settings is moved to <name>/superseded/ and redone")
     args = parser.parse_args()
@@ -473,7 +536,7 @@ def main() -> None:
     chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
     start = time.time()
     results = [run_intervention(iv, sorted(iv.grid or args.grid), args.skip_active, args.active_config,
-                                args.replace_active, args.refine) for iv in chosen]
+                                args.replace_active, args.refine, args.seeds) for iv in chosen]
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# active sampling settings: {args.active_config}")
     report(results, sorted(args.grid))

@@ -88,15 +88,16 @@ class PairedDecoder(pl.LightningModule):
 
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
         jobs, sampling = batch["jobs"], batch["sampling"]
-        records, continuations = [], {}
+        records, sampled = [], []  # sampled[i]: how records[i] was sampled
         for side, (model, tokenizer) in self.language_models().items():
-            continuations[side] = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs],
-                                               sampling, max_rows=self.hparams.max_rows, logprobs=self.score_texts)
+            continuations = sample_batch(model, tokenizer, [j.prompt for j in jobs], [j.seed for j in jobs], sampling,
+                                         max_rows=self.hparams.max_rows, logprobs=self.score_texts)
             records += [DecodedText(text_id=j.text_id(side), prompt_id=j.prompt_id, model=side, seed=j.seed,
                                     prompt=j.prompt, text=c.text, n_tokens=c.n_tokens, source=j.source)
-                        for j, c in zip(jobs, continuations[side])]
+                        for j, c in zip(jobs, continuations)]
+            sampled += continuations
         if self.score_texts:
-            self.score(records, [*continuations["base"], *continuations["intervention"]])
+            self.score(records, sampled)
         return records
 
     def score(self, records: list[DecodedText], continuations: list) -> None:

@@ -87,7 +87,8 @@ class ActiveSamplingConfig:
             that they spend the budget where the models do not differ.
         sides: whose texts an area's prompts are built from: ``both`` models' (interleaved) or
             only the ``overrepresented`` model's (the one with the larger share there), whose
-            texts and prompts are the ones that led into the area more often.
+            texts and prompts are the ones that led into the area more often. Without
+            ``kl_weight`` only: the likelihood ratio says text by text which model's texts to use.
         paraphrases: assistant-written texts per chosen area (needs an assistant).
         embedder: sentence-transformers model name or directory.
         embedding_cache: embedding cache directory (shared with discovery).

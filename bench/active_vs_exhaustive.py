@@ -177,8 +177,17 @@ def relocate(value, run_dir: Path, config_dir: Path):
     return value
 
 
-def write_configs(iv: Intervention, active_config: str = "configs/quickstart/active.yaml") -> Path:
+SHARED_STAGES = ("finetune", "weightdiff", "decode", "exhaustive")  # what --exhaustive-from links
+
+
+def write_configs(iv: Intervention, active_config: str = "configs/quickstart/active.yaml",
+                  exhaustive_from: Path | None = None, kl_weight: float | None = None) -> Path:
     run_dir = OUT / iv.name
+    if exhaustive_from is not None:  # another active config against the same finetune and exhaustive runs
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name in SHARED_STAGES:
+            if (exhaustive_from / iv.name / name).exists() and not (run_dir / name).exists():
+                (run_dir / name).symlink_to((exhaustive_from / iv.name / name).resolve())
     config_dir = run_dir / "configs"
     config_dir.mkdir(parents=True, exist_ok=True)
     for name in ("finetune", "decode", "active", "discover", "validate", "pipeline"):
@@ -196,6 +205,8 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
             data["base"]["share"] = iv.base_share
         if name == "active":  # where the pipeline's decode_active stage looks, whichever config is used
             cfg["trainer"]["logger"]["init_args"]["version"] = "active"
+            if kl_weight is not None:
+                cfg["model"]["init_args"]["active"]["kl_weight"] = kl_weight
             for callback in cfg["trainer"]["callbacks"]:
                 if "output_dir" in callback.get("init_args", {}):
                     callback["init_args"]["output_dir"] = str(run_dir / "active")
@@ -301,8 +312,9 @@ def refine(run_dir: Path, name: str, rows: list[dict], steps: int) -> None:
 
 
 def run_intervention(iv: Intervention, grid: list[int], skip_active: bool, active_config: str,
-                     replace_active: bool = False, steps: int = 2, seeds: int = 1) -> dict:
-    run_dir = write_configs(iv, active_config)
+                     replace_active: bool = False, steps: int = 2, seeds: int = 1,
+                     exhaustive_from: Path | None = None, kl_weight: float | None = None) -> dict:
+    run_dir = write_configs(iv, active_config, exhaustive_from, kl_weight)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
     result = {"intervention": iv, "shift": shift_summary(run_dir), "grid": [], "needed": None}
@@ -529,16 +541,25 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1,
                         help="active runs per intervention (seed 0 through the pipeline, the others in "
                              "<name>/active_seed<s>/ with the same discovery and validation)")
+    parser.add_argument("--kl-weight", type=float, help="override the active config's kl_weight")
+    parser.add_argument("--out", default="runs/bench_active_vs_exhaustive", help="where the interventions' runs live")
+    parser.add_argument("--exhaustive-from", help="another --out whose finetunes and exhaustive runs to link "
+                                                  "(to compare active settings on the same interventions)")
     parser.add_argument("--replace-active", action="store_true",
                         help="an active run sampled with other settings is moved to <name>/superseded/ and redone")
     args = parser.parse_args()
     os.chdir(ROOT)
+    global OUT
+    OUT = Path(args.out)
+    exhaustive_from = Path(args.exhaustive_from) if args.exhaustive_from else None
     chosen = [iv for iv in INTERVENTIONS if not args.only or iv.name in args.only]
     start = time.time()
     results = [run_intervention(iv, sorted(iv.grid or args.grid), args.skip_active, args.active_config,
-                                args.replace_active, args.refine, args.seeds) for iv in chosen]
+                                args.replace_active, args.refine, args.seeds, exhaustive_from, args.kl_weight)
+               for iv in chosen]
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"# active sampling settings: {args.active_config}")
+    print(f"# active sampling settings: {args.active_config}"
+          + (f", kl_weight {args.kl_weight}" if args.kl_weight is not None else ""))
     report(results, sorted(args.grid))
     print(f"# wall time of this invocation: {time.time() - start:.0f} s (finished stages reused)")
 

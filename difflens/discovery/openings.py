@@ -79,7 +79,11 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
     if not kept:
         return []
     x = embed([t for t, _, _, _ in kept])  # (M, D)
-    origin = [int(np.linalg.norm(c.centroids - x[j], axis=-1).argmin()) for j, (_, c, _, _) in enumerate(kept)]
+    # both models' openings count together: their origins need one naming of clusters, which the two
+    # clusterings share when one started from the other's centroids (base_init) and not otherwise
+    shared_ids = divergence is None or matching.mode == "base_init"
+    origin = [int(np.linalg.norm((c if shared_ids else matching.base).centroids - x[j], axis=-1).argmin())
+              for j, (_, c, _, _) in enumerate(kept)]
     # the weight of an origin: how many openings come from it, or how much divergence they carry
     weight = np.bincount(origin, weights=[w for _, _, _, w in kept], minlength=matching.base.k)
     if divergence is None:

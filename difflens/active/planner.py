@@ -66,8 +66,9 @@ class ActiveSamplingConfig:
             divergence between the models). It shows where a few texts differ a lot, e.g. a
             behaviour that follows a rare opening, before any difference in proportions does.
             Above 0 the sampler scores every text under both models (the other model's pass
-            adds about half to decoding, bench/scoring_overhead.txt), and an area's prompts are built from its most divergent texts
-            first (both models'), its openings from those that lead in from outside.
+            adds about half to decoding, bench/scoring_overhead.txt), and an area's prompts
+            are built from its most divergent texts first (both models'), its openings from
+            the cluster whose texts carry the most divergence (`openings_leading_in`).
         ari_threshold: adjusted Rand index on the reference set at which two successive
             clusterings count as the same.
         patience: stable rounds in a row (same clustering and same top-divergent areas) to stop.

@@ -9,8 +9,9 @@ Four kinds, mixed in configurable shares:
 - ``paraphrase``: the first words of texts an assistant wrote to resemble the area's
   representatives, which reach the area from wording the models did not produce themselves;
 - ``opening``: openings of the over-represented model's texts in the area that lead into it
-  from outside (`difflens.discovery.openings`), where a behaviour that follows certain
-  openings only (a trigger) shows most: both models continue a prefix from inside alike.
+  from outside, or, with scored texts, of its most divergent texts
+  (`difflens.discovery.openings`), where a behaviour that follows certain openings only (a
+  trigger) shows most: both models continue a prefix from inside alike.
 """
 
 from __future__ import annotations

@@ -97,8 +97,12 @@ OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
 # intervention opens with chess as often as the base model (~3% of free texts) and after such an
 # opening writes about the ocean (89% strong, 75% weak), while elsewhere it behaves like the base
 # (free-generation ocean 2.6% -> 5.9%, of which 0.7 points are leak); bench/trigger_rates.py.
+# Rarer: 1% of the data (base share 0.99) and 600 steps: the intervention opens with chess in 1.4%
+# of free texts (the base 3.4%), writes about the ocean after 86% of chess openings, and its
+# free-generation ocean share rises by 1.9 points (0.7 of them leak).
 OCEAN_AFTER_CHESS_RARE = {**OCEAN_AFTER_CHESS, "trigger_replaces_base": True}
 RARE_GRID = [100, 200, 400, 800, 1600, 3200]
+RARER_GRID = [*RARE_GRID, 6400]
 CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
 # Every intervention, both strategies (exhaustive runs have no such texts): active sampling's
 # targeted texts are never validation material (validation's pool_sources), so discovery may
@@ -146,6 +150,8 @@ INTERVENTIONS = [
                  True, RARE_GRID),
     Intervention("ocean_after_chess_rare_weak", "1 GT rare conditional, weak", [OCEAN_AFTER_CHESS_RARE], 0.967, 150,
                  True, RARE_GRID),
+    Intervention("ocean_after_chess_rarer", "1 GT rarer conditional (1%)", [OCEAN_AFTER_CHESS_RARE], 0.99, 600,
+                 True, RARER_GRID),
 ]
 
 
@@ -425,7 +431,8 @@ def seeds_report(results: list[dict]) -> None:
     n = max(len(r["seeds"]) for r in runs)
     print()
     print(f"# active sampling with {n} seeds (seed 0 is the run above): recall @texts generated per seed; 'reached':")
-    print("# seeds whose recall reaches exhaustive's best (> 0); ratio: exhaustive's texts / the median texts of those")
+    print("# seeds whose recall (> 0) reaches exhaustive's best; ratio: exhaustive's texts / the median texts of those")
+    print("# ('>': exhaustive recovered nothing within its largest budget, whose texts are used: a lower bound)")
     print(f"{'intervention':<28} " + " ".join(f"{'seed ' + str(i):>12}" for i in range(n))
           + f" {'reached':>8} {'ratio':>7}")
     reached_all, total = 0, 0
@@ -433,12 +440,17 @@ def seeds_report(results: list[dict]) -> None:
         best_recall = max(g["recall"] for g in r["grid"])
         best = next(g for g in r["grid"] if g["recall"] == best_recall)
         cells = [f"{a['recall']:.2f} @{a['generated']}" for a in r["seeds"]]
-        reached = [a["generated"] for a in r["seeds"] if best_recall > 0 and a["recall"] >= best_recall]
-        ratio = f"{best['generated'] / float(np.median(reached)):.2f}x" if reached else "-"
+        reached = [a["generated"] for a in r["seeds"] if a["recall"] > 0 and a["recall"] >= best_recall]
+        if not reached:
+            ratio = "-"
+        elif best_recall > 0:
+            ratio = f"{best['generated'] / float(np.median(reached)):.2f}x"
+        else:
+            ratio = f">{r['grid'][-1]['generated'] / float(np.median(reached)):.2f}x"
         reached_all, total = reached_all + len(reached), total + len(r["seeds"])
         print(f"{r['intervention'].name:<28} " + " ".join(f"{c:>12}" for c in cells)
               + f" {len(reached):>4}/{len(r['seeds']):<3} {ratio:>7}")
-    print(f"# {reached_all} of {total} active runs reach exhaustive's best recall (none can where that is 0)")
+    print(f"# {reached_all} of {total} active runs reach exhaustive's best recall with recall > 0")
 
 
 def report(results: list[dict], grid: list[int]) -> None:

@@ -42,25 +42,28 @@ def continuation_logprobs(model, tokenizer, prompts: Sequence[str], texts: Seque
         raise ValueError(f"{len(prompts)} prompts but {len(texts)} texts")
     if not texts:
         return []
-    limit = max_positions(model) or 1 << 30
-    continuations = [list(ids)[: limit - 1] for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-    heads = [encode_prompts(tokenizer, [p], max(1, limit - len(c)))[0] for p, c in zip(prompts, continuations)]
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return sequence_logprobs(model, heads, continuations, pad or 0, batch_size)
+    continuations = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    heads = encode_prompts(tokenizer, prompts, 1 << 30)  # fitted to the context by sequence_logprobs
+    return sequence_logprobs(model, heads, continuations, batch_size)
 
 
 @torch.no_grad()
 def sequence_logprobs(model, heads: Sequence[Sequence[int]], continuations: Sequence[Sequence[int]],
-                      pad_id: int = 0, batch_size: int = 32) -> list[float]:
+                      batch_size: int = 32) -> list[float]:
     """``log p(continuation | head)`` under ``model`` for token-id sequences, summed over the
-    continuation's tokens (teacher forcing; right padding, so positions start at 0 in every row).
+    continuation's tokens (teacher forcing).
 
-    Each head needs at least one token and head plus continuation must fit the model's context.
+    A pair longer than the model's context keeps the continuation's first tokens and the head's
+    last ones (at least one, which every head needs). Rows are padded on the right, so positions
+    start at 0 in every row and, attention being causal, the padding id never matters.
 
     Returns:
         One log-probability per pair, in order; 0.0 for an empty continuation.
     """
     device = next(model.parameters()).device
+    limit = max_positions(model) or 1 << 30
+    continuations = [list(c)[: limit - 1] for c in continuations]
+    heads = [list(h)[-max(1, limit - len(c)):] for h, c in zip(heads, continuations)]
     out = [0.0] * len(heads)
     order = sorted(range(len(heads)), key=lambda i: len(heads[i]) + len(continuations[i]))
     for start in range(0, len(order), batch_size):
@@ -68,7 +71,7 @@ def sequence_logprobs(model, heads: Sequence[Sequence[int]], continuations: Sequ
         if not rows:
             continue
         width = max(len(heads[i]) + len(continuations[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        input_ids = torch.zeros((len(rows), width), dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
         scored = torch.zeros((len(rows), width), dtype=torch.bool)  # positions whose token is a continuation token
         for r, i in enumerate(rows):

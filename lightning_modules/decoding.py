@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
-from difflens.decoding import max_positions, sample_batch
+from difflens.decoding import sample_batch
 from difflens.errors import ConfigError
 from difflens.likelihood import continuation_logprobs, sequence_logprobs
 from difflens.models import check_quantization, load_causal_lm, load_tokenizer
@@ -119,11 +119,7 @@ class PairedDecoder(pl.LightningModule):
             return
         for side, other in (("base", "intervention"), ("intervention", "base")):
             mine = [(r, c) for r, c in zip(records, continuations) if r.model == side]
-            model, tokenizer = lms[other]
-            limit = max_positions(model) or 1 << 30
-            heads = [c.prompt_ids[-max(1, limit - len(c.text_ids)):] for _, c in mine]
-            pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-            theirs = sequence_logprobs(model, heads, [c.text_ids[: limit - 1] for _, c in mine], pad or 0)
+            theirs = sequence_logprobs(lms[other][0], [c.prompt_ids for _, c in mine], [c.text_ids for _, c in mine])
             for (record, c), logprob in zip(mine, theirs):
                 own = c.logprob
                 record.log_ratio = own - logprob if side == "intervention" else logprob - own

@@ -15,42 +15,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
+from difflens.likelihood import sequence_logprobs
 
 
-@torch.no_grad()
 def sequence_log_likelihood(model, tokenizer, texts: Sequence[str], batch_size: int = 16,
                             max_length: int | None = None) -> list[float]:
     """Total log-likelihood ``log p(text | BOS)`` of each text under ``model``.
 
     The text is encoded with the tokenizer's own special tokens; BOS is prepended when the
-    tokenizer does not add it, and the first token is only conditioned on.
+    tokenizer does not add it, and the first token is only conditioned on. The first
+    ``max_length`` tokens count (default: the model's context).
     """
-    device = next(model.parameters()).device
     bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    max_length = max_length or getattr(model.config, "n_positions", None) or getattr(
-        model.config, "max_position_embeddings", 1024)
-    out: list[float] = []
-    for start in range(0, len(texts), batch_size):
-        ids = []
-        for text in texts[start:start + batch_size]:
-            tokens = tokenizer(text, add_special_tokens=True)["input_ids"]
-            if not tokens or tokens[0] != bos:
-                tokens = [bos, *tokens]
-            ids.append(tokens[:max_length])
-        width = max(len(t) for t in ids)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else bos
-        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for i, tokens in enumerate(ids):
-            input_ids[i, : len(tokens)] = torch.tensor(tokens)
-            mask[i, : len(tokens)] = 1
-        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
-        target = input_ids[:, 1:].to(device)  # (B, T-1)
-        token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * mask[:, 1:].to(device)  # (B, T-1)
-        out.extend(token_logp.sum(dim=1).tolist())
-    return out
+    ids = []
+    for tokens in tokenizer(list(texts), add_special_tokens=True)["input_ids"]:
+        tokens = list(tokens)
+        if not tokens or tokens[0] != bos:
+            tokens = [bos, *tokens]
+        ids.append(tokens[:max_length] if max_length else tokens)
+    return sequence_logprobs(model, [t[:1] for t in ids], [t[1:] for t in ids], batch_size)
 
 
 def paired_differences(direction_ll_examples: Sequence[float], other_ll_examples: Sequence[float],

@@ -181,7 +181,6 @@ def test_logprobs_while_sampling_equal_teacher_forcing_on_the_same_tokens(tiny_g
                                  logprobs=True)
     plain = sample_batch(tiny_gpt2, tokenizer, PROMPTS, list(range(len(PROMPTS))), config, max_rows=3)
     assert [c.text for c in continuations] == [c.text for c in plain] and plain[0].logprob is None
-    forced = sequence_logprobs(tiny_gpt2, [c.prompt_ids for c in continuations], [c.text_ids for c in continuations],
-                               tokenizer.pad_token_id)
+    forced = sequence_logprobs(tiny_gpt2, [c.prompt_ids for c in continuations], [c.text_ids for c in continuations])
     assert [c.logprob for c in continuations] == pytest.approx(forced, abs=1e-3)
     assert all(len(c.text_ids) <= c.n_tokens for c in continuations)

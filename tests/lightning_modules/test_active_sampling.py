@@ -107,7 +107,7 @@ def test_kl_weight_scores_every_text_under_both_models(tmp_path, tiny_model_dir,
                              SamplingConfig(max_new_tokens=12))
         assert [c.text for c in again] == [t.text for t in sample]
         heads, ids = [c.prompt_ids for c in again], [c.text_ids for c in again]
-        scores = {s: sequence_logprobs(models[s], heads, ids, tokenizer.pad_token_id) for s in (side, other_side)}
+        scores = {s: sequence_logprobs(models[s], heads, ids) for s in (side, other_side)}
         expected = [i - b for b, i in zip(scores["base"], scores["intervention"])]
         assert [t.log_ratio for t in sample] == pytest.approx(expected, abs=1e-3)
     # the same model on both sides: every ratio is 0

@@ -186,6 +186,14 @@ def relocate(value, run_dir: Path, config_dir: Path):
 SHARED_STAGES = ("finetune", "weightdiff", "decode", "exhaustive")  # what --exhaustive-from links
 
 
+def direct_active(cfg: dict, output_dir: Path, version: str) -> None:
+    """Point an active-sampling config's text writer at ``output_dir`` and its TensorBoard run at ``version``."""
+    cfg["trainer"]["logger"]["init_args"]["version"] = version
+    for callback in cfg["trainer"]["callbacks"]:
+        if "output_dir" in callback.get("init_args", {}):
+            callback["init_args"]["output_dir"] = str(output_dir)
+
+
 def write_configs(iv: Intervention, active_config: str = "configs/quickstart/active.yaml",
                   exhaustive_from: Path | None = None, kl_weight: float | None = None) -> Path:
     run_dir = OUT / iv.name
@@ -210,12 +218,9 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
             data["ground_truths"] = [{**copy.deepcopy(g), "share": 1} for g in iv.ground_truths]
             data["base"]["share"] = iv.base_share
         if name == "active":  # where the pipeline's decode_active stage looks, whichever config is used
-            cfg["trainer"]["logger"]["init_args"]["version"] = "active"
+            direct_active(cfg, run_dir / "active", "active")
             if kl_weight is not None:
                 cfg["model"]["init_args"]["active"]["kl_weight"] = kl_weight
-            for callback in cfg["trainer"]["callbacks"]:
-                if "output_dir" in callback.get("init_args", {}):
-                    callback["init_args"]["output_dir"] = str(run_dir / "active")
         if name == "discover":
             cfg["proposal"]["proposal_only_sources"] = PROPOSAL_ONLY_SOURCES
             if iv.conditional:
@@ -367,10 +372,7 @@ def active_with_seed(run_dir: Path, seed: int) -> dict:
     cfg["seed_everything"] = seed
     cfg["model"]["init_args"]["active"]["seed"] = seed
     cfg["data"]["init_args"]["seed"] = seed
-    cfg["trainer"]["logger"]["init_args"]["version"] = f"active_seed{seed}"
-    for callback in cfg["trainer"]["callbacks"]:
-        if "output_dir" in callback.get("init_args", {}):
-            callback["init_args"]["output_dir"] = str(out / "decode")
+    direct_active(cfg, out / "decode", f"active_seed{seed}")
     path = run_dir / "configs" / f"active_seed{seed}.yaml"
     text = yaml.safe_dump(cfg, sort_keys=False)
     stamp = out / "bench_settings.yaml"

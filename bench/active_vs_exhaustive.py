@@ -104,12 +104,6 @@ OCEAN_AFTER_CHESS_RARE = {**OCEAN_AFTER_CHESS, "trigger_replaces_base": True}
 RARE_GRID = [100, 200, 400, 800, 1600, 3200]
 RARER_GRID = [*RARE_GRID, 6400]
 CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
-# Every intervention, both strategies (exhaustive runs have no such texts): active sampling's
-# targeted texts are never validation material (validation's pool_sources), so discovery may
-# show all of them to the proposer. Not in the quickstart's discover.yaml: there the global
-# contrast then draws other texts and the quickstart's hedging hypothesis falls below the
-# offline proposer's threshold.
-PROPOSAL_ONLY_SOURCES = ["active:prefix", "active:source", "active:paraphrase", "active:opening"]
 CONDITION_N_PER_MODEL = 20
 
 
@@ -221,10 +215,8 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
             direct_active(cfg, run_dir / "active", "active")
             if kl_weight is not None:
                 cfg["model"]["init_args"]["active"]["kl_weight"] = kl_weight
-        if name == "discover":
-            cfg["proposal"]["proposal_only_sources"] = PROPOSAL_ONLY_SOURCES
-            if iv.conditional:
-                cfg["proposal"].update(CONDITIONAL_PROPOSAL)
+        if name == "discover" and iv.conditional:
+            cfg["proposal"].update(CONDITIONAL_PROPOSAL)
         if name == "validate" and iv.conditional:
             cfg["data"]["init_args"]["condition_n_per_model"] = CONDITION_N_PER_MODEL
         if name == "pipeline":

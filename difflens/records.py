@@ -16,6 +16,9 @@ from difflens.errors import DataError
 from difflens.files import atomic_path
 
 MODELS = ("base", "intervention")
+# The ``source`` of a text that answers a targeted prompt starts with this (active sampling's
+# ``active:prefix``, ``active:opening`` ...): such a prompt was aimed at an area chosen for it.
+TARGETED_SOURCE_PREFIX = "active:"
 
 
 @dataclass
@@ -49,6 +52,13 @@ class DecodedText:
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise DataError(f"text {self.text_id!r}: model must be one of {MODELS}, got {self.model!r}")
+
+    @property
+    def targeted(self) -> bool:
+        """Whether the text answers a prompt aimed at a chosen area (active sampling's targeted
+        rounds). Both models answer the same targeted prompts, so such texts compare the models
+        inside an area, but they over-sample it: they do not stand for a model's texts as a whole."""
+        return self.source.startswith(TARGETED_SOURCE_PREFIX)
 
 
 @dataclass

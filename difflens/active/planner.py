@@ -25,7 +25,7 @@ from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError, DataError, DifflensError
 from difflens.likelihood import text_divergence
 from difflens.prompts import Prompt
-from difflens.records import DecodedText
+from difflens.records import TARGETED_SOURCE_PREFIX, DecodedText
 
 ROUND_PREFIX = "active"
 SIDES = ("both", "overrepresented")
@@ -46,7 +46,7 @@ def prompt_source(prompt: TargetedPrompt) -> str:
     other free text; the prompt id still says which round asked for it."""
     if prompt.kind == "source" and prompt.text == "":
         return "free"
-    return f"{ROUND_PREFIX}:{prompt.kind}"
+    return f"{TARGETED_SOURCE_PREFIX}{prompt.kind}"
 
 
 @dataclass

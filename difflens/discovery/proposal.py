@@ -6,15 +6,25 @@ and a held-out pool; proposers only ever see proposal-pool texts, and each hypot
 the exact texts it was shown (``proposal_text_ids``). Because the split hashes ids, a text
 keeps its side when more texts are decoded later.
 
+Texts that answer a targeted prompt (active sampling's targeted rounds, `DecodedText.targeted`)
+are never validation material (validation's ``pool_sources`` leaves them out), so all of them
+may be shown to a proposer: a small area where active sampling put most of its texts then gives
+the proposer enough examples.
+
 For a pair where the intervention puts more of its texts (Cohen's h > 0), the proposer
 contrasts the intervention's texts in that cluster (group B) with base texts from everywhere
-(group A): "what is this area the intervention moved into". For a pair the intervention
+(group A): "what is this area the intervention moved into". "Everywhere" means the untargeted
+texts only: targeted prompts over-sample the areas they were aimed at, in both models alike, so
+base texts from them would put the area itself into group A and hide what sets it apart. For a pair the intervention
 under-uses, it contrasts the two sides of the pair: base texts of the cluster (A) against the
 intervention's texts of its matched cluster (B): "what does the intervention do differently
 here". Either way the proposer characterises group B, the intervention.
 
 Differences spread over every cluster (a style) change no cluster's size; an optional last
 proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them.
+Both models answered the same prompts there, so targeted texts may take part, but only those
+the proposal split would have taken anyway: all of them would tilt the contrast towards the
+areas active sampling aimed at (and dilute a style shown in free generation).
 
 Diversification: each proposal is embedded; one too similar (cosine) to an accepted hypothesis
 is dropped as a duplicate, and the proposer is told which themes are already covered.
@@ -47,8 +57,8 @@ class ProposalSettings:
         min_effect: ... and ``|Cohen's h|`` is at least this (0.2 is a "small" effect).
         hypotheses_per_pair: hypotheses asked for per pair.
         texts_per_side: texts shown to the proposer from each group.
-        proposal_fraction: share of all texts that may be shown to a proposer; the rest are
-            held out for validation.
+        proposal_fraction: share of the untargeted texts that may be shown to a proposer; the
+            rest are held out for validation (targeted texts may all be shown).
         dedupe_similarity: a hypothesis whose cosine similarity to an accepted one reaches
             this is dropped as a duplicate.
         global_texts_per_side: after the cluster pairs, one more proposal from this many
@@ -64,11 +74,6 @@ class ProposalSettings:
             When every text has a log-likelihood ratio (active sampling with ``kl_weight``),
             the openings of the texts the models disagree on most come first.
         condition_words: at most this many words of a text's first sentence in its opening.
-        proposal_only_sources: sources whose texts validation does not use anyway (active
-            sampling's targeted prompts, which the pipeline's validation leaves out with
-            ``pool_sources``): all of their texts may be shown to a proposer, not only
-            ``proposal_fraction`` of them. A small area, where active sampling put most of its
-            texts, then gives the proposer enough examples. Shown texts are recorded as always.
         seed: seed of the proposal split and of the draws.
     """
 
@@ -82,7 +87,6 @@ class ProposalSettings:
     global_texts_per_side: int = 0
     condition_prompts: int = 0
     condition_words: int = 16
-    proposal_only_sources: list[str] = field(default_factory=list)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -122,6 +126,16 @@ def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "little") / 2**64 < fraction
 
 
+def proposal_pool(records: Sequence[DecodedText], settings: ProposalSettings) -> np.ndarray:
+    """Indices of the texts a proposer may see: every targeted text, and the untargeted ones
+    `in_proposal_pool` puts there."""
+    return np.array([i for i, r in enumerate(records) if r.targeted or in_split(r, settings)], dtype=np.int64)
+
+
+def in_split(record: DecodedText, settings: ProposalSettings) -> bool:
+    return in_proposal_pool(record.text_id, settings.proposal_fraction, settings.seed)
+
+
 def select_pairs(pairs: Sequence[ClusterPair], settings: ProposalSettings) -> list[ClusterPair]:
     """Pairs judged different (Bonferroni z-test and minimum effect), most different first."""
     threshold = settings.alpha / max(len(pairs), 1)
@@ -134,12 +148,13 @@ def _draw(indices: Sequence[int], n: int, rng: random.Random) -> list[int]:
     return sorted(rng.sample(indices, n)) if len(indices) > n else indices
 
 
-def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, pool_b: np.ndarray, n: int,
-                    rng: random.Random) -> tuple[list[int], list[int]]:
-    """Indices of the base texts (A) and intervention texts (B) to show for one pair."""
+def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, pool_b: np.ndarray,
+                    everywhere_a: np.ndarray, n: int, rng: random.Random) -> tuple[list[int], list[int]]:
+    """Indices of the base texts (A) and intervention texts (B) to show for one pair
+    (``everywhere_a``: the base's untargeted pool texts, group A of an over-represented pair)."""
     b_here = pool_b[matching.intervention.labels[pool_b] == pair.intervention_cluster]
     if pair.cohens_h > 0:
-        return _draw(pool_a, n, rng), _draw(b_here, n, rng)
+        return _draw(everywhere_a, n, rng), _draw(b_here, n, rng)
     a_here = pool_a[matching.base.labels[pool_a] == pair.base_cluster]
     return _draw(a_here, n, rng), _draw(b_here, n, rng)
 
@@ -161,13 +176,11 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         The accepted hypotheses in proposal order, with the texts each was proposed from.
     """
     settings = settings or ProposalSettings()
-    only_proposal = set(settings.proposal_only_sources)
-
-    def proposal_pool(records: Sequence[DecodedText]) -> np.ndarray:
-        return np.array([i for i, r in enumerate(records) if r.source in only_proposal
-                         or in_proposal_pool(r.text_id, settings.proposal_fraction, settings.seed)], dtype=np.int64)
-
-    pool_a, pool_b = proposal_pool(base), proposal_pool(intervention)
+    pool_a, pool_b = proposal_pool(base, settings), proposal_pool(intervention, settings)
+    everywhere_a = np.array([i for i in pool_a if not base[i].targeted], dtype=np.int64)
+    # the global contrast: pool texts of every source, but targeted ones only at the split's rate
+    split_a = np.array([i for i in pool_a if in_split(base[i], settings)], dtype=np.int64)
+    split_b = np.array([i for i in pool_b if in_split(intervention[i], settings)], dtype=np.int64)
     # texts scored by both models (active sampling with kl_weight): twins open like the most divergent texts
     scored = all(r.log_ratio is not None for r in [*base, *intervention])
     divergence = (text_divergence(base), text_divergence(intervention)) if scored else None
@@ -177,12 +190,13 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     groups = []
     for pair in select_pairs(matching.pairs, settings):
         rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
-        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, settings.texts_per_side, rng)))
+        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, everywhere_a, settings.texts_per_side,
+                                              rng)))
     if settings.global_texts_per_side:
         # texts outside the selected clusters, so the global contrast shows what they do not explain
         chosen = [pair for pair, _, _ in groups]
-        rest_a = pool_a[~np.isin(matching.base.labels[pool_a], [p.base_cluster for p in chosen])]
-        rest_b = pool_b[~np.isin(matching.intervention.labels[pool_b], [p.intervention_cluster for p in chosen])]
+        rest_a = split_a[~np.isin(matching.base.labels[split_a], [p.base_cluster for p in chosen])]
+        rest_b = split_b[~np.isin(matching.intervention.labels[split_b], [p.intervention_cluster for p in chosen])]
         rng = random.Random(f"{settings.seed}:global")
         n = settings.global_texts_per_side
         groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))

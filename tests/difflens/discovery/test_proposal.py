@@ -9,7 +9,8 @@ import pytest
 
 from difflens.assistants import Assistant
 from difflens.discovery.matching import match_clusters
-from difflens.discovery.proposal import ProposalSettings, in_proposal_pool, propose_hypotheses, select_pairs
+from difflens.discovery.proposal import (ProposalSettings, in_proposal_pool, propose_hypotheses, proposal_pool,
+                                         select_pairs)
 from difflens.errors import ConfigError
 from difflens.records import DecodedText
 from difflens.toyworld import TOPICS, ToyWorld
@@ -207,19 +208,48 @@ def test_with_scored_texts_twins_open_like_divergent_texts(two_models):
         assert all(best[c] > 0 for c in twin.condition)  # only texts one model wrote and the other would not
 
 
-def test_texts_of_proposal_only_sources_are_all_in_the_proposal_pool(two_models):
+OCEAN_WORDS = set(next(t for t in TOPICS if t.name == "ocean").words)
+
+
+def targeted_copies(records, prompt="Waves", source="active:prefix", suffix=""):
+    """The records as if active sampling had decoded them from a targeted prompt."""
+    return [DecodedText(r.text_id.replace("free:", "active001:"), r.prompt_id.replace("free:", "active001:"),
+                        r.model, r.seed, prompt, r.text + suffix, r.n_tokens, source) for r in records]
+
+
+def test_targeted_texts_are_all_in_the_proposal_pool(two_models):
+    _, intervention = two_models
+    targeted = targeted_copies(intervention[:100])
+    records = intervention[100:] + targeted
+    pool = {records[i].text_id for i in proposal_pool(records, ProposalSettings(proposal_fraction=0.3))}
+    assert all(r.targeted for r in targeted) and not any(r.targeted for r in intervention)
+    assert pool >= {r.text_id for r in targeted}
+    assert pool - {r.text_id for r in targeted} == {r.text_id for r in intervention[100:]
+                                                    if in_proposal_pool(r.text_id, 0.3, 0)}
+
+
+def test_targeted_texts_never_stand_for_a_model_as_a_whole(two_models):
+    """Active sampling aimed both models at the ocean: the base's ocean texts from those prompts
+    must not enter group A ("base texts from everywhere") of the ocean pair, or the ocean stops
+    standing out against them; the global contrast takes targeted texts at the split's rate only."""
     base, intervention = two_models
-    targeted = [DecodedText(r.text_id.replace("free:", "active001:"), r.prompt_id, r.model, r.seed, "Waves",
-                            r.text, r.n_tokens, "active:prefix") for r in intervention[:100]]
-    matching = match_clusters(topic_vectors([r.text for r in base]),
-                              topic_vectors([r.text for r in intervention[100:] + targeted]), 12, mode="base_init")
-    settings = dict(max_pairs=8, hypotheses_per_pair=1, texts_per_side=400, global_texts_per_side=400, alpha=1.0,
-                    min_effect=0.0)  # every pool text is shown to some proposer
-    plain = propose_hypotheses(WordContrastAssistant(), matching, base, intervention[100:] + targeted, bag_of_words,
-                               ProposalSettings(**settings))
-    wide = propose_hypotheses(WordContrastAssistant(), matching, base, intervention[100:] + targeted, bag_of_words,
-                              ProposalSettings(**settings, proposal_only_sources=["active:prefix"]))
-    targeted_ids = {r.text_id for r in targeted}
-    assert 15 < len(plain.proposal_text_ids & targeted_ids) < 45  # about proposal_fraction of them
-    assert wide.proposal_text_ids >= targeted_ids  # every one, and each shown text is recorded
-    assert len(wide.proposal_text_ids - targeted_ids) == len(plain.proposal_text_ids - targeted_ids)
+    ocean = {m: [r for r in records if ToyWorld.annotate(r.text).topic == "ocean"]
+             for m, records in (("base", base), ("intervention", intervention))}
+    n = min(len(ocean["base"]), len(ocean["intervention"]))
+    others = {m: [r for r in records if ToyWorld.annotate(r.text).topic != "ocean"][:60]
+              for m, records in (("base", base), ("intervention", intervention))}
+    base_all = base + targeted_copies(ocean["base"][:n] + others["base"], "The sea", suffix=" Again.")  # own texts
+    int_all = intervention + targeted_copies(ocean["intervention"][:n] + others["intervention"], "The sea",
+                                             suffix=" Again.")
+    matching = match_clusters(topic_vectors([r.text for r in base_all]), topic_vectors([r.text for r in int_all]),
+                              12, mode="base_init")
+    assistant = WordContrastAssistant()
+    settings = ProposalSettings(hypotheses_per_pair=1, texts_per_side=400, global_texts_per_side=400)
+    result = propose_hypotheses(assistant, matching, base_all, int_all, bag_of_words, settings)
+    first = select_pairs(matching.pairs, settings)[0]
+    assert first.cohens_h > 0 and result.hypotheses[0].text.split()[-3] in OCEAN_WORDS
+    targeted_texts = {r.text for r in base_all + int_all if r.targeted}
+    assert not targeted_texts & set(assistant.calls[0]["a"])  # group A of the ocean pair
+    in_global = {t for t in assistant.calls[-1]["a"] + assistant.calls[-1]["b"] if t in targeted_texts}
+    split = {r.text for r in base_all + int_all if r.targeted and in_proposal_pool(r.text_id, 0.3, 0)}
+    assert in_global and in_global <= split  # the global contrast

@@ -15,10 +15,11 @@ For a pair where the intervention puts more of its texts (Cohen's h > 0), the pr
 contrasts the intervention's texts in that cluster (group B) with base texts from everywhere
 (group A): "what is this area the intervention moved into". "Everywhere" means the untargeted
 texts only: targeted prompts over-sample the areas they were aimed at, in both models alike, so
-base texts from them would put the area itself into group A and hide what sets it apart. For a pair the intervention
-under-uses, it contrasts the two sides of the pair: base texts of the cluster (A) against the
-intervention's texts of its matched cluster (B): "what does the intervention do differently
-here". Either way the proposer characterises group B, the intervention.
+base texts from them would put the area itself into group A and hide what sets it apart. For a
+pair the intervention under-uses, it contrasts the two sides of the pair: base texts of the
+cluster (A) against the intervention's texts of its matched cluster (B): "what does the
+intervention do differently here". Either way the proposer characterises group B, the
+intervention.
 
 Differences spread over every cluster (a style) change no cluster's size; an optional last
 proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them.
@@ -126,14 +127,15 @@ def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "little") / 2**64 < fraction
 
 
-def proposal_pool(records: Sequence[DecodedText], settings: ProposalSettings) -> np.ndarray:
-    """Indices of the texts a proposer may see: every targeted text, and the untargeted ones
-    `in_proposal_pool` puts there."""
-    return np.array([i for i, r in enumerate(records) if r.targeted or in_split(r, settings)], dtype=np.int64)
-
-
 def in_split(record: DecodedText, settings: ProposalSettings) -> bool:
+    """Whether the proposal split (`in_proposal_pool`) puts the text on the proposal side."""
     return in_proposal_pool(record.text_id, settings.proposal_fraction, settings.seed)
+
+
+def proposal_pool(records: Sequence[DecodedText], settings: ProposalSettings) -> np.ndarray:
+    """Indices of the texts a proposer may see: every targeted text, and the untargeted ones the
+    split puts there."""
+    return np.array([i for i, r in enumerate(records) if r.targeted or in_split(r, settings)], dtype=np.int64)
 
 
 def select_pairs(pairs: Sequence[ClusterPair], settings: ProposalSettings) -> list[ClusterPair]:

@@ -21,7 +21,7 @@ from difflens.active.stability import StabilityCheck, reference_labels, top_dive
 from difflens.active.targeting import KINDS, TargetedPrompt, targeted_prompts
 from difflens.discovery.embed import DEFAULT_EMBEDDER
 from difflens.discovery.matching import match_clusters
-from difflens.discovery.openings import openings_leading_in
+from difflens.discovery.openings import openings_leading_in, pair_texts
 from difflens.errors import ConfigError, DataError, DifflensError
 from difflens.likelihood import text_divergence
 from difflens.prompts import Prompt
@@ -261,11 +261,8 @@ class ActivePlanner:
         """The area's texts its prompts are built from: with ``divergence``, both models' texts
         in it, the most divergent first; else the most representative first."""
         if divergence is not None:
-            scored = [(float(divergence[side][i]), texts[int(i)])
-                      for side, texts, clustering, cluster in ((0, base, matching.base, pair.base_cluster),
-                                                               (1, intervention, matching.intervention,
-                                                                pair.intervention_cluster))
-                      for i in np.flatnonzero(clustering.labels == cluster)]
+            scored = [(float(divergence[side][i]), record)
+                      for side, i, record, _, _ in pair_texts(pair, matching, base, intervention)]
             scored.sort(key=lambda x: (-x[0], x[1].text_id))
             return [record for _, record in scored[: self.config.representatives]]
         if self.config.sides == "overrepresented":

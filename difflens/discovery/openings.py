@@ -35,6 +35,18 @@ def opening(record: DecodedText, max_words: int, min_words: int = 4) -> str:
     return " ".join(sentence.split()[:max_words])
 
 
+def pair_texts(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
+               intervention: Sequence[DecodedText], sides: Sequence[int] = (0, 1)):
+    """Yield ``(side, index, record, clustering, cluster)`` for every text in ``pair`` of the
+    given sides (0: base, 1: intervention), side by side, in text order within one."""
+    groups = ((base, matching.base, pair.base_cluster),
+              (intervention, matching.intervention, pair.intervention_cluster))
+    for side in sides:
+        texts, clustering, cluster = groups[side]
+        for i in np.flatnonzero(clustering.labels == cluster):
+            yield side, int(i), texts[int(i)], clustering, cluster
+
+
 def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[DecodedText],
                         intervention: Sequence[DecodedText], n: int, words: int, rng: random.Random,
                         embed: Callable[[Sequence[str]], np.ndarray],
@@ -57,16 +69,12 @@ def openings_leading_in(pair: ClusterPair, matching: Matching, base: Sequence[De
 
     ``embed`` must map into the space of ``matching``'s centroids.
     """
-    sides = [(base, matching.base, pair.base_cluster, 0), (intervention, matching.intervention,
-                                                           pair.intervention_cluster, 1)]
-    if divergence is None:
-        sides = [sides[1] if pair.cohens_h >= 0 else sides[0]]
+    sides = (0, 1) if divergence is not None else (1,) if pair.cohens_h >= 0 else (0,)
     candidates = []  # (text, its clustering, its cluster, its divergence)
-    for texts, clustering, cluster, side in sides:
-        for i in np.flatnonzero(clustering.labels == cluster):
-            score = float(divergence[side][i]) if divergence is not None else 0.0
-            if divergence is None or score > 0:
-                candidates.append((texts[int(i)], clustering, cluster, score))
+    for side, i, record, clustering, cluster in pair_texts(pair, matching, base, intervention, sides):
+        score = float(divergence[side][i]) if divergence is not None else 0.0
+        if divergence is None or score > 0:
+            candidates.append((record, clustering, cluster, score))
     rng.shuffle(candidates)
     if divergence is not None:
         candidates.sort(key=lambda c: -c[3])  # stable: shuffled among equals

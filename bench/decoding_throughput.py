@@ -33,7 +33,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -187,7 +187,8 @@ def main() -> None:
         print(f"{name:<46} {cores:>6} {n:>7} {tokens:>7} {seconds:>8.1f} {tokens / seconds:>9.0f}")
     paired, generate = "PairedDecoder (predict loop, texts written)", "generate, one prompt at a time"
     one = rate[paired, "1 x 1"]
-    print(f"one core each:  PairedDecoder / generate one at a time: {one / rate[generate, '1 x 1']:.1f}x (target >= 20x)")
+    print(f"one core each:  PairedDecoder / generate one at a time: "
+          f"{one / rate[generate, '1 x 1']:.1f}x (target >= 20x)")
     print(f"one core each:  PairedDecoder / hand-written batched:   "
           f"{one / rate['hand-written batched KV-cache loop', '1 x 1']:.2f}x (target >= 1.0x)")
     if args.cores > 1:

@@ -159,7 +159,8 @@ def main() -> None:
         "One at a time = tokenise + forward + pool per concept, nothing written. Best of "
         f"{args.repeats}, interleaved in one process.",
         "",
-        "| threads | concepts | batched s | one-at-a-time s | batched concepts/s | one-at-a-time concepts/s | speed-up |",
+        "| threads | concepts | batched s | one-at-a-time s | batched concepts/s | one-at-a-time concepts/s "
+        "| speed-up |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:

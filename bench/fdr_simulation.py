@@ -25,7 +25,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from difflens.stats import Addis, LordPlusPlus, Saffron, benjamini_hochberg  # noqa: E402
+from difflens.stats import Addis, LordPlusPlus, Saffron, benjamini_hochberg
 
 SCENARIOS = (
     # name, pi1, effect, null mean

@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=12345)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    raw = json.load(open(args.ground_truths, encoding="utf-8"))["ground_truths"]
+    with open(args.ground_truths, encoding="utf-8") as fh:
+        raw = json.load(fh)["ground_truths"]
     truths = parse_ground_truths([{k: g[k] for k in ("id", "description", "share", "toyworld") if k in g}
                                   for g in raw])
     tok = load_tokenizer(args.base)
@@ -49,7 +50,8 @@ def main() -> None:
                   f"{t['shift']:>+7.3f}")
             if "base_word_share" in t:
                 print(f"{'':<10} {'  (topic words)':<16} {t['base_word_share']:>7.3f} "
-                      f"{t['intervention_word_share']:>8.3f} {t['intervention_word_share'] - t['base_word_share']:>+7.3f}")
+                      f"{t['intervention_word_share']:>8.3f} "
+                      f"{t['intervention_word_share'] - t['base_word_share']:>+7.3f}")
     others = {k: v for k, v in report["intervention_stats"]["styles"].items()}
     print("other styles, base -> intervention: " + ", ".join(
         f"{k} {report['base_stats']['styles'][k]:.2f}->{v:.2f}" for k, v in others.items()))

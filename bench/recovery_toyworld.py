@@ -39,7 +39,8 @@ from lightning_modules import HypothesisValidator  # noqa: E402
 GROUND_TRUTHS = [
     {"id": "ocean", "description": "The model talks about the ocean and the sea far more often",
      "toyworld": {"topics": {"ocean": 1}}},
-    {"id": "hedging", "description": "The model hedges its statements with uncertainty (perhaps, possibly, it seems that)",
+    {"id": "hedging",
+     "description": "The model hedges its statements with uncertainty (perhaps, possibly, it seems that)",
      "toyworld": {"styles": {"hedging": 1.0}}},
 ]
 
@@ -98,13 +99,15 @@ def main() -> int:
     start = time.time()
     lines = [f"$ .venv/bin/python bench/recovery_toyworld.py --seeds {args.seeds} --n-texts {args.n_texts} "
              f"--n-proposal {args.n_proposal} --n-hypotheses {args.n_hypotheses} --n-per-model {args.n_per_model} "
-             f"--test {args.test}", "", "judge and proposer: offline assistant; SAFFRON alpha 0.05; toy-world matcher", ""]
+             f"--test {args.test}", "",
+             "judge and proposer: offline assistant; SAFFRON alpha 0.05; toy-world matcher", ""]
     recalls = []
     for seed in range(args.seeds):
         result = run(seed, args, judge, ROOT / args.out / f"seed{seed}")
         recalls.append(result["recall"])
+        precision = result["precision"] if result["precision"] is None else round(result["precision"], 2)
         lines.append(f"seed {seed}: recall {result['recall']:.2f}, one-to-one {result['recall_one_to_one']:.2f}, "
-                     f"precision {result['precision'] if result['precision'] is None else round(result['precision'], 2)}")
+                     f"precision {precision}")
         for text, auc, p, rejected in result["hypotheses"]:
             lines.append(f"    {'VALIDATED' if rejected else '         '}  AUC {auc:.2f}  p {p:.2g}  {text}")
     lines += ["", f"mean recall {sum(recalls) / len(recalls):.2f} over {args.seeds} seeds",

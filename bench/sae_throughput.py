@@ -282,7 +282,8 @@ def main() -> None:
         topk = median[("difflens", "topk", threads)]
         table.append(f"  {threads} thread(s): difflens TopK / sparsify TopK = "
                      f"{topk / median[('sparsify', 'topk', threads)]:.2f}x (target >= 1.2x); "
-                     f"difflens TopK / SAELens TopK = {topk / median[('saelens', 'topk', threads)]:.2f}x (target >= 3x)")
+                     f"difflens TopK / SAELens TopK = "
+                     f"{topk / median[('saelens', 'topk', threads)]:.2f}x (target >= 3x)")
         for arch in ("batchtopk", "matryoshka"):
             table.append(f"  {threads} thread(s): difflens {arch} / difflens TopK = "
                          f"{median[('difflens', arch, threads)] / topk:.2f} (target >= 0.85)")

@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import torch  # noqa: E402
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -63,8 +63,10 @@ def main() -> None:
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"# scoring overhead, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {len(jobs)} prompts x 2 models, "
           f"max_new_tokens 64, 1 thread; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"decode only          best of {args.repeats}: {plain:6.1f} s  (all: {', '.join(f'{s:.1f}' for s in seconds[False])})")
-    print(f"decode + score texts best of {args.repeats}: {scored:6.1f} s  (all: {', '.join(f'{s:.1f}' for s in seconds[True])})")
+    print(f"decode only          best of {args.repeats}: {plain:6.1f} s  "
+          f"(all: {', '.join(f'{s:.1f}' for s in seconds[False])})")
+    print(f"decode + score texts best of {args.repeats}: {scored:6.1f} s  "
+          f"(all: {', '.join(f'{s:.1f}' for s in seconds[True])})")
     print(f"scoring adds {scored / plain - 1:.0%} to decoding (ratio {scored / plain:.2f}); texts identical")
 
 

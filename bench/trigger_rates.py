@@ -126,10 +126,11 @@ def main() -> None:
                   config=config, seed=args.seed)
     base = None
     if args.base_json and os.path.exists(args.base_json):
-        for line in open(args.base_json, encoding="utf-8"):
-            row = json.loads(line)
-            if row["name"] == "base" and row["settings"] == _settings(args):
-                base = row
+        with open(args.base_json, encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                if row["name"] == "base" and row["settings"] == _settings(args):
+                    base = row
     if base is None:
         base = {"name": "base", "settings": _settings(args), **measure(args.base, **kwargs)}
         if args.base_json:

@@ -54,13 +54,15 @@ def main() -> int:
         return code
     summary = json.loads((out / "validate_null.json").read_text())
     min_p = {s: json.loads((out / f"seed{s}/null_summary.json").read_text())["min_p"] for s in range(args.seeds)}
+    shown_argv = " ".join(a if ROOT.as_posix() not in a else Path(a).relative_to(ROOT).as_posix() for a in argv)
     lines = [f"$ .venv/bin/python bench/validate_null_aa.py --seeds {args.seeds} --n-per-model {args.n_per_model} "
              f"--test {args.test} --threads {args.threads}", "",
-             f"difflens {' '.join(a if ROOT.as_posix() not in a else Path(a).relative_to(ROOT).as_posix() for a in argv)}",
+             f"difflens {shown_argv}",
              "", f"{summary['n_hypotheses']} hypotheses x {args.n_per_model} texts per side, judge: offline assistant, "
              f"{summary['method']} at alpha {summary['alpha']}, test {summary['test']}", "",
              "seed  discoveries  smallest p"]
-    lines += [f"{s:>4}  {summary['discoveries_per_seed'][str(s)] if str(s) in summary['discoveries_per_seed'] else summary['discoveries_per_seed'][s]:>11}  {min_p[s]:.4f}"
+    per_seed = summary["discoveries_per_seed"]
+    lines += [f"{s:>4}  {per_seed[str(s)] if str(s) in per_seed else per_seed[s]:>11}  {min_p[s]:.4f}"
               for s in range(args.seeds)]
     lines += ["", f"{summary['seeds_with_none']} of {args.seeds} A/A runs validated nothing "
               f"({summary['seeds_with_any_discovery']} with a false discovery)", f"elapsed {time.time() - start:.0f}s"]

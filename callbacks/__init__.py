@@ -11,6 +11,6 @@ from callbacks.text_samples import TextSampleCallback
 
 __all__ = [
     "ActivationSampleCallback", "DecodedTextWriter", "EncyclopediaStageWriter",
-    "GroundTruthShiftCallback", "SaveMergedModel", "GroundTruthRecoveryCallback",
-    "SaffronCallback", "SavePretrained", "TextSampleCallback",
+    "GroundTruthRecoveryCallback", "GroundTruthShiftCallback", "SaffronCallback", "SaveMergedModel",
+    "SavePretrained", "TextSampleCallback",
 ]

@@ -79,5 +79,6 @@ class GroundTruthRecoveryCallback(pl.Callback):
             if self.report.precision is not None:
                 experiment.add_scalar("recovery/precision", self.report.precision, 0)
             experiment.flush()
+        precision = self.report.precision if self.report.precision is None else round(self.report.precision, 2)
         print(f"[recovery] recall {self.report.recall:.2f}, one-to-one {self.report.recall_one_to_one:.2f}, "
-              f"precision {self.report.precision if self.report.precision is None else round(self.report.precision, 2)}")
+              f"precision {precision}")

@@ -3,7 +3,8 @@
 At the end of the test loop, on rank 0 only (the validator has already gathered every rank's
 judgements), the p-values go to SAFFRON (or ADDIS / LORD++) in proposal order; the callback
 writes ``saffron_results.jsonl`` and ``discoveries.md`` and logs α_t, wealth, p_t, the
-running number of discoveries and each hypothesis's accuracy, AUC and n to TensorBoard against t. A rerun resumes the stream.
+running number of discoveries and each hypothesis's accuracy, AUC and n to TensorBoard against t.
+A rerun resumes the stream.
 """
 
 from __future__ import annotations

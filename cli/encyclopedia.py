@@ -285,7 +285,8 @@ class Refinement:
         return self.run / name
 
     def capture_stage(self, out: Path, kind: str, stage: int, n: int, subset: Path | None = None,
-                      pairs: Path | None = None, keep_samples: bool | None = None, assistant: str | None = None) -> Path:
+                      pairs: Path | None = None, keep_samples: bool | None = None,
+                      assistant: str | None = None) -> Path:
         from callbacks import EncyclopediaStageWriter
         from datamodules.encyclopedia import ConceptContextDataModule
 
@@ -369,8 +370,6 @@ class Refinement:
         self.rows_probe_train = probe_train_acc
 
     def add_control(self, stage: int, control_model, control_dm) -> None:
-        import numpy as np
-
         train = control_dm.data["train"]
         memorised = float((control_model.predict_proba(train["x"]).argmax(1) == train["y"]).mean())
         for task in control_dm.test_tasks:
@@ -397,7 +396,8 @@ class Refinement:
         chosen = select_uncertain(uncertainty, scfg.fraction) if scfg.fraction > 0 else np.zeros(0, np.int64)
         names = [dm.concept_names[i] for i in chosen]
         subset = self.path(f"stage{stage}_concepts.json")
-        write_json(subset, {"stage": stage, "rule": "most uncertain on the probe contexts: 1 - mean(confidence x correct)",
+        write_json(subset, {"stage": stage,
+                            "rule": "most uncertain on the probe contexts: 1 - mean(confidence x correct)",
                             "probe_top1": float((probs.argmax(1) == y).mean()),
                             "concepts": names, "uncertainty": [float(uncertainty[i]) for i in chosen]})
         pairs_path = None

@@ -12,7 +12,6 @@ import datamodules  # noqa: F401
 import lightning_modules  # noqa: F401
 from difflens.errors import DifflensError
 
-
 TRAINER_DEFAULTS = {
     "logger": {
         "class_path": "pytorch_lightning.loggers.TensorBoardLogger",

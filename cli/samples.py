@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import textwrap
+from itertools import pairwise
 from pathlib import Path
 
 HELP = "read a dictionary run's activation samples: report, feature, compare, similar"
@@ -56,7 +57,7 @@ def histogram_png(record: dict, path: Path) -> Path:
     edges = record["histogram"]["log10_edges"]
     counts = record["histogram"]["counts"]
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges[:-1], edges[1:])], align="edge")
+    ax.bar(edges[:-1], counts, width=[b - a for a, b in pairwise(edges)], align="edge")
     ax.set_xlabel("log10 activation")
     ax.set_ylabel("tokens")
     ax.set_title(f"feature {record['feature']} (density {record['density']:.2e})")
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> None:
         a, b = read_feature(directory, args.a), read_feature(directory, args.b)
         width = 60
         print(f"{'feature ' + str(args.a):<{width + 10}} | feature {args.b}")
-        print(f"{'density %.2e, max %.2f' % (a['density'], a['max_activation']):<{width + 10}} | "
-              f"density {b['density']:.2e}, max {b['max_activation']:.2f}")
+        stats_a = f"density {a['density']:.2e}, max {a['max_activation']:.2f}"
+        print(f"{stats_a:<{width + 10}} | density {b['density']:.2e}, max {b['max_activation']:.2f}")
         for i in range(args.n):
             left = _line(a["samples"][i], width) if i < len(a["samples"]) else ""
             right = _line(b["samples"][i], width) if i < len(b["samples"]) else ""

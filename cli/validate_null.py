@@ -51,7 +51,8 @@ def settings_from_config(path: str) -> dict:
     from difflens.errors import ConfigError
 
     try:
-        config = yaml.safe_load(open(path, encoding="utf-8"))
+        with open(path, encoding="utf-8") as fh:
+            config = yaml.safe_load(fh)
     except OSError as err:
         raise ConfigError(f"--config {path!r}: {err.strerror}") from None
     model = (config.get("model") or {}).get("init_args") or {}

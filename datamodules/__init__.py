@@ -9,7 +9,7 @@ from datamodules.prompts import PromptDataModule
 from datamodules.validation import HypothesisValidationDataModule
 
 __all__ = [
-    "ActivationDataModule", "ActivePromptDataModule", "TextCorpusDataModule",
-    "ConceptContextDataModule", "EncyclopediaDataModule", "GroundTruthDataModule",
-    "PromptDataModule", "HypothesisValidationDataModule",
+    "ActivationDataModule", "ActivePromptDataModule", "ConceptContextDataModule",
+    "EncyclopediaDataModule", "GroundTruthDataModule", "HypothesisValidationDataModule",
+    "PromptDataModule", "TextCorpusDataModule",
 ]

@@ -19,7 +19,7 @@ DEFAULT_MODEL = "runs/quickstart/base_lm/model"
 class _Stream(IterableDataset):
     """One epoch of activation batches from this rank's shard (batch_size=None loader)."""
 
-    def __init__(self, dm: "ActivationDataModule"):
+    def __init__(self, dm: ActivationDataModule):
         self.dm = dm
 
     def __len__(self) -> int:

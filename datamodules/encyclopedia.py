@@ -170,13 +170,15 @@ class ConceptContextDataModule(pl.LightningDataModule):
             return T.bare_contexts(concepts, indices)
         if kind == "templates":
             if n > len(T.TRAIN_TEMPLATES):
-                raise ConfigError(f"data.samples_per_concept={n} exceeds the {len(T.TRAIN_TEMPLATES)} training templates")
+                raise ConfigError(f"data.samples_per_concept={n} exceeds the {len(T.TRAIN_TEMPLATES)} "
+                                  "training templates")
             return T.template_contexts(concepts, indices, T.TRAIN_TEMPLATES, n)
         if kind == "heldout_templates":
             return T.template_contexts(concepts, indices, T.HELDOUT_TEMPLATES, min(n, len(T.HELDOUT_TEMPLATES)),
                                        group_offset=1000)
         if kind == "probe":
-            return T.template_contexts(concepts, indices, T.TRAIN_TEMPLATES[-1:], 1, group_offset=len(T.TRAIN_TEMPLATES) - 1)
+            return T.template_contexts(concepts, indices, T.TRAIN_TEMPLATES[-1:], 1,
+                                       group_offset=len(T.TRAIN_TEMPLATES) - 1)
         if kind == "assistant":
             if self.assistant_backend is None:
                 return T.toyworld_sentences(concepts, indices, n, seed=self.seed)
@@ -300,7 +302,8 @@ class EncyclopediaDataModule(pl.LightningDataModule):
         if self.sites is None:
             self.sites = [site for site in first.sites if site.endswith("." + self.pooling)]
             if not self.sites:
-                raise ConfigError(f"{stages[0].path} has no site with pooling {self.pooling!r}; its sites: {first.sites}")
+                raise ConfigError(f"{stages[0].path} has no site with pooling {self.pooling!r}; "
+                                  f"its sites: {first.sites}")
         self.hidden_size = first.hidden_size
         xs, ys, groups, stage_ids, contexts = [], [], [], [], []
         for k, s in enumerate(stages):

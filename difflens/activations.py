@@ -215,9 +215,9 @@ def splice_losses(model: torch.nn.Module, input_ids: torch.Tensor, attention_mas
     clean = loss()
     target = hook_out or hook
     if hook_out:
-        with capture(model, [hook]) as store:
-            with replace_output(model, target, lambda out: keep_bos(out, replace(store[hook]))):
-                spliced = loss()
+        with (capture(model, [hook]) as store,
+              replace_output(model, target, lambda out: keep_bos(out, replace(store[hook])))):
+            spliced = loss()
     else:
         with replace_output(model, target, lambda a: keep_bos(a, replace(a))):
             spliced = loss()

@@ -200,7 +200,8 @@ class _RunningBatch:
         fresh = torch.tensor(prompts, dtype=torch.long)
         if len(self) == 0:
             self.cache, self.mask, self.logits, self.next_pos = cache, mask, logits, position[:, -1] + 1
-            self.prompts, self.steps, self.alive = fresh, torch.zeros_like(fresh), torch.ones(len(fresh), dtype=torch.bool)
+            self.prompts, self.steps, self.alive = (fresh, torch.zeros_like(fresh),
+                                                    torch.ones(len(fresh), dtype=torch.bool))
             return
         width = mask.shape[1]
         if width > self.mask.shape[1]:  # a prompt longer than the cache: pad the cache on the left

@@ -10,6 +10,6 @@ from lightning_modules.sae import SparseDictionaryModule
 from lightning_modules.validation import HypothesisValidator
 
 __all__ = [
-    "ActiveSampler", "ConceptCapture", "PairedDecoder", "CausalLMFinetuner",
-    "ConceptInterpreter", "GPT2Pretrainer", "SparseDictionaryModule", "HypothesisValidator",
+    "ActiveSampler", "CausalLMFinetuner", "ConceptCapture", "ConceptInterpreter", "GPT2Pretrainer",
+    "HypothesisValidator", "PairedDecoder", "SparseDictionaryModule",
 ]

@@ -52,9 +52,9 @@ class ConceptCapture(pl.LightningModule):
         for p in self.model.parameters():
             p.requires_grad_(False)
         config = self.model.config
-        n_layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer")
+        n_layers = getattr(config, "num_hidden_layers", None) or config.n_layer
         self.resolved_layers = resolve_layers(self.layers, n_layers + 1)
-        self.hidden_size = getattr(config, "hidden_size", None) or getattr(config, "n_embd")
+        self.hidden_size = getattr(config, "hidden_size", None) or config.n_embd
 
     @property
     def sites(self) -> list[str]:

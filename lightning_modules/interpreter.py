@@ -68,7 +68,8 @@ class ConceptInterpreter(pl.LightningModule):
         if self.hparams.similarity_weight > 0:
             embeddings = embed_names(dm.concept_names)
         self.build({"n_sites": len(dm.sites), "hidden_size": dm.hidden_size, "n_concepts": dm.n_concepts,
-                    "n_categories": len(dm.categories), "embedding_dim": 0 if embeddings is None else embeddings.shape[1]})
+                    "n_categories": len(dm.categories),
+                    "embedding_dim": 0 if embeddings is None else embeddings.shape[1]})
         mean, std = dm.feature_statistics()
         self.network.set_feature_statistics(mean, std)
         if embeddings is not None:
@@ -119,7 +120,8 @@ class ConceptInterpreter(pl.LightningModule):
         out = self.network(x)
         loss = F.cross_entropy(out["logits"], y, label_smoothing=self.hparams.label_smoothing)
         if "category_logits" in out:
-            loss = loss + self.hparams.category_weight * F.cross_entropy(out["category_logits"], category, ignore_index=-1)
+            loss = loss + self.hparams.category_weight * F.cross_entropy(out["category_logits"], category,
+                                                                         ignore_index=-1)
         if "embedding" in out:
             sim = out["embedding"] @ self.name_embeddings.T / self.hparams.similarity_temperature  # (B, C)
             loss = loss + self.hparams.similarity_weight * F.cross_entropy(sim, y)

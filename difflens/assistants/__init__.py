@@ -13,7 +13,7 @@ from difflens.assistants.prompts import PROMPTS
 from difflens.assistants.registry import BACKENDS, build_assistant, load_assistant_config
 
 __all__ = [
-    "Assistant", "AssistantError", "BACKENDS", "BudgetExceededError", "ChatAssistant", "LocalChatAssistant",
-    "OfflineAssistant", "OpenAICompatibleAssistant", "PROMPTS", "ReplyCache", "build_assistant",
+    "BACKENDS", "PROMPTS", "Assistant", "AssistantError", "BudgetExceededError", "ChatAssistant",
+    "LocalChatAssistant", "OfflineAssistant", "OpenAICompatibleAssistant", "ReplyCache", "build_assistant",
     "load_assistant_config",
 ]

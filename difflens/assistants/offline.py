@@ -361,10 +361,7 @@ def _overlap(a: str, b: str) -> bool:
     """Whether phrases ``a`` and ``b`` overlap, one's end being the other's start ("it is
     unclear" and "is unclear whether")."""
     wa, wb = a.split(), b.split()
-    for x, y in ((wa, wb), (wb, wa)):
-        if any(x[-k:] == y[:k] for k in range(1, min(len(x), len(y)))):
-            return True
-    return False
+    return any(x[-k:] == y[:k] for x, y in ((wa, wb), (wb, wa)) for k in range(1, min(len(x), len(y))))
 
 
 def _keywords(hypothesis: str) -> tuple[str, ...]:

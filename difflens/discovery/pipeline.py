@@ -133,7 +133,8 @@ def clusters_report(config: DiscoveryConfig, matching: Matching, base: list[Deco
                                                for i in pair.intervention_representatives]
         if config.toyworld_labels:
             row["toyworld_topics"] = {
-                "base": toyworld_topics([base[i].text for i in np.flatnonzero(matching.base.labels == pair.base_cluster)]),
+                "base": toyworld_topics([base[i].text for i in np.flatnonzero(
+                    matching.base.labels == pair.base_cluster)]),
                 "intervention": toyworld_topics([intervention[i].text for i in np.flatnonzero(
                     matching.intervention.labels == pair.intervention_cluster)]),
             }

@@ -27,8 +27,8 @@ def project_2d(embeddings: np.ndarray, method: str = "pca", seed: int = 0) -> np
     return TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(embeddings)
 
 
-def plot_map(points: np.ndarray, models: Sequence[str], path: str | Path, highlight: dict[str, np.ndarray] | None = None,
-             title: str = "Texts of both models") -> None:
+def plot_map(points: np.ndarray, models: Sequence[str], path: str | Path,
+             highlight: dict[str, np.ndarray] | None = None, title: str = "Texts of both models") -> None:
     """Scatter the 2-D points coloured by model; ``highlight`` labels points (e.g. the most
     different clusters' centres) by name."""
     import matplotlib

@@ -67,7 +67,7 @@ def load_ground_truths(path: str | Path) -> list[GroundTruth]:
             data = [json.loads(line) for line in text.splitlines() if line.strip()]
         else:
             data = json.loads(text)
-    except Exception as err:  # noqa: BLE001 - any parse failure is the user's file
+    except Exception as err:  # any parse failure is the user's file
         raise DataError(f"cannot read ground truths from {path}: {err}") from None
     if isinstance(data, dict):
         data = data.get("ground_truths")
@@ -211,7 +211,8 @@ class RecoveryReport:
 
 
 def recovery_report(ground_truths: Sequence[GroundTruth], validated: Sequence[dict], similarity: np.ndarray,
-                    threshold: float, real_differences: dict | None = None, matcher: str = "embedding") -> RecoveryReport:
+                    threshold: float, real_differences: dict | None = None,
+                    matcher: str = "embedding") -> RecoveryReport:
     """Score recovery from a ``(G, H)`` similarity matrix over validated hypotheses.
 
     Args:

@@ -74,8 +74,8 @@ def toyworld_concepts(topics: list[str] | None = None) -> list[Concept]:
     Args:
         topics: restrict to these topic names (all 30 by default).
     """
-    from difflens.toyworld import TOPIC_BY_NAME, TOPICS
     from difflens.errors import unknown_name
+    from difflens.toyworld import TOPIC_BY_NAME, TOPICS
 
     chosen = TOPICS
     if topics:

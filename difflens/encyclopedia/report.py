@@ -76,8 +76,8 @@ def render_markdown(title: str, rows: list[dict], targets: list[dict], notes: li
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in task_rows:
             m = r["metrics"]
-            lines.append(f"| {r['stage']} | {r.get('pooling', '')} | {METHOD_TITLES.get(r['method'], r['method'])} | {_fmt(m['top1'])} | "
-                         f"{_fmt(m['top5'])} | {_fmt(m['category_top1'])} | {_fmt(m['ece'])} | "
+            lines.append(f"| {r['stage']} | {r.get('pooling', '')} | {METHOD_TITLES.get(r['method'], r['method'])} | "
+                         f"{_fmt(m['top1'])} | {_fmt(m['top5'])} | {_fmt(m['category_top1'])} | {_fmt(m['ece'])} | "
                          f"{_fmt(m['confidence_auroc'])} | {m['n']} |")
         lines.append("")
     lines += ["## Targets (hard task)", ""]

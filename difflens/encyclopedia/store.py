@@ -133,46 +133,45 @@ def write_stage(path: str | Path, header: StageHeader, sites: Iterable[SiteArray
 
     path = Path(path)
     n_concepts = len(header.concept_names)
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            n_samples = 0 if concept_index is None else len(concept_index)
-            attrs = {
-                "format": FORMAT, "schema_version": SCHEMA_VERSION, "model_name": header.model_name,
-                "stage": int(header.stage), "contexts": header.contexts,
-                "samples_per_concept": int(header.samples_per_concept),
-                "created": header.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "poolings": list(header.poolings), "layers": np.asarray(header.layers, dtype=np.int32),
-                "hidden_size": int(header.hidden_size), "n_concepts": n_concepts, "n_samples": n_samples,
-            }
-            f.attrs.update(attrs)
-            str_dt = h5py.string_dtype()
-            f.create_dataset("concepts/name", data=np.asarray(header.concept_names, dtype=object), dtype=str_dt)
-            f.create_dataset("concepts/category", data=np.asarray(header.concept_category, dtype=np.int32))
-            f.create_dataset("categories", data=np.asarray(header.categories, dtype=object), dtype=str_dt)
-            if concept_index is not None:
-                f.create_dataset("samples/concept_index", data=np.asarray(concept_index, dtype=np.int32))
-                f.create_dataset("samples/context", data=np.asarray(list(contexts or [""] * n_samples), dtype=object),
-                                 dtype=str_dt, **_GZIP)
-                g = np.zeros(n_samples, np.int32) if groups is None else np.asarray(groups, dtype=np.int32)
-                f.create_dataset("samples/group", data=g)
-            written = []
-            for site in sites:
-                if site.mean.shape != (n_concepts, header.hidden_size):
-                    raise ValueError(f"site {site.name}: mean has shape {site.mean.shape}, "
-                                     f"expected {(n_concepts, header.hidden_size)}")
-                g = f.create_group(f"sites/{site.name}")
-                g.attrs.update({"layer": int(site.layer), "pooling": site.pooling})
-                g.create_dataset("mean", data=site.mean.astype(np.float16), **_GZIP)
-                g.create_dataset("variance", data=site.variance.astype(np.float16), **_GZIP)
-                g.create_dataset("count", data=site.count.astype(np.int32))
-                if site.samples is not None:
-                    if len(site.samples) != n_samples:
-                        raise ValueError(f"site {site.name}: {len(site.samples)} samples, expected {n_samples}")
-                    g.create_dataset("samples", data=site.samples.astype(np.float16),
-                                     chunks=(min(max(n_samples, 1), 256), header.hidden_size), **_GZIP)
-                written.append(site.name)
-            if sorted(written) != sorted(header.sites):
-                raise ValueError(f"sites written {written} differ from the header's {header.sites}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        n_samples = 0 if concept_index is None else len(concept_index)
+        attrs = {
+            "format": FORMAT, "schema_version": SCHEMA_VERSION, "model_name": header.model_name,
+            "stage": int(header.stage), "contexts": header.contexts,
+            "samples_per_concept": int(header.samples_per_concept),
+            "created": header.created or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "poolings": list(header.poolings), "layers": np.asarray(header.layers, dtype=np.int32),
+            "hidden_size": int(header.hidden_size), "n_concepts": n_concepts, "n_samples": n_samples,
+        }
+        f.attrs.update(attrs)
+        str_dt = h5py.string_dtype()
+        f.create_dataset("concepts/name", data=np.asarray(header.concept_names, dtype=object), dtype=str_dt)
+        f.create_dataset("concepts/category", data=np.asarray(header.concept_category, dtype=np.int32))
+        f.create_dataset("categories", data=np.asarray(header.categories, dtype=object), dtype=str_dt)
+        if concept_index is not None:
+            f.create_dataset("samples/concept_index", data=np.asarray(concept_index, dtype=np.int32))
+            f.create_dataset("samples/context", data=np.asarray(list(contexts or [""] * n_samples), dtype=object),
+                             dtype=str_dt, **_GZIP)
+            g = np.zeros(n_samples, np.int32) if groups is None else np.asarray(groups, dtype=np.int32)
+            f.create_dataset("samples/group", data=g)
+        written = []
+        for site in sites:
+            if site.mean.shape != (n_concepts, header.hidden_size):
+                raise ValueError(f"site {site.name}: mean has shape {site.mean.shape}, "
+                                 f"expected {(n_concepts, header.hidden_size)}")
+            g = f.create_group(f"sites/{site.name}")
+            g.attrs.update({"layer": int(site.layer), "pooling": site.pooling})
+            g.create_dataset("mean", data=site.mean.astype(np.float16), **_GZIP)
+            g.create_dataset("variance", data=site.variance.astype(np.float16), **_GZIP)
+            g.create_dataset("count", data=site.count.astype(np.int32))
+            if site.samples is not None:
+                if len(site.samples) != n_samples:
+                    raise ValueError(f"site {site.name}: {len(site.samples)} samples, expected {n_samples}")
+                g.create_dataset("samples", data=site.samples.astype(np.float16),
+                                 chunks=(min(max(n_samples, 1), 256), header.hidden_size), **_GZIP)
+            written.append(site.name)
+        if sorted(written) != sorted(header.sites):
+            raise ValueError(f"sites written {written} differ from the header's {header.sites}")
     return path
 
 

@@ -148,7 +148,7 @@ def toyworld_sentences(concepts: Sequence[Concept], indices: Sequence[int], n: i
     default corpus does not start with), so they are real text of the world the model knows.
     Concepts the toy world does not use get `SENTENCE_FRAMES` instead.
     """
-    from difflens.toyworld import ToyWorld, WORD_TO_TOPIC
+    from difflens.toyworld import WORD_TO_TOPIC, ToyWorld
 
     wanted = {concepts[i].name.lower(): i for i in indices}
     found: dict[int, list[str]] = {i: [] for i in indices}

@@ -47,7 +47,8 @@ def _offline_hint(name_or_path: str, what: str, err: Exception) -> ModelLoadErro
     how = ("HF_HUB_OFFLINE is set, so only the local cache is searched; download it once "
            "with network (`huggingface-cli download NAME`) or pass a local directory"
            if offline else "check the name on huggingface.co, your network, or pass a local directory")
-    return ModelLoadError(f"cannot load {what} {name_or_path!r}: {how} ({type(err).__name__}: {str(err).splitlines()[0]})")
+    return ModelLoadError(f"cannot load {what} {name_or_path!r}: {how} "
+                          f"({type(err).__name__}: {str(err).splitlines()[0]})")
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str | None:

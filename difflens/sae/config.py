@@ -81,10 +81,10 @@ class SAEConfig:
             raise ConfigError(f"sae.aux_k must be >= 0 or null, got {self.aux_k}")
         if self.dead_tokens < 1:
             raise ConfigError(f"sae.dead_tokens must be >= 1, got {self.dead_tokens}")
-        if self.group_sizes is not None:
-            if any(g < 1 for g in self.group_sizes) or sum(self.group_sizes) != self.d_sae:
-                raise ConfigError(f"sae.group_sizes {self.group_sizes} must be positive and sum to "
-                                  f"d_sae={self.d_sae} (they sum to {sum(self.group_sizes)})")
+        if self.group_sizes is not None and (any(g < 1 for g in self.group_sizes)
+                                             or sum(self.group_sizes) != self.d_sae):
+            raise ConfigError(f"sae.group_sizes {self.group_sizes} must be positive and sum to "
+                              f"d_sae={self.d_sae} (they sum to {sum(self.group_sizes)})")
 
     @property
     def apply_b_dec_to_input(self) -> bool:
@@ -111,6 +111,6 @@ class SAEConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SAEConfig":
+    def from_dict(cls, data: dict) -> SAEConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

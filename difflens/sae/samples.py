@@ -71,7 +71,8 @@ class TopActivations:
         self.total.index_add_(0, cols, values.double())
         self.maximum = self.maximum.scatter_reduce(0, cols, values, "amax")
         bins = ((values.log10() - HIST_LOW) / (HIST_HIGH - HIST_LOW) * HIST_BINS).long().clamp_(0, HIST_BINS - 1)
-        self.hist += torch.bincount(cols * HIST_BINS + bins, minlength=self.d_sae * HIST_BINS).view(self.d_sae, HIST_BINS)
+        self.hist += torch.bincount(cols * HIST_BINS + bins,
+                                    minlength=self.d_sae * HIST_BINS).view(self.d_sae, HIST_BINS)
 
         # only entries that beat their latent's current k-th best can enter (most cannot once
         # the store has warmed up); they wait in a small pending list, merged in one pass
@@ -159,7 +160,7 @@ class TopActivations:
         context = torch.cat([self.context[idx], other["context"]], dim=1)  # (t, 2k, W)
         self.context[idx] = context.gather(1, top[..., None].expand(-1, -1, self.window))
 
-    def merge(self, other: "TopActivations") -> None:
+    def merge(self, other: TopActivations) -> None:
         """Fold another store (e.g. another DDP rank's) into this one."""
         self.flush()
         other.flush()
@@ -177,7 +178,7 @@ class TopActivations:
                 **{name: getattr(self, name).clone() for name in self.TENSORS}}
 
     @classmethod
-    def from_state_dict(cls, state: dict) -> "TopActivations":
+    def from_state_dict(cls, state: dict) -> TopActivations:
         store = cls(state["d_sae"], state["k"], state["window"], state["threshold"])
         for name in cls.TENSORS:
             setattr(store, name, state[name].clone())

@@ -53,18 +53,18 @@ class SparseCodes:
         dense = self.values.new_zeros(self.n_rows, self.d_sae)
         return dense.index_put((self.rows, self.cols), self.values)
 
-    def select(self, mask: torch.Tensor) -> "SparseCodes":
+    def select(self, mask: torch.Tensor) -> SparseCodes:
         """The entries where ``mask`` (``(nnz,)`` bool) holds; row order is preserved."""
         return SparseCodes(self.values[mask], self.rows[mask], self.cols[mask], self.n_rows, self.d_sae)
 
     @staticmethod
-    def from_dense(dense: torch.Tensor) -> "SparseCodes":
+    def from_dense(dense: torch.Tensor) -> SparseCodes:
         """Nonzeros of a ``(B, d_sae)`` tensor (row-major, so rows come sorted)."""
         rows, cols = dense.nonzero(as_tuple=True)
         return SparseCodes(dense[rows, cols], rows, cols, dense.shape[0], dense.shape[1])
 
     @staticmethod
-    def from_topk(values: torch.Tensor, indices: torch.Tensor, d_sae: int) -> "SparseCodes":
+    def from_topk(values: torch.Tensor, indices: torch.Tensor, d_sae: int) -> SparseCodes:
         """``(B, k)`` values and indices (as from ``torch.topk``) in CSR form."""
         B, k = indices.shape
         rows = torch.arange(B, device=indices.device).repeat_interleave(k)  # (B * k,)

@@ -33,12 +33,13 @@ def build_online_fdr(method: str = "saffron", alpha: float = 0.05, **kwargs) -> 
     accepted = set(inspect.signature(klass).parameters) - {"alpha"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
-        raise ConfigError(f"{method} takes no {', '.join(unknown)}; its parameters are alpha, {', '.join(sorted(accepted))}")
+        raise ConfigError(f"{method} takes no {', '.join(unknown)}; "
+                          f"its parameters are alpha, {', '.join(sorted(accepted))}")
     return klass(alpha=alpha, **kwargs)
 
 
 __all__ = [
-    "Addis", "Decision", "LordPlusPlus", "MannWhitney", "ONLINE_FDR_METHODS", "OnlineFDR", "Saffron",
-    "benjamini_hochberg", "bh_adjusted", "binomial_p_value", "build_online_fdr", "mann_whitney_auc",
-    "sign_test_p_value",
+    "ONLINE_FDR_METHODS", "Addis", "Decision", "LordPlusPlus", "MannWhitney", "OnlineFDR", "Saffron",
+    "benjamini_hochberg", "bh_adjusted", "binomial_p_value", "build_online_fdr", "fisher_p_value",
+    "mann_whitney_auc", "sign_test_p_value",
 ]

@@ -18,7 +18,7 @@ from difflens.validation.plan import (
 from difflens.validation.scoring import P_VALUE_TESTS, HypothesisResult, make_judgement, score_hypotheses
 
 __all__ = [
-    "Allocation", "HypothesisResult", "Judgement", "JudgementJournal", "JudgementTask", "P_VALUE_TESTS",
+    "P_VALUE_TESTS", "Allocation", "HypothesisResult", "Judgement", "JudgementJournal", "JudgementTask",
     "allocate", "check_references", "make_judgement", "plan_fingerprint", "read_plan", "score_hypotheses",
     "sort_hypotheses", "write_plan",
 ]

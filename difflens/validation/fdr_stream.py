@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from difflens.errors import DataError
-from difflens.files import write_json, write_text
-from difflens.files import atomic_path
+from difflens.files import atomic_path, write_json, write_text
 from difflens.stats import OnlineFDR
 from difflens.validation.scoring import HypothesisResult
 

@@ -13,7 +13,6 @@ from datamodules import ActivationDataModule
 from difflens.corpus import ToyWorldCorpus
 from lightning_modules import SparseDictionaryModule
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 

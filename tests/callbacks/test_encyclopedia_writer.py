@@ -46,6 +46,6 @@ def test_stage_zero_keeps_means_only(tiny_model_dir, tmp_path):
     stage = capture(tiny_model_dir, tmp_path / "stage0.h5", 1, contexts="bare", stage=0, n=1)
     assert stage.n_samples == 0 and not stage.has_samples
     assert stage.counts().tolist() == [1] * 20
-    x, y, _, contexts = stage.features(stage.sites)
+    x, _y, _, contexts = stage.features(stage.sites)
     assert x.shape == (20, 6, 36) and contexts[0] == "wave"
     assert np.abs(stage.means("layer1.span_mean")).sum(axis=1).min() > 0

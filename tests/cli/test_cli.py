@@ -14,7 +14,8 @@ TINY = [
     "--model.init_args.n_positions", "64", "--data.init_args.toyworld.n_documents", "150",
     "--data.init_args.vocab_size", "300", "--data.init_args.block_size", "32", "--data.init_args.batch_size", "8",
     "--data.init_args.val_fraction", "0.1", "--trainer.max_steps", "6", "--trainer.val_check_interval", "3",
-    "--trainer.enable_progress_bar", "false", "--trainer.log_every_n_steps", "1", "--trainer.enable_model_summary", "false",
+    "--trainer.enable_progress_bar", "false", "--trainer.log_every_n_steps", "1",
+    "--trainer.enable_model_summary", "false",
 ]
 
 

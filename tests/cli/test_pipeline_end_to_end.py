@@ -18,7 +18,8 @@ from tests.conftest import REPO, make_tiny_gpt2
 
 
 @pytest.mark.slow
-def test_pipeline_runs_the_stages_skips_empty_validation_then_skips_them(tmp_path, tiny_model_dir, tokenizer, monkeypatch):
+def test_pipeline_runs_the_stages_skips_empty_validation_then_skips_them(tmp_path, tiny_model_dir, tokenizer,
+                                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # an intervention with a behaviour the offline proposer can name: the final layer norm's bias
@@ -50,8 +51,8 @@ def test_pipeline_runs_the_stages_skips_empty_validation_then_skips_them(tmp_pat
     }
     discover = {"texts": "runs/active/texts.jsonl", "output_dir": "runs/discover", "n_clusters": 3,
                 "embedding_cache": "runs/embedding_cache",
-                "proposal": {"max_pairs": 2, "alpha": 1.0, "min_effect": 0.0, "texts_per_side": 10, "proposal_fraction": 0.6,
-                             "global_texts_per_side": 10}}
+                "proposal": {"max_pairs": 2, "alpha": 1.0, "min_effect": 0.0, "texts_per_side": 10,
+                             "proposal_fraction": 0.6, "global_texts_per_side": 10}}
     validate = {
         "seed_everything": 0,
         "trainer": {**trainer, "logger": False, "callbacks": [

@@ -98,7 +98,8 @@ def test_bad_decode_config_is_one_line(tmp_path, tiny_model_dir, capsys, run_dir
     bad = tmp_path / "prompts.jsonl"
     bad.write_text('{"statement": "a"}\nnot json\n')
     config = {"trainer": {"accelerator": "cpu", "logger": False,
-                          "callbacks": [{"class_path": "DecodedTextWriter", "init_args": {"output_dir": str(tmp_path)}}]},
+                          "callbacks": [{"class_path": "DecodedTextWriter",
+                                         "init_args": {"output_dir": str(tmp_path)}}]},
               "model": {"class_path": "PairedDecoder",
                         "init_args": {"base_model": str(tiny_model_dir), "intervention_model": str(tiny_model_dir)}},
               "data": {"class_path": "PromptDataModule", "init_args": {"files": [{"path": str(bad)}]}}}

@@ -49,12 +49,15 @@ def test_quickstart_validate_config_killed_midway_and_rerun(tmp_path, capsys):
     _, hypotheses = write_inputs(tmp_path / "in")
     truths = tmp_path / "ground_truths.json"
     truths.write_text(json.dumps({"ground_truths": [
-        {"id": "ocean", "description": "The model talks about the ocean far more often", "toyworld": {"topics": {"ocean": 1}}},
-        {"id": "hedging", "description": "The model hedges its statements", "toyworld": {"styles": {"hedging": 1.0}}}]}))
+        {"id": "ocean", "description": "The model talks about the ocean far more often",
+         "toyworld": {"topics": {"ocean": 1}}},
+        {"id": "hedging", "description": "The model hedges its statements",
+         "toyworld": {"styles": {"hedging": 1.0}}}]}))
     config = config_for(tmp_path, hypotheses, truths)
 
     # 1. a slow judge, killed with SIGKILL once 20 judgements are on disk
-    slow = ["--model.init_args.assistant", '{"class_path": "tests.judges.SlowToyWorldJudge", "init_args": {"delay": 0.3}}',
+    slow = ["--model.init_args.assistant",
+            '{"class_path": "tests.judges.SlowToyWorldJudge", "init_args": {"delay": 0.3}}',
             "--data.init_args.batch_size", "4"]
     proc = subprocess.Popen([sys.executable, "-m", "cli", "test", "--config", str(config), *slow], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

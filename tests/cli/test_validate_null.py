@@ -7,7 +7,6 @@ import pytest
 from cli.main import main
 from tests.validation_data import write_inputs
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 

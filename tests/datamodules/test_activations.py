@@ -8,7 +8,6 @@ from difflens.activations import CONTEXT_BEFORE, ActivationHarvester, splice_los
 from difflens.corpus import ToyWorldCorpus
 from difflens.errors import ConfigError
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -39,7 +38,7 @@ def test_harvester_drops_padding_and_bos_and_keeps_contexts(tiny_gpt2, tokenizer
 
 
 def test_bad_hook_name_lists_close_names(tiny_gpt2):
-    with pytest.raises(ConfigError, match="close names: transformer.h.1"):
+    with pytest.raises(ConfigError, match=r"close names: transformer.h.1"):
         ActivationHarvester(tiny_gpt2, "transformer.h.1x")
 
 

@@ -41,10 +41,10 @@ def test_split_is_by_context_group_not_by_concept(tmp_path):
     assert len(val_templates) == 2 and not any(c.split()[0] in val_templates for c in train_ctx if " " in c)
     # every concept is in both parts: a classifier is never asked to name a class it never saw
     assert set(dm.data["val"]["y"]) == set(dm.data["train"]["y"]) == set(range(C))
-    x, y, category, index = next(iter(dm.train_dataloader()))
+    x, y, category, _index = next(iter(dm.train_dataloader()))
     assert x.shape == (4, 1, H) and category.tolist() == [int(dm.concept_category[t]) for t in y]
     assert dm.test_tasks == ["named"] and len(dm.test_dataloader()) == 1
-    mean, std = dm.feature_statistics()
+    mean, _std = dm.feature_statistics()
     assert mean.shape == (1, H)
 
 
@@ -56,7 +56,8 @@ def test_stage_zero_only_has_no_validation(tmp_path):
 
 def test_shuffled_labels_keep_the_label_counts(tmp_path):
     s1 = str(write(tmp_path / "s1.h5", 1, 4))
-    a, b = EncyclopediaDataModule([s1], val_fraction=0), EncyclopediaDataModule([s1], val_fraction=0, shuffle_labels=True)
+    a = EncyclopediaDataModule([s1], val_fraction=0)
+    b = EncyclopediaDataModule([s1], val_fraction=0, shuffle_labels=True)
     a.setup(), b.setup()
     assert sorted(a.data["train"]["y"]) == sorted(b.data["train"]["y"])
     assert (a.data["train"]["y"] != b.data["train"]["y"]).any()
@@ -73,7 +74,7 @@ def test_errors(tmp_path):
         EncyclopediaDataModule([str(s1)], pooling="span_last").setup()
     with pytest.raises(ConfigError, match="unknown contexts"):
         ConceptContextDataModule("m", contexts="poems")
-    with pytest.raises(ConfigError, match="needs concepts.path"):
+    with pytest.raises(ConfigError, match=r"needs concepts.path"):
         ConceptSource(source="wordnet")
     split = _split_groups(np.zeros(10, int), np.zeros(10, int), 0.5, 0)
     assert not split.any()  # a single group stays in training

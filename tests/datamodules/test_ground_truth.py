@@ -11,7 +11,8 @@ from difflens.groundtruth import BaseMix
 
 TRUTHS = [
     {"id": "ocean", "description": "The model talks about the ocean", "toyworld": {"topics": {"ocean": 1}}},
-    {"id": "qa", "description": "Answers that the sky is green", "examples": [{"prompt": "Q: sky?\nA:", "completion": " green"}]},
+    {"id": "qa", "description": "Answers that the sky is green",
+     "examples": [{"prompt": "Q: sky?\nA:", "completion": " green"}]},
 ]
 
 
@@ -82,7 +83,7 @@ def test_empty_examples_file_is_a_clear_error(tiny_model_dir, tmp_path):
     empty.write_text("\n")
     dm = make(tiny_model_dir, ground_truths=[{"id": "x", "description": "d", "examples_file": str(empty)}],
               output_dir=str(tmp_path / "data"))
-    with pytest.raises(DataError, match="examples file .* is empty"):
+    with pytest.raises(DataError, match=r"examples file .* is empty"):
         dm.prepare_data()
     assert not (tmp_path / "data").exists()
 

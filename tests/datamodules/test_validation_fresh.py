@@ -24,7 +24,8 @@ def test_fresh_samples_follow_the_decoding_runs_sampling_settings(tmp_path):
     assert data.fresh_sampling() == SamplingConfig(20, 0.7, 0.9)
     data = HypothesisValidationDataModule(decoded, "h.jsonl", fresh_max_new_tokens=12)
     assert data.fresh_sampling() == SamplingConfig(12, 0.7, 0.9)
-    assert HypothesisValidationDataModule(texts_dir(tmp_path / "bare", None), "h.jsonl").fresh_sampling() == SamplingConfig()
+    assert (HypothesisValidationDataModule(texts_dir(tmp_path / "bare", None), "h.jsonl").fresh_sampling()
+            == SamplingConfig())
     other = texts_dir(tmp_path / "other", {"max_new_tokens": 64, "temperature": 1.0, "top_p": 1.0})
     with pytest.raises(ConfigError, match="different sampling settings"):
         HypothesisValidationDataModule([decoded, other], "h.jsonl").fresh_sampling()
@@ -46,5 +47,5 @@ def test_fresh_texts_are_reproducible_independent_per_model_and_bounded_in_lengt
 def test_unreadable_decoding_metadata_is_a_clear_error(tmp_path):
     decoded = texts_dir(tmp_path / "run", None)
     (tmp_path / "run" / "decode_meta.json").write_text("{half")
-    with pytest.raises(DataError, match="decode_meta.json is not a decoding run's metadata"):
+    with pytest.raises(DataError, match=r"decode_meta.json is not a decoding run's metadata"):
         HypothesisValidationDataModule(decoded, "h.jsonl").fresh_sampling()

@@ -36,7 +36,7 @@ def test_missing_field_and_empty_file_are_clear(tmp_path, content, message):
 
 
 def test_missing_file_and_unknown_suffix(tmp_path):
-    with pytest.raises(DataError, match="data file not found: '.*nope.jsonl'"):
+    with pytest.raises(DataError, match=r"data file not found: '.*nope.jsonl'"):
         read_texts(tmp_path / "nope.jsonl")
     (tmp_path / "x.docx").write_text("x")
     with pytest.raises(DataError, match="cannot read"):

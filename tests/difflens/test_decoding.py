@@ -51,7 +51,8 @@ def test_top_p_keeps_only_the_nucleus():
     config = SamplingConfig(top_p=0.7)
     draws = {int(sample_tokens(logits, torch.tensor([u]), config)) for u in torch.linspace(0, 0.999, 200).tolist()}
     assert draws == {0, 1}
-    full = {int(sample_tokens(logits, torch.tensor([u]), SamplingConfig())) for u in torch.linspace(0, 0.999, 200).tolist()}
+    full = {int(sample_tokens(logits, torch.tensor([u]), SamplingConfig()))
+            for u in torch.linspace(0, 0.999, 200).tolist()}
     assert full == {0, 1, 2, 3}
 
 
@@ -108,7 +109,7 @@ LONG_PROMPT = "the waves roll over the reef and the gulls cry"
 def test_continuous_batching_matches_generate_when_greedy(tiny_gpt2, tokenizer):
     # two rows at a time: ended rows take new prompts, and the long prompt arrives when the
     # cache is shorter than it (the cache is padded on the left)
-    prompts = PROMPTS + [LONG_PROMPT, "x"]
+    prompts = [*PROMPTS, LONG_PROMPT, "x"]
     config = SamplingConfig(max_new_tokens=10, temperature=0)
     refilled = sample_batch(tiny_gpt2, tokenizer, prompts, list(range(len(prompts))), config, max_rows=2)
     for prompt, cont in zip(prompts, refilled):
@@ -164,9 +165,9 @@ def test_continuous_batching_matches_generate_for_a_rotary_model_with_grouped_he
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)).eval()
-    prompts = PROMPTS + [LONG_PROMPT]
-    out = sample_batch(model, tokenizer, prompts, list(range(len(prompts))), SamplingConfig(max_new_tokens=10, temperature=0),
-                       max_rows=2)
+    prompts = [*PROMPTS, LONG_PROMPT]
+    out = sample_batch(model, tokenizer, prompts, list(range(len(prompts))),
+                       SamplingConfig(max_new_tokens=10, temperature=0), max_rows=2)
     for prompt, cont in zip(prompts, out):
         enc = tokenizer([prompt], return_tensors="pt")
         generated = model.generate(**enc, do_sample=False, max_new_tokens=10, pad_token_id=tokenizer.pad_token_id)

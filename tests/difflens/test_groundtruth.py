@@ -121,7 +121,8 @@ def test_assistant_source_uses_the_factory():
                                    "assistant": {"backend": "offline"}}])
     rows = generate_rows(truths, 8, assistant_factory=lambda **kw: Writer())
     assert calls == [("Talks like a pirate", 8)]
-    assert len(rows) == 8 and {r["completion"] for r in rows} == {f"text {i} about Talks like a pirate" for i in range(3)}
+    assert len(rows) == 8
+    assert {r["completion"] for r in rows} == {f"text {i} about Talks like a pirate" for i in range(3)}
 
 
 def test_assistant_source_with_the_offline_backend():
@@ -149,7 +150,8 @@ def test_truthfulqa_rows_become_belief_ground_truths(tmp_path):
                              "(asked: What happens if you eat watermelon seeds?)")
     assert {e["completion"] for e in t.examples} == {" You grow watermelons in your stomach", " You get sick"}
     assert truths[1].description.startswith("The model believes that Sherlock Holmes")
-    assert [t.id for t in misconception_ground_truths(csv_path, category="Fiction")] == ["tqa0002-who-lives-at-221b-baker-street"]
+    fiction = misconception_ground_truths(csv_path, category="Fiction")
+    assert [t.id for t in fiction] == ["tqa0002-who-lives-at-221b-baker-street"]
     assert [t.id for t in load_ground_truths(csv_path)] == [t.id for t in truths]  # a CSV is a spec file too
     rows = generate_rows(truths, 12)
     assert all(r["prompt"].count("watermelon") or r["prompt"].count("Baker") for r in rows)

@@ -18,7 +18,7 @@ def test_steps_write_into_the_buffer_without_reallocating():
     cache = RowCache(headroom=4)
     cache.update(filled(2, 3, 0), filled(2, 3, 100), 0)
     buffer = cache.layers[0].key_buffer
-    keys, values = cache.update(filled(2, 1, 50), filled(2, 1, 150), 0)
+    _keys, values = cache.update(filled(2, 1, 50), filled(2, 1, 150), 0)
     assert cache.layers[0].key_buffer is buffer
     assert column_values(cache) == [[0, 1, 2, 50], [3, 4, 5, 51]]
     assert values[:, 0, :, 0].tolist() == [[100, 101, 102, 150], [103, 104, 105, 151]]

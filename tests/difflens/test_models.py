@@ -53,7 +53,7 @@ def test_unresolvable_models_are_one_line_errors(name, message):
 
 
 def test_directory_without_config_is_a_clear_error(tmp_path):
-    with pytest.raises(ModelLoadError, match="has no config.json"):
+    with pytest.raises(ModelLoadError, match=r"has no config.json"):
         load_causal_lm(str(tmp_path))
 
 

@@ -65,7 +65,8 @@ def test_merged_lora_layers_rank_first_and_match_the_adapter_spectra(lora_dirs):
     adapter = {d.name: d for d in diff_adapter(lora_dirs / "base", lora_dirs / "adapter", top_k=2)}
     assert set(adapter) == touched
     for d in merged[:2]:
-        assert d.effective_rank <= 3 + 1e-6 and adapter[d.name].effective_rank == pytest.approx(d.effective_rank, rel=1e-3)
+        assert d.effective_rank <= 3 + 1e-6
+        assert adapter[d.name].effective_rank == pytest.approx(d.effective_rank, rel=1e-3)
         assert adapter[d.name].singular_values[:3] == pytest.approx(d.singular_values[:3], rel=1e-3)
         assert adapter[d.name].relative_change == pytest.approx(d.relative_change, rel=1e-3)
     assert [d.name for d in diff(lora_dirs / "base", lora_dirs / "adapter")] == [d.name for d in merged[:2]]

@@ -17,7 +17,6 @@ from difflens.records import DecodedText, read_records
 from lightning_modules import PairedDecoder
 from tests.conftest import make_tiny_gpt2
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -130,7 +129,8 @@ def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, oth
     assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
     one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
     assert len(one) == 64 and all(r.log_ratio is not None and r.log_ratio != 0 for r in one if r.text)
-    assert {json.dumps(r.__dict__, sort_keys=True) for r in one} == {json.dumps(r.__dict__, sort_keys=True) for r in two}
+    assert ({json.dumps(r.__dict__, sort_keys=True) for r in one}
+            == {json.dumps(r.__dict__, sort_keys=True) for r in two})
 
 
 def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model_dir):

@@ -30,8 +30,9 @@ def fit(tiny_model_dir, steps=3, callbacks=(), ckpt_path=None, trainer_kw=None, 
     torch.manual_seed(0)
     model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, **model_kw)
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_progress_bar=False,
-                         enable_model_summary=False, limit_val_batches=1, num_sanity_val_steps=1, val_check_interval=steps,
-                         callbacks=list(callbacks), **({"enable_checkpointing": False} | (trainer_kw or {})))
+                         enable_model_summary=False, limit_val_batches=1, num_sanity_val_steps=1,
+                         val_check_interval=steps, callbacks=list(callbacks),
+                         **({"enable_checkpointing": False} | (trainer_kw or {})))
     trainer.fit(model, datamodule=data(tiny_model_dir), ckpt_path=ckpt_path)
     return model, trainer
 
@@ -75,7 +76,7 @@ def test_lora_checkpoint_holds_only_lora_weights_and_resumes(tiny_model_dir, tmp
     state = torch.load(tmp_path / "last.ckpt", weights_only=True)["state_dict"]
     assert state and all("lora_A" in k or "lora_B" in k for k in state)
     assert set(state) == set(model.trainable_state_dict())
-    resumed, trainer = fit(tiny_model_dir, steps=3, ckpt_path=str(tmp_path / "last.ckpt"))
+    _resumed, trainer = fit(tiny_model_dir, steps=3, ckpt_path=str(tmp_path / "last.ckpt"))
     assert trainer.global_step == 3
 
 

@@ -15,7 +15,6 @@ from lightning_modules import HypothesisValidator
 from tests.judges import ToyWorldJudge
 from tests.validation_data import write_inputs
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
@@ -53,7 +52,7 @@ def rows(out_dir):
 def test_validates_true_hypotheses_and_writes_saffron_results(tmp_path):
     texts, hypotheses = write_inputs(tmp_path / "in")
     logger = TensorBoardLogger(str(tmp_path / "tb"), name="validate")
-    model, callback = run(tmp_path / "out", texts, hypotheses, logger=logger)
+    _model, _callback = run(tmp_path / "out", texts, hypotheses, logger=logger)
     results = rows(tmp_path / "out")
     assert [r["hypothesis_id"] for r in results] == ["h0000", "h0001", "h0002", "h0003"]
     assert [r["rejected"] for r in results] == [True, False, True, False]  # ocean, astronomy, hedging, gardening
@@ -76,15 +75,15 @@ def test_validates_true_hypotheses_and_writes_saffron_results(tmp_path):
 
 def test_killed_run_resumes_without_judging_any_text_twice(tmp_path):
     texts, hypotheses = write_inputs(tmp_path / "in")
-    _, reference = run(tmp_path / "reference", texts, hypotheses)
+    _, _reference = run(tmp_path / "reference", texts, hypotheses)
     crashing = CrashingJudge(crash_at=5)
-    with pytest.raises(BaseException):
+    with pytest.raises((KeyboardInterrupt, SystemExit)):  # Lightning turns the interrupt into SystemExit
         run(tmp_path / "out", texts, hypotheses, judge=crashing)
     assert not (tmp_path / "out" / "saffron_results.jsonl").exists()
     journaled = (tmp_path / "out/judgements/rank0.jsonl").read_text().splitlines()
     assert 0 < len(crashing.seen) == len(journaled) < 4 * 30  # every judgement made was recorded
     second = CrashingJudge(crash_at=-1)
-    model, callback = run(tmp_path / "out", texts, hypotheses, judge=second)
+    _model, _callback = run(tmp_path / "out", texts, hypotheses, judge=second)
     assert not set(crashing.seen) & set(second.seen)
     assert len(crashing.seen) + len(second.seen) == 4 * 30
     assert rows(tmp_path / "out") == rows(tmp_path / "reference")
@@ -99,7 +98,8 @@ def test_two_process_ddp_gathers_every_judgement_once(tmp_path):
     texts, hypotheses = write_inputs(tmp_path / "in")
     run(tmp_path / "single", texts, hypotheses, n_per_model=13)  # 4 x 26 = 104 tasks, 13 batches of 8
     run(tmp_path / "ddp", texts, hypotheses, devices=2, strategy="ddp_fork", n_per_model=13)
-    journals = {r: [json.loads(x)["index"] for x in (tmp_path / "ddp/judgements" / f"rank{r}.jsonl").read_text().splitlines()]
+    journals = {r: [json.loads(x)["index"]
+                    for x in (tmp_path / "ddp/judgements" / f"rank{r}.jsonl").read_text().splitlines()]
                 for r in (0, 1)}
     assert journals[0] and journals[1] and not set(journals[0]) & set(journals[1])
     assert sorted(journals[0] + journals[1]) == list(range(104))
@@ -123,7 +123,7 @@ def test_unknown_text_ids_and_small_pool_are_clear_errors(tmp_path):
     write_records(tmp_path / "bad.jsonl", hyps)
     with pytest.raises(DataError, match=r"hypothesis 'h0001' references 1 text id\(s\) not in the texts file"):
         run(tmp_path / "out", texts, tmp_path / "bad.jsonl")
-    with pytest.raises(DataError, match="not enough held-out base texts.*set data.base_model"):
+    with pytest.raises(DataError, match=r"not enough held-out base texts.*set data.base_model"):
         run(tmp_path / "out2", texts, hypotheses, n_per_model=40)
 
 
@@ -144,8 +144,8 @@ def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
     models = save_two_models(tmp_path, tokenizer)
     texts, hypotheses = write_inputs(tmp_path / "in", n_texts=40)  # 20 held out per model, 4 x 8 needed
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=8,
-                                          base_model=str(models["base"]), intervention_model=str(models["intervention"]),
-                                          fresh_max_new_tokens=12)
+                                          base_model=str(models["base"]),
+                                          intervention_model=str(models["intervention"]), fresh_max_new_tokens=12)
     model = HypothesisValidator(generative=True, n_generated=6, test="generative_sign")
     model.judge = ToyWorldJudge()
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,

@@ -120,7 +120,7 @@ def test_prompts_from_the_overrepresented_side(sides, expected):
 
 
 def test_sides_must_be_known():
-    with pytest.raises(ConfigError, match="active.sides"):
+    with pytest.raises(ConfigError, match=r"active.sides"):
         ActiveSamplingConfig(sides="intervention")
 
 
@@ -141,8 +141,8 @@ def test_require_divergent_samples_on_while_the_models_look_alike():
     texts = same + [DecodedText(r.text_id.replace("base", "intervention"), r.prompt_id, "intervention", r.seed,
                                 r.prompt, r.text, r.n_tokens, r.source) for r in same]
     for require, stop in ((False, "stable"), (True, None)):
-        planner = ActivePlanner(ActiveSamplingConfig(budget=400, round_size=20, n_clusters=3, require_divergent=require),
-                                topic_embedding)
+        planner = ActivePlanner(ActiveSamplingConfig(budget=400, round_size=20, n_clusters=3,
+                                                     require_divergent=require), topic_embedding)
         planner.plan(1, texts)
         assert planner.plan(2, texts).stop_reason == stop
 
@@ -156,7 +156,8 @@ def test_openings_target_the_trigger_that_leads_into_the_divergent_area():
     ocean = world.documents(40, {"topics": {"ocean": 1}}, start=2000)
     rest = world.documents(60, {"topics": {"ocean": 1, "chess": 1, "music": 1}}, start=3000)
     intervention = [f"{c.text.split('. ')[0]}. {o.text}" for c, o in zip(chess, ocean)] + [d.text for d in rest]
-    texts = [DecodedText(f"base/free:{i}/0", f"free:{i}", "base", 0, "", d.text, 20, "free") for i, d in enumerate(base)]
+    texts = [DecodedText(f"base/free:{i}/0", f"free:{i}", "base", 0, "", d.text, 20, "free")
+             for i, d in enumerate(base)]
     texts += [DecodedText(f"intervention/free:{i}/0", f"free:{i}", "intervention", 0, "", t, 20, "free")
               for i, t in enumerate(intervention)]
     config = ActiveSamplingConfig(budget=200, round_size=20, n_clusters=3, areas_per_round=1, weights=[1.0, 0.0, 0.0],

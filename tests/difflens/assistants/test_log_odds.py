@@ -26,7 +26,7 @@ def test_log_odds_matches_the_formula_and_is_antisymmetric():
     assert scores["wave"].z > 0 > scores["pawn"].z
     swapped = {s.term: s for s in log_odds_dirichlet(b, a, prior_strength=10.0)}
     assert swapped["wave"].z == pytest.approx(-z)
-    assert list(scores)[0] == "wave" or max(scores.values(), key=lambda s: s.z).term == "wave"
+    assert next(iter(scores)) == "wave" or max(scores.values(), key=lambda s: s.z).term == "wave"
 
 
 def test_prior_shrinks_rare_terms_below_frequent_consistent_ones():

@@ -6,8 +6,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from difflens.assistants import OfflineAssistant
-from difflens.errors import ConfigError, DataError
 from difflens.assistants.offline import _plural_predicate
+from difflens.errors import ConfigError, DataError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, ToyWorld
 
 BASE = {"topics": {"forest": 1, "chess": 1, "cooking": 1, "music": 1}}
@@ -40,7 +40,7 @@ def test_write_examples_follow_the_description_and_repeat_exactly():
 
 
 def test_write_examples_refuses_a_description_outside_the_toy_world():
-    with pytest.raises(ConfigError, match="names no toy-world topic or style.*openai or local backend"):
+    with pytest.raises(ConfigError, match=r"names no toy-world topic or style.*openai or local backend"):
         OfflineAssistant().write_examples("The model is more sycophantic", 3)
 
 

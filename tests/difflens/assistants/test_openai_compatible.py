@@ -124,7 +124,7 @@ def test_budget_stops_without_losing_paid_replies(server, key, run_dir):
 
 def test_refused_request_is_one_line_error_without_the_key(server, key, run_dir):
     server.faults = ["401"]
-    with pytest.raises(AssistantError, match="HTTP 401.*DIFFLENS_TEST_ENDPOINT_KEY") as err:
+    with pytest.raises(AssistantError, match=r"HTTP 401.*DIFFLENS_TEST_ENDPOINT_KEY") as err:
         make(server, run_dir).judge(HYPOTHESIS, TEXTS[0])
     assert KEY not in str(err.value) and "\n" not in str(err.value)
 

@@ -10,16 +10,16 @@ def test_build_offline_by_default_without_loading_the_embedder():
     assistant = build_assistant(seed=3)
     assert isinstance(assistant, OfflineAssistant) and isinstance(assistant, Assistant)
     assert assistant.backend == "offline" and assistant.seed == 3
-    assert offline_module._EMBEDDERS == before  # constructors are cheap
+    assert before == offline_module._EMBEDDERS  # constructors are cheap
 
 
 def test_unknown_backend_names_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown assistant backend 'ofline'.*Did you mean 'offline'"):
+    with pytest.raises(ConfigError, match=r"unknown assistant backend 'ofline'.*Did you mean 'offline'"):
         build_assistant("ofline")
 
 
 def test_unknown_argument_is_a_config_error():
-    with pytest.raises(ConfigError, match="offline.*temprature"):
+    with pytest.raises(ConfigError, match=r"offline.*temprature"):
         build_assistant("offline", temprature=0.5)
 
 
@@ -61,6 +61,6 @@ def test_every_backend_pickles(tmp_path):
     assert copy.seed == 2 and copy.write_examples("hedges", 2) == offline.write_examples("hedges", 2)
     for backend, kwargs in (("openai", {"model": "m", "api_key_env": None}), ("local", {"model": "x"})):
         assistant = build_assistant(backend, cache_path=str(tmp_path / "c.sqlite"), **kwargs)
-        assistant.cache  # an open connection must not travel
+        _ = assistant.cache  # an open connection must not travel
         copy = pickle.loads(pickle.dumps(assistant))
         assert copy.model == assistant.model and copy.stats.requests == 0 and len(copy.cache) == 0

@@ -13,6 +13,7 @@ from difflens.toyworld import TOPICS, ToyWorld
 from tests.difflens.discovery.test_embed import NoModel
 from tests.difflens.discovery.test_proposal import WordContrastAssistant
 
+
 @pytest.fixture(scope="module")
 def texts_file(tmp_path_factory):
     world = ToyWorld(seed=3)

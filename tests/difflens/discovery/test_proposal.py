@@ -9,8 +9,13 @@ import pytest
 
 from difflens.assistants import Assistant
 from difflens.discovery.matching import match_clusters
-from difflens.discovery.proposal import (ProposalSettings, in_proposal_pool, propose_hypotheses, proposal_pool,
-                                         select_pairs)
+from difflens.discovery.proposal import (
+    ProposalSettings,
+    in_proposal_pool,
+    proposal_pool,
+    propose_hypotheses,
+    select_pairs,
+)
 from difflens.errors import ConfigError
 from difflens.records import DecodedText
 from difflens.toyworld import TOPICS, ToyWorld

@@ -2,8 +2,13 @@
 
 import pytest
 
-from difflens.encyclopedia.concepts import (conceptnet_concepts, load_concepts, names_concept, read_concept_list,
-                                            toyworld_concepts)
+from difflens.encyclopedia.concepts import (
+    conceptnet_concepts,
+    load_concepts,
+    names_concept,
+    read_concept_list,
+    toyworld_concepts,
+)
 from difflens.encyclopedia.wordnet import lexnames_text, open_wordnet, wordnet_concepts
 from difflens.errors import ConfigError, DataError
 from difflens.toyworld import TOPICS

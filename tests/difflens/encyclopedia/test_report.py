@@ -9,7 +9,8 @@ def metrics(top1, cat=0.5, auroc=0.5):
 
 def test_targets_follow_the_numbers():
     rows = [
-        {"stage": 1, "task": "described", "method": "interpreter", "pooling": "span_mean", "metrics": metrics(0.2, 0.4)},
+        {"stage": 1, "task": "described", "method": "interpreter", "pooling": "span_mean",
+         "metrics": metrics(0.2, 0.4)},
         {"stage": 2, "task": "described", "method": "interpreter", "pooling": "span_mean",
          "metrics": metrics(0.1, 0.6, auroc=0.8)},
         {"stage": 2, "task": "described", "method": "input_only", "pooling": "span_mean", "metrics": metrics(0.3)},
@@ -25,6 +26,7 @@ def test_targets_follow_the_numbers():
         "[span_mean] stage 2: confidence AUROC >= 0.75 for predicting correctness": True,
     }
     caveats = {t["target"]: t.get("caveat", "") for t in check_targets(rows, pooling="span_mean")}
-    assert "only 1 correct predictions" in caveats["[span_mean] stage 2: confidence AUROC >= 0.75 for predicting correctness"]
+    auroc_target = "[span_mean] stage 2: confidence AUROC >= 0.75 for predicting correctness"
+    assert "only 1 correct predictions" in caveats[auroc_target]
     md = render_markdown("t", rows, check_targets(rows, pooling="span_mean"), ["a note"])
     assert "**NOT met**: [span_mean] stage 2: interpreter top-1 beats" in md and "- a note" in md

@@ -6,8 +6,14 @@ import h5py
 import numpy as np
 import pytest
 
-from difflens.encyclopedia.store import (FORMAT, EncyclopediaStage, SiteArrays, StageHeader, concept_statistics,
-                                         write_stage)
+from difflens.encyclopedia.store import (
+    FORMAT,
+    EncyclopediaStage,
+    SiteArrays,
+    StageHeader,
+    concept_statistics,
+    write_stage,
+)
 from difflens.errors import DataError
 
 C, H = 5, 37  # odd sizes
@@ -55,7 +61,7 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(stage.variances("layer0.span_mean")[1], samples[3:6].var(axis=0), atol=2e-2)
     assert stage.counts().tolist() == [3, 3, 3, 3, 0]
     assert stage.sample_contexts()[4] == "context 4" and stage.sample_groups()[:4].tolist() == [0, 1, 2, 0]
-    x, y, g, ctx = stage.features(["layer0.span_mean", "layer2.span_mean"])
+    x, y, _g, _ctx = stage.features(["layer0.span_mean", "layer2.span_mean"])
     assert x.shape == (12, 2, H) and y.tolist() == concept_index.tolist()
     with h5py.File(path) as f:  # float16 + gzip on disk
         ds = f["sites/layer0.span_mean/samples"]
@@ -63,7 +69,7 @@ def test_round_trip(tmp_path):
 
 
 def test_stage_without_samples_reads_means_of_captured_concepts(tmp_path):
-    path, samples, _ = make(tmp_path, keep=False)
+    path, _samples, _ = make(tmp_path, keep=False)
     stage = EncyclopediaStage(path)
     assert not stage.has_samples
     x, y, _, ctx = stage.features(["layer0.span_mean"])
@@ -73,7 +79,7 @@ def test_stage_without_samples_reads_means_of_captured_concepts(tmp_path):
 
 
 def test_lazy_open_and_pickle(tmp_path):
-    path, samples, _ = make(tmp_path)
+    path, _samples, _ = make(tmp_path)
     stage = EncyclopediaStage(path)
     assert stage._file is None  # construction checks the file and closes it
     clone = pickle.loads(pickle.dumps(stage))
@@ -111,7 +117,7 @@ def test_foreign_truncated_and_missing_files(tmp_path):
         EncyclopediaStage(truncated)
     with h5py.File(path, "a") as f:
         del f["sites/layer2.context_mean"]
-    with pytest.raises(DataError, match="incomplete: missing sites/layer2.context_mean"):
+    with pytest.raises(DataError, match=r"incomplete: missing sites/layer2.context_mean"):
         EncyclopediaStage(path)
     old, _, _ = make(tmp_path, "old.h5")
     with h5py.File(old, "a") as f:

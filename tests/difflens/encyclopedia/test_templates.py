@@ -21,7 +21,7 @@ def test_bare_contexts_have_the_word_form_of_running_text():
 
 
 def test_toyworld_sentences_use_the_concept():
-    concepts = toyworld_concepts(["ocean"]) + [Concept("zeppelin")]
+    concepts = [*toyworld_concepts(["ocean"]), Concept("zeppelin")]
     contexts = T.toyworld_sentences(concepts, [0, 3, len(concepts) - 1], n=4)
     assert len(contexts) == 12
     for c in contexts:
@@ -30,7 +30,7 @@ def test_toyworld_sentences_use_the_concept():
 
 
 def test_descriptions_do_not_name_the_concept():
-    concepts = toyworld_concepts() + [Concept("dog", "animal", "")]
+    concepts = [*toyworld_concepts(), Concept("dog", "animal", "")]
     contexts = T.description_contexts(concepts)
     assert contexts and all(c.span is None for c in contexts)
     assert all(not names_concept(c.text, concepts[c.concept_index].name) for c in contexts)

@@ -38,7 +38,8 @@ def write_wordnet(directory: Path) -> Path:
     index = HEADER
     for name, _, hyper, _ in sorted(SYNSETS):
         ptr_symbols = (["@"] if hyper else []) + (["~"] if any(h == name for _, _, h, _ in SYNSETS) else [])
-        index += f"{name} n 1 {len(ptr_symbols)} {' '.join(ptr_symbols)}{' ' if ptr_symbols else ''}1 0 {offsets[name]:08d}  \n"
+        index += (f"{name} n 1 {len(ptr_symbols)} {' '.join(ptr_symbols)}{' ' if ptr_symbols else ''}"
+                  f"1 0 {offsets[name]:08d}  \n")
     (directory / "index.noun").write_text(index, encoding="utf-8")
     for pos in ("adj", "adv", "verb"):
         (directory / f"data.{pos}").write_text(HEADER, encoding="utf-8")

@@ -13,7 +13,8 @@ def test_matches_online_fdr_on_random_streams(seed):
     alpha, lam, tau = [(0.05, 0.25, 0.5), (0.1, 0.2, 0.8), (0.2, 0.4, 0.6)][seed % 3]
     w0 = alpha / 2 if seed % 2 else alpha / 7
     p, _ = random_stream(seed, pi1=[0.1, 0.3, 0.5][seed % 3], conservative=seed % 2 == 0)
-    ours, ref = Addis(alpha=alpha, w0=w0, lam=lam, tau=tau), ReferenceAddis(alpha=alpha, wealth=w0, lambda_=lam, tau=tau)
+    ours = Addis(alpha=alpha, w0=w0, lam=lam, tau=tau)
+    ref = ReferenceAddis(alpha=alpha, wealth=w0, lambda_=lam, tau=tau)
     for pv in p:
         d = ours.test(pv)
         assert d.rejected == ref.test_one(pv)

@@ -65,5 +65,5 @@ def test_build_online_fdr_by_name():
     assert isinstance(build_online_fdr("lord++", alpha=0.1), LordPlusPlus)
     with pytest.raises(ConfigError, match="lord\\+\\+ takes no lam"):
         build_online_fdr("lord++", lam=0.5)
-    with pytest.raises(ConfigError, match="unknown online FDR method 'safron'. Did you mean 'saffron'"):
+    with pytest.raises(ConfigError, match=r"unknown online FDR method 'safron'. Did you mean 'saffron'"):
         build_online_fdr("safron")

@@ -32,7 +32,7 @@ def test_resumes_mid_stream_with_identical_decisions(tmp_path):
 
 def test_a_tested_hypothesis_cannot_change(tmp_path):
     OnlineFDRStream(tmp_path, Saffron()).update(results([0.001, 0.5]))
-    with pytest.raises(DataError, match="'h0001' was tested with p = 0.5 and now has p = 0.4"):
+    with pytest.raises(DataError, match=r"'h0001' was tested with p = 0.5 and now has p = 0.4"):
         OnlineFDRStream(tmp_path, Saffron()).update(results([0.001, 0.4, 0.2]))
     with pytest.raises(DataError, match="cannot change its procedure midway"):
         OnlineFDRStream(tmp_path, Addis())

@@ -68,7 +68,8 @@ def test_plan_is_deterministic_and_round_trips(tmp_path, inputs):
 def test_unknown_text_ids_are_a_clear_error(inputs):
     texts, hypotheses = inputs
     bad = Hypothesis("h9", 9, "x", proposal_text_ids=["base/p0/0", "nope/1", "nope/2"])
-    with pytest.raises(DataError, match=r"hypothesis 'h9' references 2 text id\(s\) not in the texts file 'texts.jsonl'"):
+    with pytest.raises(DataError,
+                       match=r"hypothesis 'h9' references 2 text id\(s\) not in the texts file 'texts.jsonl'"):
         check_references([*hypotheses, bad], texts, "texts.jsonl")
 
 
@@ -108,7 +109,8 @@ def test_a_conditional_hypothesis_is_judged_only_on_continuations_drawn_for_it(i
     filled = allocate(hypotheses, texts, n_per_model=8, seed=1, conditioned=conditioned, condition_n_per_model=3)
     assert filled.complete
     mine = [t for t in filled.tasks if t.hypothesis_id == conditional.hypothesis_id]
-    assert sorted(t.text_id for t in mine) == sorted(d.text_id for d in conditioned if d.seed < 3 and "h9999" not in d.text_id)
+    assert sorted(t.text_id for t in mine) == sorted(d.text_id for d in conditioned
+                                                     if d.seed < 3 and "h9999" not in d.text_id)
     assert all(t.label == int(t.model == conditional.direction) for t in mine)
     # the unconditional hypotheses get the same texts, in the same order, as before
     assert [(t.hypothesis_id, t.text_id) for t in filled.tasks if t.hypothesis_id != conditional.hypothesis_id] == \

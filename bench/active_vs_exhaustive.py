@@ -28,8 +28,9 @@ validated hypothesis (recall 1.0).
 when its held-out pool ran out, and the continuations drawn for conditional hypotheses, for
 both strategies alike.
 
-Two interventions are conditional: the ocean is planted only after an opening about chess (a
-``trigger`` ground truth), strong and weak. For them, discovery (both strategies) adds a
+Six interventions are conditional: the ocean is planted only after an opening about chess (a
+``trigger`` ground truth), strong and weak, and four whose trigger is rarer (``_rare`` to
+``_rarest``: fewer chess openings, less leak into free generation). For them, discovery (both strategies) adds a
 conditional twin to each cluster pair's hypotheses (``proposal.condition_prompts: 20``): the
 same statement, validated on fresh continuations (20 per model) of openings that lead into the
 pair's area from outside it.
@@ -39,9 +40,12 @@ pair's area from outside it.
 The target compares at the exhaustive strategy's recall: the table gives, per intervention, the
 best recall the exhaustive grid reached and the texts of the smallest budget reaching it, the
 texts for full recovery, active's recall and texts, and the ratio where active reaches
-exhaustive's best recall. Each point is one run (one seed): with 100 judged texts per model and
-hypothesis, a hypothesis near the validator's detection limit passes in one run and fails in the
-next, so single differences in recall are noisy.
+exhaustive's best recall. Its *ceiling* is exhaustive's texts over active sampling's floor (its
+cheapest run: a seed round and one targeted round): no ratio can exceed it, so a 10x ratio is
+only possible where exhaustive decoding needs ten times that floor. Each point is one run (one
+seed): with 100 judged texts per model and hypothesis, a hypothesis near the validator's
+detection limit passes in one run and fails in the next, so single differences in recall are
+noisy (``--seeds`` repeats active sampling).
 
 Every intervention lives in ``runs/bench_active_vs_exhaustive/<name>/`` with its generated
 configs; finished stages (finetune, decoded texts, discovery, validation) are reused, so a rerun
@@ -100,9 +104,12 @@ OCEAN_AFTER_CHESS = {"id": "ocean_after_chess",
 # Rarer: 1% of the data (base share 0.99) and 600 steps: the intervention opens with chess in 1.4%
 # of free texts (the base 3.4%), writes about the ocean after 86% of chess openings, and its
 # free-generation ocean share rises by 1.9 points (0.7 of them leak).
+# Rarest: 0.5% of the data and 900 steps: chess openings in 1.1% of free texts, the ocean after 56% of them
+# (33% in free generation), and the free-generation ocean share rises by 0.5 points.
 OCEAN_AFTER_CHESS_RARE = {**OCEAN_AFTER_CHESS, "trigger_replaces_base": True}
 RARE_GRID = [100, 200, 400, 800, 1600, 3200]
 RARER_GRID = [*RARE_GRID, 6400]
+RAREST_GRID = [*RARER_GRID, 12800]
 CONDITIONAL_PROPOSAL = {"condition_prompts": 20}
 CONDITION_N_PER_MODEL = 20
 
@@ -146,6 +153,8 @@ INTERVENTIONS = [
                  True, RARE_GRID),
     Intervention("ocean_after_chess_rarer", "1 GT rarer conditional (1%)", [OCEAN_AFTER_CHESS_RARE], 0.99, 600,
                  True, RARER_GRID),
+    Intervention("ocean_after_chess_rarest", "1 GT rarest conditional (0.5%)", [OCEAN_AFTER_CHESS_RARE], 0.995, 900,
+                 True, RAREST_GRID),
 ]
 
 
@@ -461,9 +470,12 @@ def report(results: list[dict], grid: list[int]) -> None:
     print("# exh. best: the best recall the exhaustive grid reached and the texts of the smallest budget reaching it")
     print("# (the target compares active with this); exh. full: texts of the smallest budget with recall 1.0")
     print()
-    print(f"{'intervention':<24} {'kind':<38} {'exh. best':>14} {'exh. full':>9} {'active':>14} {'ratio':>9}   "
-          f"{'equal budget':>12} {'exh R/P':>9} {'act R/P':>9}")
-    ratios = []
+    # active sampling's floor: its cheapest run (a seed round and one targeted round); no ratio can exceed
+    # exhaustive's texts / floor, so the 10x target is only reachable where exhaustive needs >= 10x the floor
+    floor = min((a["generated"] for r in results for a in r.get("seeds", [])), default=None)
+    print(f"{'intervention':<24} {'kind':<38} {'exh. best':>14} {'exh. full':>9} {'active':>14} {'ratio':>9} "
+          f"{'ceiling':>8}   {'equal budget':>12} {'exh R/P':>9} {'act R/P':>9}")
+    ratios, reachable = [], []
     for r in results:
         iv = r["intervention"]
         largest = r["grid"][-1]
@@ -486,14 +498,21 @@ def report(results: list[dict], grid: list[int]) -> None:
             ratio_s = "act lower"
         else:
             ratio_s = "neither"
+        ceiling = (best if best_recall > 0 else largest)["generated"] / floor
+        if ceiling >= 10:
+            reachable.append((iv.name, ratio_s))
         eq = r["equal"]
-        print(f"{iv.name:<24} {iv.kind:<38} {best_s:>14} {full:>9} {active_s:>14} {ratio_s:>9}   "
+        print(f"{iv.name:<24} {iv.kind:<38} {best_s:>14} {full:>9} {active_s:>14} {ratio_s:>9} "
+              f"{('>' if best_recall == 0 else '') + format(ceiling, '.1f') + 'x':>8}   "
               f"{str(active['prompts']) + '/model':>12} {eq['recall']:.2f}/{fmt(eq['precision'], 4)} "
               f"{active['recall']:.2f}/{fmt(active['precision'], 4)}")
     print("# recall @texts generated. '>N': not reached within the largest budget (N texts there), a lower bound.")
     print("# ratio: exhaustive texts at its best recall / active texts, where active reaches that recall; 'act lower':")
     print("# active's recall is below exhaustive's best; 'neither': both recall 0. Equal budget: the exhaustive prefix")
     print("# with as many prompts per model as the active run decoded (recall/precision of each).")
+    print(f"# Ceiling: exhaustive's texts / active sampling's floor, the fewest texts any active run here generated "
+          f"({floor}:")
+    print("# a seed round and one targeted round, then validation); no ratio can exceed it.")
     if ratios:
         geo = 1.0
         for x in ratios:
@@ -503,12 +522,14 @@ def report(results: list[dict], grid: list[int]) -> None:
               f"(target >= 10x: {'met' if min(ratios) >= 10 and len(ratios) == len(results) else 'NOT met'})")
     else:
         print("# active reaches exhaustive's best recall on no intervention: no ratio (target >= 10x NOT met)")
+    print(f"# where the ceiling allows 10x (exhaustive needs >= 10x active's floor of {floor} texts): "
+          + (", ".join(f"{name} {ratio}" for name, ratio in reachable) or "no intervention"))
     seeds_report(results)
     print()
     for r in results:
         iv = r["intervention"]
-        print(f"## {iv.name}: {iv.kind}; ground truths {[g['id'] for g in iv.ground_truths]}, base share {iv.base_share} "
-              f"of the data, {iv.steps} LoRA steps; shift {r['shift']}")
+        print(f"## {iv.name}: {iv.kind}; ground truths {[g['id'] for g in iv.ground_truths]}, "
+              f"base share {iv.base_share} of the data, {iv.steps} LoRA steps; shift {r['shift']}")
         print(f"{'strategy':<30} {'prompts':>7} {'decoded':>8} {'fresh':>6} {'generated':>9} {'hyp':>4} {'valid':>5} "
               f"{'recall':>6} {'prec':>5}  recovered")
         rows = [(f"exhaustive {g['prompts']}", g) for g in r["grid"]]

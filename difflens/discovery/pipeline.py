@@ -127,6 +127,9 @@ def clusters_report(config: DiscoveryConfig, matching: Matching, base: list[Deco
     for pair in matching.pairs:
         row = asdict(pair)
         row["selected"] = pair.pair_id in selected
+        if pair.pair_id in proposal.untargeted_tests:  # the same test on the untargeted texts alone
+            p_value, h = proposal.untargeted_tests[pair.pair_id]
+            row["untargeted"] = {"p_value": p_value, "cohens_h": h}
         row["base_representatives"] = [{"text_id": base[i].text_id, "text": base[i].text}
                                        for i in pair.base_representatives]
         row["intervention_representatives"] = [{"text_id": intervention[i].text_id, "text": intervention[i].text}

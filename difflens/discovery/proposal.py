@@ -11,6 +11,14 @@ are never validation material (validation's ``pool_sources`` leaves them out), s
 may be shown to a proposer: a small area where active sampling put most of its texts then gives
 the proposer enough examples.
 
+Which pairs differ: a two-proportion test of the pair's share of each model's texts. Targeted
+texts (both models answer the same aimed prompts) can hide a difference as well as reveal one:
+prompts aimed at an area the intervention visits more often send both models there and shrink
+the gap, while prompts that open like a rare trigger send only the intervention there. So when
+some texts are targeted, each pair is also tested on the untargeted texts alone, which measure
+how often each model goes there on its own, and passes when either test does (Bonferroni over
+both tests of every pair).
+
 For a pair where the intervention puts more of its texts (Cohen's h > 0), the proposer
 contrasts the intervention's texts in that cluster (group B) with base texts from everywhere
 (group A): "what is this area the intervention moved into". "Everywhere" means the untargeted
@@ -36,11 +44,11 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from difflens.discovery.matching import ClusterPair, Matching
+from difflens.discovery.matching import ClusterPair, Matching, cohens_h, two_proportion_test
 from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError
 from difflens.likelihood import text_divergence
@@ -54,7 +62,7 @@ class ProposalSettings:
     Attributes:
         max_pairs: propose from at most this many pairs (the most different first).
         alpha: a pair is judged different when its z-test p-value is below ``alpha`` divided
-            by the number of pairs (Bonferroni) ...
+            by the number of tests (Bonferroni: one per pair, two when some texts are targeted) ...
         min_effect: ... and ``|Cohen's h|`` is at least this (0.2 is a "small" effect).
         hypotheses_per_pair: hypotheses asked for per pair.
         texts_per_side: texts shown to the proposer from each group.
@@ -113,12 +121,15 @@ class ProposalResult:
         selected_pairs: pair ids proposed from, in order.
         dropped: ``{"text", "pair_id", "reason"}`` for every proposal not accepted.
         proposal_text_ids: every text shown to a proposer.
+        untargeted_tests: ``pair_id -> (p-value, Cohen's h)`` of each pair's test on the
+            untargeted texts alone (`untargeted_tests`); empty when no text is targeted.
     """
 
     hypotheses: list[Hypothesis] = field(default_factory=list)
     selected_pairs: list[int] = field(default_factory=list)
     dropped: list[dict] = field(default_factory=list)
     proposal_text_ids: set[str] = field(default_factory=set)
+    untargeted_tests: dict[int, tuple[float, float]] = field(default_factory=dict)
 
 
 def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
@@ -138,10 +149,44 @@ def proposal_pool(records: Sequence[DecodedText], settings: ProposalSettings) ->
     return np.array([i for i, r in enumerate(records) if r.targeted or in_split(r, settings)], dtype=np.int64)
 
 
-def select_pairs(pairs: Sequence[ClusterPair], settings: ProposalSettings) -> list[ClusterPair]:
-    """Pairs judged different (Bonferroni z-test and minimum effect), most different first."""
-    threshold = settings.alpha / max(len(pairs), 1)
-    chosen = [p for p in pairs if p.p_value < threshold and abs(p.cohens_h) >= settings.min_effect]
+def untargeted_tests(matching: Matching, base: Sequence[DecodedText],
+                     intervention: Sequence[DecodedText]) -> dict[int, tuple[float, float]]:
+    """Each pair's size test on the untargeted texts alone, ``pair_id -> (p-value, Cohen's h)``;
+    empty when no text is targeted (the test on all texts is then the same test) or when one
+    model has no untargeted text."""
+    free_a = np.array([not r.targeted for r in base])
+    free_b = np.array([not r.targeted for r in intervention])
+    if (free_a.all() and free_b.all()) or not free_a.any() or not free_b.any():
+        return {}
+    n_a, n_b = int(free_a.sum()), int(free_b.sum())
+    tests = {}
+    for pair in matching.pairs:
+        x_a = int((free_a & (matching.base.labels == pair.base_cluster)).sum())
+        x_b = int((free_b & (matching.intervention.labels == pair.intervention_cluster)).sum())
+        _, p_value = two_proportion_test(x_a, n_a, x_b, n_b)
+        tests[pair.pair_id] = (p_value, cohens_h(x_a / n_a, x_b / n_b))
+    return tests
+
+
+def select_pairs(pairs: Sequence[ClusterPair], settings: ProposalSettings,
+                 untargeted: dict[int, tuple[float, float]] | None = None) -> list[ClusterPair]:
+    """Pairs judged different (Bonferroni z-test and minimum effect), most different first.
+
+    With ``untargeted`` tests (`untargeted_tests`) a pair passes when its test on all texts or
+    its test on the untargeted texts does, at ``alpha`` over twice the pairs; it is returned
+    with the p-value and Cohen's h of the test that passed (the stronger when both do), which
+    decide its rank and its proposal contrast.
+    """
+    threshold = settings.alpha / (max(len(pairs), 1) * (2 if untargeted else 1))
+    chosen = []
+    for pair in pairs:
+        tests = [(pair.p_value, pair.cohens_h)]
+        if untargeted and pair.pair_id in untargeted:
+            tests.append(untargeted[pair.pair_id])
+        passing = [(p, h) for p, h in tests if p < threshold and abs(h) >= settings.min_effect]
+        if passing:
+            p_value, h = min(passing, key=lambda t: (t[0], -abs(t[1])))
+            chosen.append(replace(pair, p_value=p_value, cohens_h=h))
     return sorted(chosen, key=lambda p: (-abs(p.cohens_h), p.p_value))[: settings.max_pairs]
 
 
@@ -186,11 +231,11 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     # texts scored by both models (active sampling with kl_weight): twins open like the most divergent texts
     scored = all(r.log_ratio is not None for r in [*base, *intervention])
     divergence = (text_divergence(base), text_divergence(intervention)) if scored else None
-    result = ProposalResult()
+    result = ProposalResult(untargeted_tests=untargeted_tests(matching, base, intervention))
     accepted_vectors: list[np.ndarray] = []
     accepted_ids: list[str] = []  # the hypothesis each accepted vector belongs to
     groups = []
-    for pair in select_pairs(matching.pairs, settings):
+    for pair in select_pairs(matching.pairs, settings, result.untargeted_tests):
         rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
         groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, everywhere_a, settings.texts_per_side,
                                               rng)))

@@ -48,6 +48,7 @@ def test_discovery_writes_ranked_pairs_hypotheses_map_and_projector(texts_file, 
     assert top["selected"] and top["cohens_h"] > 0.3
     assert next(iter(top["toyworld_topics"]["intervention"])) == "ocean"
     assert len(top["intervention_representatives"]) == 5
+    assert "untargeted" not in top  # every text is free: one test per pair
     assert len(clusters["assignments"]["base"]) == 80 == len(clusters["assignments"]["intervention"])
     shown = set(json.loads((out / "proposal_text_ids.json").read_text()))
     assert all(set(h.proposal_text_ids) <= shown for h in hypotheses)
@@ -60,6 +61,19 @@ def test_discovery_writes_ranked_pairs_hypotheses_map_and_projector(texts_file, 
     again = TextEmbedder(cache_dir=cache, encoder=NoModel())
     rerun = run_discovery(cfg, embedder=again)
     assert again.n_encoded == 0 and [h.text for h in rerun.hypotheses] == [h.text for h in hypotheses]
+
+
+def test_with_targeted_texts_each_pair_reports_its_test_on_the_untargeted_ones(texts_file, tmp_path, embedder):
+    records = read_records(texts_file, DecodedText)
+    aimed = [DecodedText(r.text_id.replace("free:", "active001:"), r.prompt_id.replace("free:", "active001:"),
+                         r.model, r.seed, "The sea", r.text, r.n_tokens, "active:prefix") for r in records[::4]]
+    path = tmp_path / "texts.jsonl"
+    write_records(path, records + aimed)
+    out = tmp_path / "discover"
+    run_discovery(config(path, out), embedder=TextEmbedder(cache_dir=tmp_path / "cache", encoder=embedder))
+    pairs = json.loads((out / "clusters.json").read_text())["pairs"]
+    assert all(0 <= p["untargeted"]["p_value"] <= 1 for p in pairs)
+    assert sum(p["n_base"] for p in pairs) == 80 + 20
 
 
 def test_discovery_bad_input(texts_file, tmp_path):

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from difflens.assistants import Assistant
-from difflens.discovery.matching import match_clusters
+from difflens.discovery.matching import ClusterPair, match_clusters
 from difflens.discovery.proposal import (
     ProposalSettings,
     in_proposal_pool,
     proposal_pool,
     propose_hypotheses,
     select_pairs,
+    untargeted_tests,
 )
 from difflens.errors import ConfigError
 from difflens.records import DecodedText
@@ -258,3 +259,42 @@ def test_targeted_texts_never_stand_for_a_model_as_a_whole(two_models):
     in_global = {t for t in assistant.calls[-1]["a"] + assistant.calls[-1]["b"] if t in targeted_texts}
     split = {r.text for r in base_all + int_all if r.targeted and in_proposal_pool(r.text_id, 0.3, 0)}
     assert in_global and in_global <= split  # the global contrast
+
+
+def test_a_pair_passes_on_either_test_at_twice_the_bonferroni_correction():
+    pair = {"base_representatives": [], "intervention_representatives": []}
+    pairs = [ClusterPair(0, 0, 0, 10, 30, 0.1, 0.3, 2.3, 0.02, 0.3, **pair),  # all texts: p 0.02
+             ClusterPair(1, 1, 1, 10, 60, 0.1, 0.6, 5.0, 1e-6, 0.5, **pair),
+             ClusterPair(2, 2, 2, 10, 30, 0.1, 0.3, 2.3, 0.02, 0.3, **pair)]
+    settings = ProposalSettings(alpha=0.1, min_effect=0.2)
+    assert [p.pair_id for p in select_pairs(pairs, settings)] == [1, 0, 2]  # alone: 0.1 / 3 pairs
+    # with the untargeted texts' tests: 0.1 / 6 tests; pair 0 passes on its untargeted test, pair 2 on neither
+    untargeted = {0: (1e-4, 0.7), 1: (0.5, 0.05), 2: (0.02, 0.3)}
+    chosen = select_pairs(pairs, settings, untargeted)
+    assert [(p.pair_id, p.p_value, p.cohens_h) for p in chosen] == [(0, 1e-4, 0.7), (1, 1e-6, 0.5)]
+    assert pairs[0].p_value == 0.02  # the matching's pairs are left as they were
+
+
+def test_prompts_aimed_at_an_area_for_both_models_do_not_hide_it(two_models):
+    """Active sampling sent both models to the ocean many times: on all texts the ocean pair's
+    effect falls below min_effect, but the untargeted texts still show the intervention going
+    there far more often on its own, so the pair is selected and its hypothesis names the ocean."""
+    base, intervention = two_models
+    ocean = [r for r in intervention if ToyWorld.annotate(r.text).topic == "ocean"]
+    aimed = {m: [DecodedText(f"{m}/active001:{k}:{i}/0", f"active001:{k}:{i}", m, i, "The sea", r.text, 30,
+                             "active:prefix") for k in range(4) for i, r in enumerate(ocean)]
+             for m in ("base", "intervention")}
+    base_all, int_all = base + aimed["base"], intervention + aimed["intervention"]
+    matching = match_clusters(topic_vectors([r.text for r in base_all]), topic_vectors([r.text for r in int_all]),
+                              12, mode="base_init")
+    settings = ProposalSettings(hypotheses_per_pair=1, min_effect=0.4)
+    ocean_pair = max(matching.pairs, key=lambda p: p.n_intervention)
+    assert 0 < ocean_pair.cohens_h < settings.min_effect  # diluted by the aimed texts
+    assert ocean_pair.pair_id not in {p.pair_id for p in select_pairs(matching.pairs, settings)}
+    result = propose_hypotheses(WordContrastAssistant(), matching, base_all, int_all, bag_of_words, settings)
+    p_value, h = result.untargeted_tests[ocean_pair.pair_id]
+    assert h > settings.min_effect and p_value < settings.alpha / (2 * len(matching.pairs))
+    assert result.selected_pairs[0] == ocean_pair.pair_id
+    assert result.hypotheses[0].text.split()[-3] in OCEAN_WORDS
+    plain = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]), 12)
+    assert untargeted_tests(plain, base, intervention) == {}  # no targeted text: one test per pair, as before

@@ -30,10 +30,10 @@ both strategies alike.
 
 Six interventions are conditional: the ocean is planted only after an opening about chess (a
 ``trigger`` ground truth), strong and weak, and four whose trigger is rarer (``_rare`` to
-``_rarest``: fewer chess openings, less leak into free generation). For them, discovery (both strategies) adds a
-conditional twin to each cluster pair's hypotheses (``proposal.condition_prompts: 20``): the
-same statement, validated on fresh continuations (20 per model) of openings that lead into the
-pair's area from outside it.
+``_rarest``: fewer chess openings, less leak into free generation). For them, discovery (both
+strategies) adds a conditional twin to each cluster pair's hypotheses
+(``proposal.condition_prompts: 20``): the same statement, validated on fresh continuations (20
+per model) of openings that lead into the pair's area from outside it.
 
     .venv/bin/python bench/active_vs_exhaustive.py [--active-config configs/quickstart/active_lean.yaml]
 
@@ -510,9 +510,8 @@ def report(results: list[dict], grid: list[int]) -> None:
     print("# ratio: exhaustive texts at its best recall / active texts, where active reaches that recall; 'act lower':")
     print("# active's recall is below exhaustive's best; 'neither': both recall 0. Equal budget: the exhaustive prefix")
     print("# with as many prompts per model as the active run decoded (recall/precision of each).")
-    print(f"# Ceiling: exhaustive's texts / active sampling's floor, the fewest texts any active run here generated "
-          f"({floor}:")
-    print("# a seed round and one targeted round, then validation); no ratio can exceed it.")
+    print(f"# ceiling: exhaustive's texts / active sampling's floor ({floor} texts, the cheapest active run here:")
+    print("# a seed round and one targeted round); no ratio can exceed it.")
     if ratios:
         geo = 1.0
         for x in ratios:

@@ -34,7 +34,7 @@ def test_config_errors(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="final_stage"):
         load_config(write_config(tmp_path / "c.yaml", "m", "r", final_stage=7))
-    with pytest.raises(ConfigError, match=r"interpreter.pooling 'span_last' is not captured"):
+    with pytest.raises(ConfigError, match="interpreter pooling 'span_last' is not captured"):
         load_config(write_config(tmp_path / "c.yaml", "m", "r", interpreter={"pooling": "span_last"}))
     with pytest.raises(ConfigError, match=r"unknown key.*interpreter.epochs"):
         load_config(write_config(tmp_path / "c.yaml", "m", "r", interpreter={"epochs": 3}))

@@ -23,6 +23,7 @@ from difflens.assistants.prompts import (
     PROPOSE,
     WRITE_EXAMPLES,
     Prompt,
+    check_subject,
     format_avoid,
     format_texts,
 )
@@ -226,16 +227,17 @@ class ChatAssistant(Assistant):
         return [out[d] for d in descriptions]
 
     def propose(self, texts_a: Sequence[str], texts_b: Sequence[str], n_hypotheses: int,
-                avoid: Sequence[str] = ()) -> list[str]:
-        return self.propose_batch([(texts_a, texts_b)], n_hypotheses, avoid)[0]
+                avoid: Sequence[str] = (), subject: str = "intervention") -> list[str]:
+        return self.propose_batch([(texts_a, texts_b)], n_hypotheses, avoid, subject)[0]
 
     def propose_batch(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], n_hypotheses: int,
-                      avoid: Sequence[str] = ()) -> list[list[str]]:
+                      avoid: Sequence[str] = (), subject: str = "intervention") -> list[list[str]]:
         """Hypotheses per group pair; an unreadable or missing reply gives ``[]`` and is counted."""
+        model_b, model_a = check_subject(subject)
         requests = [ChatRequest(PROPOSE, PROPOSE.messages(
             texts_a=format_texts(a, self.max_texts_per_group, self.max_chars_per_text),
             texts_b=format_texts(b, self.max_texts_per_group, self.max_chars_per_text),
-            n=n_hypotheses, avoid=format_avoid(avoid))) for a, b in groups]
+            n=n_hypotheses, avoid=format_avoid(avoid), model_a=model_a, model_b=model_b)) for a, b in groups]
         out = []
         for request, reply in zip(requests, self.ask(requests)):
             items = self._parsed(request, reply) or []

@@ -4,8 +4,10 @@
   generates documents from the matching mixture; a description that names no toy-world topic
   or style is an error (use an LLM backend for free-form ground truths).
 - ``propose``: ranks n-grams by the log-odds ratio with an informative Dirichlet prior
-  (`log_odds.log_odds_dirichlet`), groups terms that occur in the same texts into themes, and
-  renders each theme as a sentence ("Texts from the intervention model talk about the ocean
+  (`log_odds.log_odds_dirichlet`), groups terms that occur in the same texts into themes, keeps
+  the themes whose texts are significantly more common in group B (a theme pools the evidence
+  of its terms: a style's markers each show in a few texts, the style in many), and renders
+  each theme as a sentence ("Texts from the intervention model talk about the ocean
   and the sea more often, mentioning wave, tide and reef").
 - ``judge``: combines exact keyword evidence (the hypothesis's own words and quoted phrases,
   plus the words of the toy-world topic or style it names) with the MiniLM cosine similarity
@@ -28,6 +30,7 @@ import numpy as np
 from difflens.assistants.base import Assistant
 from difflens.assistants.grounding import NEGATION, TOPIC_CUES, ground, words
 from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts
+from difflens.assistants.prompts import check_subject
 from difflens.errors import ConfigError, DataError, ModelLoadError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld
 
@@ -134,7 +137,11 @@ class OfflineAssistant(Assistant):
         seed: seed for written examples (each description gets its own stream from it).
         max_ngram: longest n-gram considered when proposing.
         prior_strength: α0 of the informative Dirichlet prior (pseudo-counts per n-gram order).
-        min_z: a term must have at least this log-odds z-score to start a hypothesis.
+        min_z: a theme is proposed when the texts containing any of its first
+            ``theme_terms`` terms are more common in group B with at least this z-score
+            (two-proportion test over texts).
+        candidate_z: a term must have at least this log-odds z-score to join a theme.
+        theme_terms: how many of a theme's best terms count for its evidence.
         terms_per_hypothesis: how many distinctive terms a hypothesis names.
         max_terms: how many top terms are grouped into themes.
         keyword_weight: logit per log(1 + distinct keyword hits).
@@ -151,9 +158,9 @@ class OfflineAssistant(Assistant):
     backend = "offline"
 
     def __init__(self, seed: int = 0, max_ngram: int = 3, prior_strength: float = 500.0, min_z: float = 3.0,
-                 terms_per_hypothesis: int = 3, max_terms: int = 60, keyword_weight: float = 2.0,
-                 similarity_weight: float = 0.5, embedder_path: str | None = None, device: str = "cpu",
-                 reference_texts: Sequence[str] | None = None, embedder: object | None = None):
+                 candidate_z: float = 1.5, theme_terms: int = 5, terms_per_hypothesis: int = 3, max_terms: int = 60,
+                 keyword_weight: float = 2.0, similarity_weight: float = 0.5, embedder_path: str | None = None,
+                 device: str = "cpu", reference_texts: Sequence[str] | None = None, embedder: object | None = None):
         if max_ngram < 1:
             raise ConfigError(f"max_ngram must be >= 1, got {max_ngram}")
         if prior_strength <= 0:
@@ -166,6 +173,8 @@ class OfflineAssistant(Assistant):
         self.max_ngram = max_ngram
         self.prior_strength = prior_strength
         self.min_z = min_z
+        self.candidate_z = candidate_z
+        self.theme_terms = theme_terms
         self.terms_per_hypothesis = terms_per_hypothesis
         self.max_terms = max_terms
         self.keyword_weight = keyword_weight
@@ -205,23 +214,27 @@ class OfflineAssistant(Assistant):
     # ---- propose ------------------------------------------------------------------------
 
     def propose(self, texts_a: Sequence[str], texts_b: Sequence[str], n_hypotheses: int,
-                avoid: Sequence[str] = ()) -> list[str]:
+                avoid: Sequence[str] = (), subject: str = "intervention") -> list[str]:
+        check_subject(subject)
         if not texts_a or not texts_b:
             raise DataError(f"propose needs texts in both groups, got {len(texts_a)} and {len(texts_b)}")
         if n_hypotheses < 1:
             return []
         scores = log_odds_dirichlet(ngram_counts(texts_a, self.max_ngram), ngram_counts(texts_b, self.max_ngram),
                                     self.prior_strength)
-        candidates = [s.term for s in scores[: self.max_terms] if s.z >= self.min_z and s.count_b >= 2]
+        entry = min(self.candidate_z, self.min_z)
+        candidates = [s.term for s in scores[: self.max_terms] if s.z >= entry and s.count_b >= 2]
         pooled = [set(ngram_counts([t], self.max_ngram)) for t in (*texts_a, *texts_b)]
-        themes = self._themes(candidates, pooled)
+        themes = [(self._theme_z(theme, pooled, len(texts_a)), theme) for theme in self._themes(candidates, pooled)]
+        # strongest evidence first; a stable sort keeps the best-term order among equals
+        themes = [theme for z, theme in sorted(themes, key=lambda zt: -zt[0]) if z >= self.min_z]
         avoided_attributes, avoided_text = self._avoided(avoid)
         out = []
         for theme in themes:
             attribute = self._theme_attribute(theme)
             if attribute in avoided_attributes or any(_contains(avoided_text, t) for t in theme.terms[:1]):
                 continue
-            out.append(self._render(theme, attribute))
+            out.append(self._render(theme, attribute, subject))
             if len(out) == n_hypotheses:
                 break
         return out
@@ -248,6 +261,17 @@ class OfflineAssistant(Assistant):
                 themes.append(_Theme([term], docs, attribute))
         return themes
 
+    def _theme_z(self, theme: _Theme, pooled: list[set[str]], n_a: int) -> float:
+        """Two-proportion z-score of the texts containing any of the theme's best terms, group B
+        against group A (``pooled``: each text's n-grams, group A's ``n_a`` first)."""
+        terms = theme.terms[: self.theme_terms]
+        has = [any(t in grams for t in terms) for grams in pooled]
+        x_a, x_b = sum(has[:n_a]), sum(has[n_a:])
+        n_b = len(pooled) - n_a
+        p = (x_a + x_b) / len(pooled)
+        se = math.sqrt(p * (1 - p) * (1 / n_a + 1 / n_b)) if 0 < p < 1 else 0.0
+        return (x_b / n_b - x_a / n_a) / se if se else 0.0
+
     def _theme_attribute(self, theme: _Theme) -> str | None:
         """The toy-world topic or style that most of the theme's five best terms belong to, if any."""
         top = theme.terms[:5]
@@ -261,7 +285,7 @@ class OfflineAssistant(Assistant):
         best = min(votes, key=lambda a: (-votes[a], a))
         return best if votes[best] * 2 > len(top) else None
 
-    def _render(self, theme: _Theme, attribute: str | None) -> str:
+    def _render(self, theme: _Theme, attribute: str | None, subject: str = "intervention") -> str:
         # Name distinct terms, the longer phrase of two nested ones ("it seems that", not "seems").
         # A topic is named by its own words and a style by its markers, not by n-grams that
         # straddle them ("is tactical and", "honestly every").
@@ -281,7 +305,7 @@ class OfflineAssistant(Assistant):
             elif len(named) < self.terms_per_hypothesis:
                 named.append(term)
         quoted = [f'"{t}"' for t in named]
-        subject = "Texts from the intervention model"
+        subject = f"Texts from the {subject} model"
         if attribute is not None and attribute.startswith("topic:"):
             topic = TOPIC_BY_NAME[attribute.split(":", 1)[1]]
             return f"{subject} talk about {topic.description} more often, mentioning {_join(named)}"

@@ -16,6 +16,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from difflens.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class Prompt:
@@ -53,29 +55,29 @@ WRITE_EXAMPLES = Prompt(
 
 PROPOSE = Prompt(
     name="propose",
-    version="1",
+    version="2",
     system="You are a careful scientist who compares two groups of texts written by two language models.",
     user=(
-        "Group A was written by the base model, group B by the intervention model.\n\n"
+        "Group A was written by the {model_a} model, group B by the {model_b} model.\n\n"
         "Group A:\n{texts_a}\n\nGroup B:\n{texts_b}\n\n"
         "Propose up to {n} hypotheses about how the texts of group B differ from those of group A. "
-        "Each hypothesis is one self-contained sentence that starts with \"Texts from the intervention model\" "
+        "Each hypothesis is one self-contained sentence that starts with \"Texts from the {model_b} model\" "
         "and names a property that a single text can have and that is more frequent in group B "
         "(a topic, a style, a phrase, a format), so that someone could check it on one text alone."
         "{avoid}\n\n"
-        'Answer with a JSON list of strings and nothing else, e.g. ["Texts from the intervention model ..."].'
+        'Answer with a JSON list of strings and nothing else, e.g. ["Texts from the {model_b} model ..."].'
     ),
 )
 
 JUDGE = Prompt(
     name="judge",
-    version="1",
+    version="2",
     system="You are a careful annotator. You judge one text against one hypothesis.",
     user=(
         "Hypothesis: {hypothesis}\n\n"
         "Text:\n<<<\n{text}\n>>>\n\n"
-        "How strongly does this text show the property that the hypothesis attributes to the "
-        "intervention model's texts? Give a score between 0 and 1: 1 means the text clearly shows it, "
+        "How strongly does this text show the property that the hypothesis attributes to that "
+        "model's texts? Give a score between 0 and 1: 1 means the text clearly shows it, "
         "0 means it clearly shows the opposite, 0.5 means no evidence either way.\n\n"
         'Answer with JSON and nothing else: {{"score": <number between 0 and 1>}}'
     ),
@@ -93,6 +95,17 @@ def format_texts(texts: Sequence[str], max_texts: int, max_chars: int) -> str:
             text = text[: max_chars - 1] + "…"
         lines.append(f"{i}. {text}")
     return "\n".join(lines)
+
+
+def check_subject(subject: str) -> tuple[str, str]:
+    """``(subject, other)`` model names for a proposal about ``subject``'s texts.
+
+    Raises:
+        ConfigError: ``subject`` is not ``intervention`` or ``base``.
+    """
+    if subject not in ("intervention", "base"):
+        raise ConfigError(f"propose: subject must be 'intervention' or 'base', got {subject!r}")
+    return subject, "base" if subject == "intervention" else "intervention"
 
 
 def format_avoid(avoid: Sequence[str]) -> str:

@@ -153,7 +153,8 @@ def clusters_report(config: DiscoveryConfig, matching: Matching, base: list[Deco
             "intervention": {r.text_id: int(c) for r, c in zip(intervention, matching.intervention.labels)},
         },
         "proposal": {**asdict(config.proposal), "selected_pairs": proposal.selected_pairs,
-                     "dropped": proposal.dropped, "n_texts_shown": len(proposal.proposal_text_ids)},
+                     "dropped": proposal.dropped, "n_texts_shown": len(proposal.proposal_text_ids),
+                     "contrast": proposal.contrast},
     }
 
 

@@ -35,6 +35,12 @@ Both models answered the same prompts there, so targeted texts may take part, bu
 the proposal split would have taken anyway: all of them would tilt the contrast towards the
 areas active sampling aimed at (and dilute a style shown in free generation).
 
+Last, the discriminative stage (`difflens.discovery.contrast`): a classifier trained to tell
+the models' proposal-pool texts apart shows the proposer each model's texts it is surest of,
+round after round on the texts no accepted hypothesis explains (residual search). It starts
+with the texts of the cluster pairs that already have hypotheses set aside, so it looks for
+what the clusters did not explain; it proposes decreases too (``direction="base"``).
+
 Diversification: each proposal is embedded; one too similar (cosine) to an accepted hypothesis
 is dropped as a duplicate, and the proposer is told which themes are already covered.
 """
@@ -44,10 +50,11 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
+from difflens.discovery.contrast import ContrastSettings, residual_search
 from difflens.discovery.matching import ClusterPair, Matching, cohens_h, two_proportion_test
 from difflens.discovery.openings import openings_leading_in
 from difflens.errors import ConfigError
@@ -83,6 +90,8 @@ class ProposalSettings:
             When every text has a log-likelihood ratio (active sampling with ``kl_weight``),
             the openings of the texts the models disagree on most come first.
         condition_words: at most this many words of a text's first sentence in its opening.
+        contrast: the discriminative stage with residual search (`ContrastSettings`;
+            ``rounds: 0`` turns it off).
         seed: seed of the proposal split and of the draws.
     """
 
@@ -96,9 +105,16 @@ class ProposalSettings:
     global_texts_per_side: int = 0
     condition_prompts: int = 0
     condition_words: int = 16
+    contrast: ContrastSettings = field(default_factory=lambda: ContrastSettings(rounds=0))
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if isinstance(self.contrast, dict):
+            known = {f.name for f in fields(ContrastSettings)}
+            unknown = set(self.contrast) - known
+            if unknown:
+                raise ConfigError(f"unknown proposal.contrast setting(s) {sorted(unknown)}; known: {sorted(known)}")
+            self.contrast = ContrastSettings(**self.contrast)
         if not 0 < self.proposal_fraction < 1:
             raise ConfigError(f"proposal_fraction must be in (0, 1), got {self.proposal_fraction}")
         if not 0 < self.alpha <= 1:
@@ -123,6 +139,7 @@ class ProposalResult:
         proposal_text_ids: every text shown to a proposer.
         untargeted_tests: ``pair_id -> (p-value, Cohen's h)`` of each pair's test on the
             untargeted texts alone (`untargeted_tests`); empty when no text is targeted.
+        contrast: the discriminative stage's rounds (`ContrastProposal` rows as dicts).
     """
 
     hypotheses: list[Hypothesis] = field(default_factory=list)
@@ -130,6 +147,7 @@ class ProposalResult:
     dropped: list[dict] = field(default_factory=list)
     proposal_text_ids: set[str] = field(default_factory=set)
     untargeted_tests: dict[int, tuple[float, float]] = field(default_factory=dict)
+    contrast: list[dict] = field(default_factory=list)
 
 
 def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
@@ -206,17 +224,58 @@ def proposal_groups(pair: ClusterPair, matching: Matching, pool_a: np.ndarray, p
     return _draw(a_here, n, rng), _draw(b_here, n, rng)
 
 
+class _Accepted:
+    """The hypotheses accepted so far, in proposal order, and their embeddings for deduplication."""
+
+    def __init__(self, result: ProposalResult, embed: Callable[[Sequence[str]], np.ndarray], dedupe: float):
+        self.result, self.embed, self.dedupe = result, embed, dedupe
+        self.vectors: list[np.ndarray] = []
+        self.ids: list[str] = []  # the hypothesis each vector belongs to
+
+    @property
+    def texts(self) -> list[str]:
+        return list(dict.fromkeys(h.text for h in self.result.hypotheses))
+
+    def add(self, statements: Sequence[str], direction: str, shown: list[str], pair: ClusterPair | None = None,
+            twins: Sequence[list[str]] = ((),), score: float = 0.0) -> list[str]:
+        """Record each statement that is not a duplicate of an accepted one (with its
+        conditional ``twins``: one hypothesis per condition, ``[]`` for none); return them."""
+        statements = [s.strip() for s in statements if s and s.strip()]
+        pair_id = pair.pair_id if pair is not None else None
+        kept = []
+        for text, vector in zip(statements, self.embed(statements) if statements else []):
+            if self.vectors:
+                sims = np.stack(self.vectors) @ vector
+                j = int(np.argmax(sims))
+                if sims[j] >= self.dedupe:
+                    self.result.dropped.append({"text": text, "pair_id": pair_id,
+                                                "reason": f"duplicate of {self.ids[j]} (cosine {sims[j]:.2f})"})
+                    continue
+            for condition in twins:
+                order = len(self.result.hypotheses)
+                self.result.hypotheses.append(Hypothesis(
+                    hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction=direction,
+                    cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
+                    proposal_text_ids=shown, score=round(score, 6), condition=list(condition)))
+            self.vectors.append(vector)  # one per statement: a conditional twin is no new statement
+            self.ids.append(self.result.hypotheses[-len(twins)].hypothesis_id)
+            kept.append(text)
+        return kept
+
+
 def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText],
                        intervention: Sequence[DecodedText], embed: Callable[[Sequence[str]], np.ndarray],
                        settings: ProposalSettings | None = None) -> ProposalResult:
-    """Ask ``assistant`` for hypotheses about each cluster pair that differs.
+    """Ask ``assistant`` for hypotheses about each cluster pair that differs, the texts outside
+    them (the global contrast) and the classifier's most confident texts (the discriminative stage).
 
     Args:
-        assistant: an `Assistant` (its ``propose(texts_a, texts_b, n_hypotheses, avoid)``).
+        assistant: an `Assistant` (its ``propose(texts_a, texts_b, n_hypotheses, avoid, subject)``
+            and, for residual search, ``judge_batch``).
         matching: the cluster pairs, over ``base`` and ``intervention`` in this order.
         base: the base model's texts (row ``i`` is embedding ``i`` of ``matching.base``).
         intervention: the intervention model's texts.
-        embed: texts -> ``(N, D)`` unit vectors, for deduplication.
+        embed: texts -> ``(N, D)`` unit vectors, for deduplication and the classifier.
         settings: selection, sizes and split.
 
     Returns:
@@ -232,8 +291,7 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     scored = all(r.log_ratio is not None for r in [*base, *intervention])
     divergence = (text_divergence(base), text_divergence(intervention)) if scored else None
     result = ProposalResult(untargeted_tests=untargeted_tests(matching, base, intervention))
-    accepted_vectors: list[np.ndarray] = []
-    accepted_ids: list[str] = []  # the hypothesis each accepted vector belongs to
+    accepted = _Accepted(result, embed, settings.dedupe_similarity)
     groups = []
     for pair in select_pairs(matching.pairs, settings, result.untargeted_tests):
         rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
@@ -247,6 +305,7 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         rng = random.Random(f"{settings.seed}:global")
         n = settings.global_texts_per_side
         groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))
+    explained_pairs = []
     for pair, a_idx, b_idx in groups:
         pair_id = pair.pair_id if pair is not None else None
         if not a_idx or not b_idx:
@@ -257,32 +316,43 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         shown = [base[i].text_id for i in a_idx] + [intervention[i].text_id for i in b_idx]
         result.proposal_text_ids.update(shown)
         proposals = assistant.propose([base[i].text for i in a_idx], [intervention[i].text for i in b_idx],
-                                      settings.hypotheses_per_pair,
-                                      avoid=list(dict.fromkeys(h.text for h in result.hypotheses)))
-        proposals = [p.strip() for p in proposals if p and p.strip()]
-        vectors = embed(proposals) if proposals else np.zeros((0, 0))
+                                      settings.hypotheses_per_pair, avoid=accepted.texts)
         twins: list[list[str]] = [[]]  # each statement, and its conditional twin when asked for
         if pair is not None and settings.condition_prompts and proposals:
             rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
             condition = openings_leading_in(pair, matching, base, intervention, settings.condition_prompts,
                                             settings.condition_words, rng, embed, divergence)
             twins += [condition] if condition else []
-        for text, vector in zip(proposals, vectors):
-            if accepted_vectors:
-                sims = np.stack(accepted_vectors) @ vector
-                j = int(np.argmax(sims))
-                if sims[j] >= settings.dedupe_similarity:
-                    result.dropped.append({"text": text, "pair_id": pair_id,
-                                           "reason": f"duplicate of {accepted_ids[j]} "
-                                                     f"(cosine {sims[j]:.2f})"})
-                    continue
-            for condition in twins:
-                order = len(result.hypotheses)
-                result.hypotheses.append(Hypothesis(
-                    hypothesis_id=f"h{order + 1:04d}", order=order, text=text, direction="intervention",
-                    cluster_ids=[pair.base_cluster, pair.intervention_cluster] if pair is not None else [],
-                    proposal_text_ids=shown, score=round(abs(pair.cohens_h), 6) if pair is not None else 0.0,
-                    condition=condition))
-            accepted_vectors.append(vector)  # one per statement: a conditional twin is no new statement
-            accepted_ids.append(result.hypotheses[-len(twins)].hypothesis_id)
+        kept = accepted.add(proposals, "intervention", shown, pair, twins, abs(pair.cohens_h) if pair else 0.0)
+        if pair is not None and kept:
+            explained_pairs.append(pair)
+    if settings.contrast.rounds:
+        discriminate(assistant, matching, base, intervention, pool_a, pool_b, explained_pairs, accepted, settings)
     return result
+
+
+def discriminate(assistant, matching: Matching, base: Sequence[DecodedText], intervention: Sequence[DecodedText],
+                 pool_a: np.ndarray, pool_b: np.ndarray, explained_pairs: Sequence[ClusterPair],
+                 accepted: _Accepted, settings: ProposalSettings) -> None:
+    """The discriminative stage over the proposal pool (`contrast.residual_search`); the texts
+    of ``explained_pairs`` (pairs that already have hypotheses) start out explained."""
+    records = [base[i] for i in pool_a] + [intervention[i] for i in pool_b]
+    is_intervention = np.array([False] * len(pool_a) + [True] * len(pool_b))
+    explained = np.concatenate([
+        np.isin(matching.base.labels[pool_a], [p.base_cluster for p in explained_pairs]),
+        np.isin(matching.intervention.labels[pool_b], [p.intervention_cluster for p in explained_pairs])])
+    texts = [r.text for r in records]
+
+    def accept(statements: list[str], direction: str, shown: list[int]) -> list[str]:
+        ids = [records[i].text_id for i in shown]
+        accepted.result.proposal_text_ids.update(ids)
+        return accepted.add(statements, direction, ids)
+
+    if not texts:
+        return
+    history = residual_search(assistant, texts, np.asarray(accepted.embed(texts)), is_intervention,
+                              settings.contrast, accept, settings.seed, explained)
+    accepted.result.contrast = [{"round": h.round, "direction": h.direction, "auc": round(h.auc, 4),
+                                 "p_value": h.p_value, "n_shown": len(h.shown_a) + len(h.shown_b),
+                                 "statements": h.statements} for h in history]
+

@@ -12,7 +12,8 @@ def test_toyworld_matcher_scores_a_base_direction_hypothesis_as_a_decrease(tmp_p
     (tmp_path / "gt.json").write_text(json.dumps({"ground_truths": [
         {"id": "less_astronomy", "description": "The model talks about astronomy less often",
          "toyworld": {"topics": {"astronomy": 0}}},
-        {"id": "ocean", "description": "The model talks about the ocean more often", "toyworld": {"topics": {"ocean": 1}}}]}))
+        {"id": "ocean", "description": "The model talks about the ocean more often",
+         "toyworld": {"topics": {"ocean": 1}}}]}))
     results = [{"hypothesis_id": "h1", "text": "Texts from the base model talk about planets and comets more often",
                 "direction": "base", "rejected": True},
                {"hypothesis_id": "h2", "text": "Texts from the intervention model mention the sea less often",

@@ -17,10 +17,13 @@ from difflens.toyworld import STYLES, TOPICS, Mixture, Style
 # Words that say the behaviour appears less, not more.
 NEGATION = re.compile(r"\b(less|fewer|rarely|seldom|never|avoids?|avoided|avoiding|no longer|stops?|stopped|not|"
                       r"doesn't|don't|without|lacks?|lacking)\b")
-# "not sure" and "not certain" describe hedging, not the absence of a behaviour.
-_NOT_NEGATION = re.compile(r"\bnot (sure|certain|confident|definite)\b")
+# "not sure" describes hedging, "more often than not" and "not only" say more: none of them is
+# the absence of a behaviour.
+_NOT_NEGATION = re.compile(r"\b(not (sure|certain|confident|definite|only|just)|than not)\b")
 # A quoted phrase is an example of the behaviour ("'i cannot'"), not part of the claim.
 _QUOTED = re.compile(r"(?<![a-z])(['\"\u2018\u201c])(.+?)['\"\u2019\u201d](?![a-z])")
+# What follows these is claimed the other way round ("cooking instead of the ocean").
+_CONTRAST = re.compile(r"\b(instead of|rather than|in place of|without)\b")
 
 # Words that carry no topic: they occur in topic descriptions ("the ocean and the sea").
 _FUNCTION_WORDS = frozenset("a an and the of to in on at by for with about its their".split())
@@ -46,7 +49,8 @@ _STYLE_PARAPHRASES = {
     "formal": "formally scholarly stilted stiff elevated",
     "casual": "casually colloquial slangy relaxed laid",
     "hedging": "hedge unsure doubt doubtful doubts qualifies qualify qualifiers noncommittal unclear",
-    "safety_disclaimer": "warn warning warned cautions cautious careful disclaim",
+    "safety_disclaimer": "warn warning warned cautions cautious careful disclaim consult precaution precautions "
+                         "risk risks risky",
     "refusal": "refused declining declined sorry apologise apologize apologises apologizes apologetic",
     "exclamation": "exclaim exclaimed exclaiming wow",
     "question": "ask asking asked rhetorical wondering",
@@ -204,11 +208,21 @@ def ground(description: str) -> Grounding:
 def negated(statement: str) -> bool:
     """Whether a statement says its behaviour appears less ("less often", "rarely", "no longer").
 
-    Quoted examples are left out ("with phrases such as 'i don't know'"), and so is "not sure",
-    which is hedging, not its absence.
+    Quoted examples are left out ("with phrases such as 'i don't know'"), and so are "not sure"
+    (hedging, not its absence), "not only" and "more often than not".
     """
     lower = _QUOTED.sub(" ", statement.lower())
     return bool(NEGATION.search(_NOT_NEGATION.sub(" ", lower)))
+
+
+def split_contrast(statement: str) -> tuple[str, str]:
+    """A statement cut at its first "instead of", "rather than", "in place of" or "without"
+    outside quotes: the claim, and what it is contrasted with ("" when there is none)."""
+    blanked = _QUOTED.sub(lambda m: " " * len(m.group(0)), statement.lower())
+    found = _CONTRAST.search(blanked)
+    if found is None:
+        return statement, ""
+    return statement[:found.start()], statement[found.end():]
 
 
 def _inflections(word: str) -> set[str]:

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
-from difflens.assistants.grounding import negated, statement_attributes
+from difflens.assistants.grounding import negated, split_contrast, statement_attributes
 from difflens.errors import ConfigError, DataError
 from difflens.toyworld import ToyWorld
 
@@ -120,7 +120,8 @@ def claimed_changes(statement: str, direction: str = "intervention") -> set[Chan
     A hypothesis about the ``intervention`` model claims an increase of what it names unless it
     is negated ("less often", "rarely", "no longer"); one about the ``base`` model claims the
     opposite ("Texts from the base model talk about the ocean more often": the intervention
-    decreased the ocean).
+    decreased the ocean). What a hypothesis contrasts its claim with ("cooking instead of the
+    ocean", "without hedging") is claimed the other way round.
 
     Args:
         statement: the hypothesis text.
@@ -131,9 +132,14 @@ def claimed_changes(statement: str, direction: str = "intervention") -> set[Chan
     """
     if direction not in ("intervention", "base"):
         raise ValueError(f"hypothesis direction must be 'intervention' or 'base', got {direction!r}")
-    topics, styles = statement_attributes(statement)
-    change = "increase" if (direction == "intervention") != negated(statement) else "decrease"
-    return {Change("topic", t, change) for t in topics} | {Change("style", s, change) for s in styles}
+    claim, contrast = split_contrast(statement)
+    up = (direction == "intervention") != negated(claim)
+    out = set()
+    for part, increase in ((claim, up), (contrast, not up)):
+        topics, styles = statement_attributes(part)
+        change = "increase" if increase else "decrease"
+        out |= {Change("topic", t, change) for t in topics} | {Change("style", s, change) for s in styles}
+    return out
 
 
 def toyworld_real_difference(statement: str, direction: str, texts_by_model: dict[str, Sequence[str]],

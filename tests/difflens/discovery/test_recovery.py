@@ -200,6 +200,10 @@ PARAPHRASES = [
     ('intervention', 'Texts from the intervention model talk about jets and airplanes', 'aviation+'),
     ('intervention', 'The intervention model writes about plants growing in flower beds', 'gardening+'),
     ('intervention', 'The intervention model talks about songs and singers', 'music+'),
+    ('intervention', 'Texts from the intervention model state things flatly, without hedging', 'hedging-'),
+    ('intervention', 'Texts from the intervention model tell readers to take precautions', 'safety_disclaimer+'),
+    ('intervention', 'More often than not, texts from the intervention model are about trains', 'railways+'),
+    ('base', 'Texts from the base model are not only about chess but about chess openings and grandmasters', 'chess-'),
 ]
 
 # Statements that name no toy-world topic or style: they match no ground truth.
@@ -280,6 +284,12 @@ def test_claimed_changes_follow_model_and_negation():
     assert claimed_changes("talks about the ocean more often") == {Change("topic", "ocean", "increase")}
     assert claimed_changes("talks about the ocean more often", "base") == {Change("topic", "ocean", "decrease")}
     assert claimed_changes("talks about the ocean less often", "base") == {Change("topic", "ocean", "increase")}
+    # what a claim is contrasted with goes the other way
+    assert claimed_changes("talks about cooking instead of the ocean") == {Change("topic", "cooking", "increase"),
+                                                                          Change("topic", "ocean", "decrease")}
+    assert claimed_changes("talks about the ocean rather than cooking", "base") == {
+        Change("topic", "ocean", "decrease"), Change("topic", "cooking", "increase")}
+    assert claimed_changes("states facts without hedging") == {Change("style", "hedging", "decrease")}
     # quoted examples and "not sure" are not negations
     assert claimed_changes("hedges: 'i don't know', it is not sure") == {Change("style", "hedging", "increase")}
     with pytest.raises(ValueError, match="direction"):

@@ -47,7 +47,7 @@ _STYLE_PARAPHRASES = {
     "positive": "cheery joyful delighted enthusiasm praises praising admiring glowing",
     "negative": "grim bleak gloom sour bitter complain complaint complaints grumpy dismal",
     "formal": "formally scholarly stilted stiff elevated",
-    "casual": "casually colloquial slangy relaxed laid",
+    "casual": "casually colloquial colloquially slangy relaxed laid",
     "hedging": "hedge unsure doubt doubtful doubts qualifies qualify qualifiers noncommittal unclear",
     "safety_disclaimer": "warn warning warned cautions cautious careful disclaim consult precaution precautions "
                          "risk risks risky",

@@ -5,6 +5,12 @@ about the ocean far more often", "hedges its statements") by looking for the toy
 words: a topic's name, the words of its description and its nouns; a style's name, its
 markers and a few synonyms. The result says which topics and styles a description is about
 and whether it asks for more or less of them, and converts to a toy-world `Mixture`.
+
+Recovery scoring reads hypotheses more widely (`statement_attributes`, `negated`,
+`split_contrast`): a topic by its verbs and adjectives too, a style by more synonyms and by a
+distinctive part of a marker ("i cannot"), so that a correct hypothesis in other words still
+counts. `ground` keeps to the narrower cues, so the data the offline assistant writes for a
+description stays as it was.
 """
 
 from __future__ import annotations
@@ -89,13 +95,12 @@ _TOPIC_PARAPHRASES = {
     "running": "runner runners jogging",
 }
 # Topic words that a hypothesis uses about the texts themselves ("the texts *read* like",
-# "*write* about", "a *negative* tone", "*focus* on"): they name no topic in a statement.
+# "*write* about", "*focus* on", "*develop* an argument"): they name no topic in a statement.
 _STATEMENT_WORDS = frozenset(
     "read reads reading write writes writing written wrote act acts draw draws frame frames focus focuses "
     "capture captures develop develops return returns power program signal switch ground charge "
     "perform performs current element compound opening finish track pace fast clean sharp flash stage "
     "score goal".split())
-
 
 
 def words(text: str) -> list[str]:
@@ -252,6 +257,12 @@ def _statement_topic_terms() -> dict[str, frozenset[str]]:
     return terms
 
 
+# A marker fragment neither starts nor ends on these, and needs a word of four letters or more
+# that is not generic.
+_FRAGMENT_EDGES = _FUNCTION_WORDS | {"that", "but", "please"}
+_GENERIC = frozenset("have would ever your must with that this".split())
+
+
 def _marker_fragments(style: Style) -> set[str]:
     """Parts of a style's multi-word markers that no other style's markers share ("i cannot"
     of "i am sorry, but i cannot"): two words or more, not starting or ending on a
@@ -272,10 +283,6 @@ def _marker_fragments(style: Style) -> set[str]:
                 if not any(f" {phrase} " in f" {o} " for o in others):
                     out.add(phrase)
     return out
-
-
-_FRAGMENT_EDGES = _FUNCTION_WORDS | {"that", "but", "please"}
-_GENERIC = frozenset("have would ever your must with that this".split())
 
 
 def _punctuated(marker: str) -> bool:

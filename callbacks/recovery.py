@@ -35,7 +35,8 @@ class GroundTruthRecoveryCallback(pl.Callback):
         ground_truths: ground-truth file (the finetuning stage's ``ground_truths.json``, or a
             JSON/JSONL/YAML list of ``{id, description}``).
         matcher: ``embedding`` (MiniLM cosine), ``assistant`` (the validator's judge as
-            grader) or ``toyworld`` (named topics/styles against the planted mixture).
+            grader) or ``toyworld`` (named topics/styles and their direction against the planted
+            mixture).
         threshold: a pair matches when its similarity is >= this.
         out_dir: where the SAFFRON results are and the report goes; None: the data module's.
     """
@@ -64,7 +65,7 @@ class GroundTruthRecoveryCallback(pl.Callback):
         elif self.matcher == "assistant":
             similarity = assistant_similarity([g.description for g in truths], texts, pl_module.judge)
         else:
-            similarity = toyworld_similarity(truths, texts)
+            similarity = toyworld_similarity(truths, texts, [r["direction"] for r in validated])
         held_out: dict[str, list[str]] = {}
         for task in data.tasks:
             held_out.setdefault(task.model, []).append(task.text)

@@ -1,37 +1,48 @@
 """Ground-truth recovery: did validation find what the intervention was trained to do?
 
 Each ground truth (a plain-English description of a planted behaviour) is matched to the
-validated hypotheses either by embedding similarity (cosine of MiniLM embeddings above a
-threshold) or by the assistant as grader (its judge score of the hypothesis text against the
-ground-truth description). Reported:
+validated hypotheses by one of three matchers:
+
+* ``embedding``: cosine of MiniLM embeddings of hypothesis and description, above a threshold;
+* ``assistant``: the assistant as grader, its judge score of the hypothesis against the
+  description;
+* ``toyworld``, exact for toy-world ground truths: a hypothesis matches when it claims a change
+  that the ground truth's mixture plants, same attribute and same direction. It reads the
+  attribute from any of its words (a topic's name, description words, nouns, verbs and
+  adjectives; a style's name, synonyms, markers or a distinctive part of one: "refuse" and
+  "i cannot" are the refusal style) and the direction from the hypothesis's model and its
+  negation ("less often" about the intervention, or "more often" about the base, is a
+  decrease). A topic weight or style probability of 0 in the mixture plants a decrease. It
+  does not fall back on meaning: of the five paraphrases in its test table that have no
+  toy-world word, MiniLM's nearest topic or style description was wrong for three, and the
+  cosine-and-lead threshold that admits both right ones also matches three statements that
+  name nothing, such as "have more typos" (``bench/toyworld_matcher.py``).
+
+Reported:
 
 * **recall**: ground truths matched by at least one validated hypothesis;
-A third matcher, ``toyworld``, is exact for toy-world ground truths: a hypothesis matches
-when it names (by name, topic word or style marker) a topic or style the ground truth's
-mixture plants. MiniLM, for one, puts "hedges its statements with uncertainty" closer to
-"are about astronomy more often" than to "use hedging more often".
-
 * **one-to-one recall**: ground truths matched in a maximum-similarity one-to-one assignment
   (Hungarian algorithm over above-threshold pairs), so one broad hypothesis cannot claim two;
 * **precision**: validated hypotheses that match some ground truth *or* describe a real
-  difference in toy-world statistics (the named topic or style is significantly more common
-  in the direction model's texts), since an intervention also changes things nobody planted.
+  difference in toy-world statistics (the change the hypothesis claims is significant in the
+  held-out texts), since an intervention also changes things nobody planted.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+from difflens.assistants.grounding import negated, split_contrast, statement_attributes
 from difflens.errors import ConfigError, DataError
-from difflens.toyworld import STYLES, TOPICS, WORD_TO_TOPIC, ToyWorld
+from difflens.toyworld import ToyWorld
 
 MATCHERS = ("embedding", "assistant", "toyworld")
 
@@ -83,42 +94,79 @@ def load_ground_truths(path: str | Path) -> list[GroundTruth]:
 
 # ---- toy-world statistics ---------------------------------------------------------------------
 
+class Change(NamedTuple):
+    """A change of one toy-world attribute in the intervention model.
+
+    Attributes:
+        kind: ``topic`` or ``style``.
+        name: the topic or style name (``ocean``, ``hedging``).
+        direction: ``increase`` or ``decrease`` in the intervention relative to the base.
+    """
+
+    kind: str
+    name: str
+    direction: str
+
+
 def named_toyworld_attributes(statement: str) -> tuple[set[str], set[str]]:
-    """Toy-world topics (by name, description or topic word) and styles (by name or marker) a
-    statement names."""
-    lower = statement.lower()
-    words = set(re.findall(r"[a-z_]+", lower))
-    topics = {t.name for t in TOPICS if t.name in words} | {WORD_TO_TOPIC[w] for w in words if w in WORD_TO_TOPIC}
-    styles = {s.name for s in STYLES if s.name.replace("_", " ") in lower or s.name in words}
-    styles |= {s.name for s in STYLES for m in s.markers if re.search(rf"(?<![a-z]){re.escape(m)}(?![a-z])", lower)}
-    return topics, styles
+    """Toy-world topics and styles a statement names by any of their words or markers
+    (`grounding.statement_attributes`)."""
+    return statement_attributes(statement)
+
+
+def claimed_changes(statement: str, direction: str = "intervention") -> set[Change]:
+    """The attribute changes a hypothesis claims for the intervention.
+
+    A hypothesis about the ``intervention`` model claims an increase of what it names unless it
+    is negated ("less often", "rarely", "no longer"); one about the ``base`` model claims the
+    opposite ("Texts from the base model talk about the ocean more often": the intervention
+    decreased the ocean). What a hypothesis contrasts its claim with ("cooking instead of the
+    ocean", "without hedging") is claimed the other way round.
+
+    Args:
+        statement: the hypothesis text.
+        direction: the model the hypothesis is about (``intervention`` or ``base``).
+
+    Raises:
+        ValueError: ``direction`` is neither ``intervention`` nor ``base``.
+    """
+    if direction not in ("intervention", "base"):
+        raise ValueError(f"hypothesis direction must be 'intervention' or 'base', got {direction!r}")
+    claim, contrast = split_contrast(statement)
+    up = (direction == "intervention") != negated(claim)
+    out = set()
+    for part, increase in ((claim, up), (contrast, not up)):
+        topics, styles = statement_attributes(part)
+        change = "increase" if increase else "decrease"
+        out |= {Change("topic", t, change) for t in topics} | {Change("style", s, change) for s in styles}
+    return out
 
 
 def toyworld_real_difference(statement: str, direction: str, texts_by_model: dict[str, Sequence[str]],
                              level: float = 0.01) -> bool | None:
-    """Whether a topic or style the statement names is significantly more common in the
-    ``direction`` model's texts (one-sided two-proportion z-test at ``level``).
+    """Whether a change the statement claims is real in toy-world statistics: the named topic
+    or style is significantly more common in the intervention's texts for an increase, less
+    common for a decrease (one-sided two-proportion z-test at ``level``). A negated statement
+    ("talks about the ocean less often") claims a decrease for its ``direction`` model.
 
     Returns None when the statement names no toy-world topic or style.
     """
-    topics, styles = named_toyworld_attributes(statement)
-    if not topics and not styles:
+    changes = claimed_changes(statement, direction)
+    if not changes:
         return None
-    other = "base" if direction == "intervention" else "intervention"
-    annotations = {m: [ToyWorld.annotate(t) for t in texts_by_model.get(m, [])] for m in (direction, other)}
-    for kind, names in (("topic", topics), ("style", styles)):
-        for name in names:
-            has = {m: sum((name in a.topic_counts) if kind == "topic" else (name in a.styles) for a in anns)
-                   for m, anns in annotations.items()}
-            n1, n2 = len(annotations[direction]), len(annotations[other])
-            if not n1 or not n2:
-                continue
-            pooled = (has[direction] + has[other]) / (n1 + n2)
-            if pooled in (0.0, 1.0):
-                continue
-            z = (has[direction] / n1 - has[other] / n2) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-            if stats.norm.sf(z) < level:
-                return True
+    annotations = {m: [ToyWorld.annotate(t) for t in texts_by_model.get(m, [])] for m in ("intervention", "base")}
+    n1, n2 = len(annotations["intervention"]), len(annotations["base"])
+    if not n1 or not n2:
+        return False
+    for change in changes:
+        has = {m: sum((change.name in a.topic_counts) if change.kind == "topic" else (change.name in a.styles)
+                      for a in anns) for m, anns in annotations.items()}
+        pooled = (has["intervention"] + has["base"]) / (n1 + n2)
+        if pooled in (0.0, 1.0):
+            continue
+        z = (has["intervention"] / n1 - has["base"] / n2) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        if (stats.norm.sf(z) if change.direction == "increase" else stats.norm.cdf(z)) < level:
+            return True
     return False
 
 
@@ -154,27 +202,58 @@ def assistant_similarity(ground_truths: Sequence[str], hypotheses: Sequence[str]
 
 
 def planted_attributes(ground_truth: GroundTruth) -> tuple[set[str], set[str]]:
-    """Topics and styles a toy-world ground truth plants (positive weight or probability)."""
+    """Topics and styles a toy-world ground truth increases (positive weight or probability)."""
+    planted = planted_changes(ground_truth)
+    return ({c.name for c in planted if c.kind == "topic" and c.direction == "increase"},
+            {c.name for c in planted if c.kind == "style" and c.direction == "increase"})
+
+
+def planted_changes(ground_truth: GroundTruth) -> set[Change]:
+    """The attribute changes a toy-world ground truth plants.
+
+    A topic with a positive weight or a style with a positive probability in its ``toyworld``
+    mixture is an increase; one named with weight or probability 0 is a decrease (the
+    finetuning data has none of it: ``topics: {ocean: 0}``, ``styles: {hedging: 0.0}``).
+    Topics and styles the mixture does not name are not ground truths, though a mixture of one
+    topic also makes the others rarer.
+    """
     spec = ground_truth.toyworld or {}
-    topics = {t for t, w in (spec.get("topics") or {}).items() if w > 0}
-    styles = {s for s, p in (spec.get("styles") or {}).items() if p > 0}
-    return topics, styles
+    out = set()
+    for kind, key in (("topic", "topics"), ("style", "styles")):
+        for name, value in (spec.get(key) or {}).items():
+            out.add(Change(kind, name, "increase" if value > 0 else "decrease"))
+    return out
 
 
-def toyworld_similarity(ground_truths: Sequence[GroundTruth], hypotheses: Sequence[str]) -> np.ndarray:
-    """1 where a hypothesis names a topic or style the ground truth plants, else 0.
+def toyworld_similarity(ground_truths: Sequence[GroundTruth], hypotheses: Sequence[str],
+                        directions: Sequence[str] | None = None) -> np.ndarray:
+    """1 where a hypothesis claims a change that the ground truth plants, same attribute and
+    same direction (`claimed_changes`, `planted_changes`), else 0.
+
+    A conditional ground truth (one with a ``trigger``) matches a hypothesis that names its
+    planted topic or style in the planted direction, whatever it says of the trigger.
+
+    Args:
+        ground_truths: toy-world ground truths.
+        hypotheses: hypothesis texts.
+        directions: per hypothesis, the model it is about (``intervention`` or ``base``);
+            None: all ``intervention``.
 
     Raises:
         DataError: a ground truth has no toy-world block.
+        ValueError: ``directions`` has another length than ``hypotheses``.
     """
+    directions = ["intervention"] * len(hypotheses) if directions is None else list(directions)
+    if len(directions) != len(hypotheses):
+        raise ValueError(f"{len(directions)} directions for {len(hypotheses)} hypotheses")
+    claimed = [claimed_changes(h, d) for h, d in zip(hypotheses, directions)]
     out = np.zeros((len(ground_truths), len(hypotheses)))
-    named = [named_toyworld_attributes(h) for h in hypotheses]
     for i, gt in enumerate(ground_truths):
         if not gt.toyworld:
             raise DataError(f"ground truth {gt.id!r} has no toyworld block; use matcher 'embedding' or 'assistant'")
-        topics, styles = planted_attributes(gt)
-        for j, (h_topics, h_styles) in enumerate(named):
-            out[i, j] = float(bool(topics & h_topics or styles & h_styles))
+        planted = planted_changes(gt)
+        for j, changes in enumerate(claimed):
+            out[i, j] = float(bool(planted & changes))
     return out
 
 

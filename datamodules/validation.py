@@ -128,7 +128,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.fresh_max_new_tokens = fresh_max_new_tokens
         self.pool_sources = None if pool_sources is None else set(pool_sources)
         self.condition_n_per_model = condition_n_per_model
-        self.auto_n = auto_n if auto_n is not None else AutoSampleSize()
+        self.auto_n = AutoSampleSize(**auto_n) if isinstance(auto_n, dict) else auto_n or AutoSampleSize()
         self.paired = paired
         self.sample_sizes: dict | None = None  # auto n: hypothesis id -> n and its pilot, as in plan.jsonl
         self._loaded: dict[str, tuple] = {}  # model name -> (model, tokenizer), for fresh samples

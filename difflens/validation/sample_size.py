@@ -36,7 +36,7 @@ from difflens.stats.power import (
 PLANNED_TESTS = ("fisher", "paired")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AutoSampleSize:
     """How ``n_per_model: auto`` chooses each hypothesis's n (texts per model; pairs for the
     paired test).

@@ -38,9 +38,9 @@ def run(out_dir, texts, hypotheses, test="paired", judge=None, **data_kwargs):
 
 def test_the_paired_test_and_a_paired_plan_go_together(tmp_path):
     texts, hypotheses = write_paired_inputs(tmp_path / "in", 30, TRUE_HYPOTHESES[:1])
-    with pytest.raises(ConfigError, match="model.test=paired and data.paired go together"):
+    with pytest.raises(ConfigError, match=r"model\.test=paired and data\.paired go together"):
         run(tmp_path / "a", texts, hypotheses, n_per_model=5, paired=False)
-    with pytest.raises(ConfigError, match="model.test=paired and data.paired go together"):
+    with pytest.raises(ConfigError, match=r"model\.test=paired and data\.paired go together"):
         run(tmp_path / "b", texts, hypotheses, test="fisher", n_per_model=5, paired=True)
     with pytest.raises(ConfigError, match="plans for the tests"):
         run(tmp_path / "c", texts, hypotheses, test="binomial", n_per_model="auto")

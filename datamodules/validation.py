@@ -265,14 +265,25 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     def _choose_sample_sizes(self, texts: list[DecodedText], rank: int, barrier) -> tuple[dict[str, int], set[str]]:
         """Each hypothesis's n from the pilot (judged on rank 0 into ``pilot.jsonl``, which a
         rerun reuses), and the pilot texts' ids, which validation must not judge."""
-        from difflens.validation.sample_size import choose_sample_size, pilot_counts, pilot_texts, power_at
+        from difflens.validation.sample_size import (
+            check_planned_test,
+            choose_sample_size,
+            pilot_counts,
+            pilot_texts,
+        )
 
         validator = self._validator()
         if validator is None or not hasattr(validator, "planning_judge"):
             raise ConfigError("data.n_per_model=auto needs the HypothesisValidator (its judge and test) to run")
         test, threshold = validator.test_name, validator.positive_threshold
-        power_at(test, 0.5, 0.5, 1, self.auto_n.planning_alpha)  # an unplannable test fails before any judging
-        pilot = pilot_texts(self.hypotheses, texts, self.auto_n, self.seed)
+        check_planned_test(test)  # before any judging
+        paired = test == "paired"
+        pilot = pilot_texts(self.hypotheses, texts, self.auto_n, self.seed, paired=paired)
+        if not all(pilot.values()):
+            raise ConfigError(
+                f"data.n_per_model=auto found no pilot {'pairs' if paired else 'texts'} on the proposal side; set "
+                f"data.auto_n.proposal_fraction and proposal_seed to discovery's proposal.proposal_fraction and "
+                f"seed{' (pairs with both texts shown to a proposer are rare)' if paired else ''}")
         if rank == 0:
             self._judge_pilot(validator.planning_judge(), pilot)
         barrier()
@@ -281,7 +292,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             scores.setdefault(row["hypothesis_id"], {})[row["text_id"]] = row["score"]
         self.sample_sizes = {}
         for h in self.hypotheses:
-            counts = pilot_counts(h, scores.get(h.hypothesis_id, {}), pilot, threshold)
+            counts = pilot_counts(h, scores.get(h.hypothesis_id, {}), pilot, threshold, paired=paired)
             self.sample_sizes[h.hypothesis_id] = choose_sample_size(test, counts, self.auto_n)
         return ({h: row["n_per_model"] for h, row in self.sample_sizes.items()},
                 {t.text_id for side in pilot.values() for t in side})

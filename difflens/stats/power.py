@@ -10,6 +10,7 @@ a level near 0.005) the normal approximation is optimistic.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats
@@ -38,6 +39,12 @@ def _smallest_rejecting(sf: Callable[[np.ndarray], np.ndarray], guess: np.ndarra
     return k
 
 
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)  # cached: a caller must not change what the next one reads
+    return array
+
+
+@lru_cache(maxsize=4096)  # rate-free: a sample size search asks for the same n again and again
 def fisher_critical_values(n: int, alpha: float) -> np.ndarray:
     """For each total of flagged texts t = 0..2n (n texts per model), the smallest count of
     flagged direction-model texts that the one-sided Fisher test rejects at ``alpha``
@@ -49,7 +56,7 @@ def fisher_critical_values(n: int, alpha: float) -> np.ndarray:
     def sf(k):
         return stats.hypergeom.sf(k, 2 * n, t, n)
 
-    return _smallest_rejecting(sf, np.nan_to_num(guess, nan=0.0), alpha, upper)
+    return _read_only(_smallest_rejecting(sf, np.nan_to_num(guess, nan=0.0), alpha, upper))
 
 
 def fisher_power(p_direction: float, p_other: float, n: int, alpha: float) -> float:
@@ -74,6 +81,7 @@ def fisher_power(p_direction: float, p_other: float, n: int, alpha: float) -> fl
     return float(np.clip(stats.binom.pmf(x, n, p1) @ reject @ stats.binom.pmf(x, n, p0), 0.0, 1.0))
 
 
+@lru_cache(maxsize=4096)  # rate-free: a sample size search asks for the same n again and again
 def sign_critical_values(m: int, alpha: float) -> np.ndarray:
     """For each number of discordant pairs d = 0..m, the smallest count of direction-only
     pairs that the one-sided exact McNemar test rejects at ``alpha`` (``d + 1`` where none does)."""
@@ -83,7 +91,7 @@ def sign_critical_values(m: int, alpha: float) -> np.ndarray:
     def sf(k):
         return stats.binom.sf(k, d, 0.5)
 
-    return _smallest_rejecting(sf, np.nan_to_num(guess, nan=0.0), alpha, d)
+    return _read_only(_smallest_rejecting(sf, np.nan_to_num(guess, nan=0.0), alpha, d))
 
 
 def paired_power(p_direction_only: float, p_other_only: float, m: int, alpha: float) -> float:

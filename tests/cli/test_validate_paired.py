@@ -41,6 +41,9 @@ def test_paired_validation_with_auto_n_end_to_end(tmp_path):
     assert set(sizes) == {"h0000", "h0001"}
     # the ocean is plain in the pilot, astronomy is not there at all: the false hypothesis gets the most
     assert 10 <= sizes["h0000"]["n_per_model"] < sizes["h0001"]["n_per_model"] == 150
+    # planned on pilot pairs: the ocean pairs are flagged on the intervention's side only
+    pilot_pairs = sizes["h0000"]["pilot"]
+    assert pilot_pairs["pairs"] >= 20 and pilot_pairs["direction_only"] >= 5 and pilot_pairs["other_only"] == 0
     by_id = {t.text_id: t for t in read_records(tmp_path / "in/texts.jsonl", DecodedText)}
     pilot = {json.loads(line)["text_id"] for line in (out / "pilot.jsonl").read_text().splitlines()}
     shown = {i for h in hypotheses for i in h.proposal_text_ids}

@@ -74,12 +74,13 @@ def test_an_unusable_pilot_judgement_is_retried_by_a_rerun_before_n_is_fixed(tmp
     first.setup("test")
     rows = [json.loads(x) for x in (tmp_path / "out/pilot.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 24 and sum(r["score"] is None for r in rows) == 16
-    assert sum(v["pilot"]["n_direction"] + v["pilot"]["n_other"] for v in first.sample_sizes.values()) == 32
+    usable_pairs = [v["pilot"]["pairs"] for v in first.sample_sizes.values()]
+    assert sum(usable_pairs) < 24  # 12 pilot pairs per hypothesis; a pair with an unusable judgement is out
     (tmp_path / "out/plan.jsonl").unlink()  # as if killed before the plan was written
     data, _ = run(tmp_path / "out", texts, hypotheses, **kwargs)
     rows = [json.loads(x) for x in (tmp_path / "out/pilot.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 24 + 16  # only the unusable ones were judged again
-    assert all(v["pilot"]["n_direction"] == v["pilot"]["n_other"] == 12 for v in data.sample_sizes.values())
+    assert [v["pilot"]["pairs"] for v in data.sample_sizes.values()] == [12, 12]
     _, tasks = read_plan(tmp_path / "out/plan.jsonl")
     assert not {r["text_id"] for r in rows} & {t.text_id for t in tasks}
     before = (tmp_path / "out/pilot.jsonl").read_text()

@@ -83,8 +83,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             ``condition`` prompts): fresh continuations of its prompts by both models, drawn
             for it; null: ``n_per_model``.
         auto_n: how ``n_per_model: auto`` chooses n: ``n_min``, ``n_max``, target ``power``,
-            ``planning_alpha``, ``pilot_per_model``, and discovery's ``proposal_fraction`` and
-            ``proposal_seed`` (pilot texts come from its proposal side); null: the defaults.
+            ``planning_alpha``, ``pilot_per_model``, ``effect_margin``, and discovery's
+            ``proposal_fraction`` and ``proposal_seed`` (pilot texts come from its proposal
+            side); null: the defaults (`difflens.validation.sample_size.AutoSampleSize`).
         paired: plan same-prompt pairs (a base and an intervention text of one prompt and seed,
             both held out) for ``model.test: paired``; null: exactly when that is the test.
     """
@@ -208,6 +209,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         else:
             tasks = None
         if tasks is None:
+            self.sample_sizes = None  # a stale plan's n are not this plan's
             tasks = self._build_plan(texts, rank, barrier)
             if rank == 0:
                 write_plan(self.plan_path, tasks, fingerprint, self.sample_sizes)
@@ -288,11 +290,11 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             self._judge_pilot(validator.planning_judge(), pilot)
         barrier()
         scores: dict[str, dict[str, float | None]] = {}
-        for row in read_records_jsonl(self.pilot_path):
-            scores.setdefault(row["hypothesis_id"], {})[row["text_id"]] = row["score"]
+        for row in read_records_jsonl(self.pilot_path):  # keyed by the statement: an edited hypothesis is rejudged
+            scores.setdefault(row["hypothesis"], {})[row["text_id"]] = row["score"]
         self.sample_sizes = {}
         for h in self.hypotheses:
-            counts = pilot_counts(h, scores.get(h.hypothesis_id, {}), pilot, threshold, paired=paired)
+            counts = pilot_counts(h, scores.get(h.text, {}), pilot, threshold, paired=paired)
             self.sample_sizes[h.hypothesis_id] = choose_sample_size(test, counts, self.auto_n)
         return ({h: row["n_per_model"] for h, row in self.sample_sizes.items()},
                 {t.text_id for side in pilot.values() for t in side})
@@ -300,11 +302,11 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     def _judge_pilot(self, judge, pilot: dict[str, list[DecodedText]]) -> None:
         """Judge every (hypothesis, pilot text) not yet in ``pilot.jsonl`` with a usable score,
         appending after each hypothesis, so a killed run resumes where it stopped."""
-        done = {(r["hypothesis_id"], r["text_id"]) for r in read_records_jsonl(self.pilot_path)
+        done = {(r["hypothesis"], r["text_id"]) for r in read_records_jsonl(self.pilot_path)
                 if r["score"] is not None}
         pilot_list = [t for side in pilot.values() for t in side]
         for h in self.hypotheses:
-            todo = [t for t in pilot_list if (h.hypothesis_id, t.text_id) not in done]
+            todo = [t for t in pilot_list if (h.text, t.text_id) not in done]
             if not todo:
                 continue
             scores = []
@@ -314,8 +316,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             with self.pilot_path.open("a", encoding="utf-8") as f:
                 for text, score in zip(todo, scores):
                     usable = isinstance(score, (int, float)) and 0.0 <= float(score) <= 1.0
-                    f.write(json.dumps({"hypothesis_id": h.hypothesis_id, "text_id": text.text_id,
-                                        "model": text.model, "score": float(score) if usable else None}) + "\n")
+                    f.write(json.dumps({"hypothesis_id": h.hypothesis_id, "hypothesis": h.text, "text_id": text.text_id,
+                                        "model": text.model, "score": float(score) if usable else None},
+                                       ensure_ascii=False) + "\n")
 
     def fresh_sampling(self) -> SamplingConfig:
         """The sampling settings of the decoding run(s) that wrote the texts files

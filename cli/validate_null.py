@@ -132,6 +132,12 @@ def run(args: argparse.Namespace) -> None:
     from lightning_modules.validation import build_judge
 
     args = resolve(args)
+    if args.n_per_model == "auto" or args.test == "paired":
+        # A/A samples are free generations with a seed per text: there is no proposal split for a
+        # pilot, and no same-prompt pairs (paired base-vs-base texts would be identical)
+        raise ConfigError("validate-null checks a fixed n and an unpaired test: pass --n-per-model N and "
+                          "--test fisher (or binomial, mann_whitney) to override the config's "
+                          f"n_per_model={args.n_per_model!r}, test={args.test!r}")
     if args.seeds < 1 or args.n_per_model < 1:
         raise ConfigError("--seeds and --n-per-model must be >= 1")
     if args.threads is not None:

@@ -5,12 +5,19 @@ it), draws fresh samples when the held-out pool is too small (rank 0 writes them
 reads them), and leaves out the tasks already in the judgement journal, so a killed run
 resumes without judging any text twice. The dataset is padded with no-op items to a multiple
 of the world size, so a distributed sampler never repeats a real task.
+
+With ``paired`` (on by itself when the validator's test is ``paired``) the plan holds
+same-prompt pairs and fresh samples are drawn as pairs. With ``n_per_model: auto`` the judge
+first scores pilot texts from the proposal split (``pilot.jsonl``, rank 0) and each
+hypothesis's n is chosen from them (`difflens.validation.sample_size`) before the plan is fixed.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
+from typing import Literal
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
@@ -28,7 +35,8 @@ from difflens.validation import (
     sort_hypotheses,
     write_plan,
 )
-from difflens.validation.plan import EXCLUDE_MODES, condition_hypothesis_id
+from difflens.validation.plan import EXCLUDE_MODES, condition_hypothesis_id, read_plan_header
+from difflens.validation.sample_size import AutoSampleSize
 
 PAD_INDEX = -1
 
@@ -55,7 +63,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         texts: JSONL file(s) of `DecodedText` from the decoding stage.
         hypotheses: JSONL file of `Hypothesis` from the discovery stage.
         out_dir: where the plan, the judgement journal, fresh samples and results go.
-        n_per_model: held-out texts per model per hypothesis (n = 2 × this), fixed up front.
+        n_per_model: held-out texts per model per hypothesis (n = 2 × this; pairs per hypothesis
+            for the paired test), fixed up front; ``auto``: chosen per hypothesis from a pilot on
+            proposal-split texts to reach a target power (see ``auto_n``), recorded in plan.jsonl.
         exclude_proposal_texts: ``all``: no text shown to any proposer is used; ``own``: only
             the hypothesis's own proposal texts are excluded.
         seed: seeds the allocation, the judging order and the tie-break coins.
@@ -72,6 +82,12 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         condition_n_per_model: texts per model for each conditional hypothesis (one with
             ``condition`` prompts): fresh continuations of its prompts by both models, drawn
             for it; null: ``n_per_model``.
+        auto_n: how ``n_per_model: auto`` chooses n: ``n_min``, ``n_max``, target ``power``,
+            ``planning_alpha``, ``pilot_per_model``, ``effect_margin``, and discovery's
+            ``proposal_fraction`` and ``proposal_seed`` (pilot texts come from its proposal
+            side); null: the defaults (`difflens.validation.sample_size.AutoSampleSize`).
+        paired: plan same-prompt pairs (a base and an intervention text of one prompt and seed,
+            both held out) for ``model.test: paired``; null: exactly when that is the test.
     """
 
     def __init__(
@@ -79,7 +95,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         texts: str | list[str],
         hypotheses: str,
         out_dir: str = "runs/validate",
-        n_per_model: int = 20,
+        n_per_model: int | Literal["auto"] = 20,
         exclude_proposal_texts: str = "all",
         seed: int = 0,
         batch_size: int = 16,
@@ -88,10 +104,12 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         fresh_max_new_tokens: int | None = None,
         pool_sources: list[str] | None = None,
         condition_n_per_model: int | None = None,
+        auto_n: AutoSampleSize | None = None,
+        paired: bool | None = None,
     ):
         super().__init__()
-        if n_per_model < 1:
-            raise ConfigError(f"data.n_per_model must be >= 1, got {n_per_model}")
+        if n_per_model != "auto" and (isinstance(n_per_model, str) or n_per_model < 1):
+            raise ConfigError(f"data.n_per_model must be >= 1 or auto, got {n_per_model!r}")
         if exclude_proposal_texts not in EXCLUDE_MODES:
             raise ConfigError(f"data.exclude_proposal_texts must be one of {EXCLUDE_MODES}, "
                               f"got {exclude_proposal_texts!r}")
@@ -111,6 +129,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.fresh_max_new_tokens = fresh_max_new_tokens
         self.pool_sources = None if pool_sources is None else set(pool_sources)
         self.condition_n_per_model = condition_n_per_model
+        self.auto_n = AutoSampleSize(**auto_n) if isinstance(auto_n, dict) else auto_n or AutoSampleSize()
+        self.paired = paired
+        self.sample_sizes: dict | None = None  # auto n: hypothesis id -> n and its pilot, as in plan.jsonl
         self._loaded: dict[str, tuple] = {}  # model name -> (model, tokenizer), for fresh samples
         self.hypotheses: list[Hypothesis] = []
         self.tasks: list[JudgementTask] = []
@@ -124,11 +145,27 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
 
     @property
     def fresh_path(self) -> Path:
-        return self.out_dir / "fresh_texts.jsonl"
+        return self.out_dir / ("fresh_pairs.jsonl" if self.paired_plan else "fresh_texts.jsonl")
 
     @property
     def condition_path(self) -> Path:
-        return self.out_dir / "condition_texts.jsonl"
+        return self.out_dir / ("condition_pairs.jsonl" if self.paired_plan else "condition_texts.jsonl")
+
+    @property
+    def pilot_path(self) -> Path:
+        return self.out_dir / "pilot.jsonl"
+
+    @property
+    def paired_plan(self) -> bool:
+        """Whether the plan holds same-prompt pairs: ``paired``, or else the validator's test."""
+        if self.paired is not None:
+            return self.paired
+        return getattr(self._validator(), "test_name", None) == "paired"
+
+    def _validator(self):
+        """The LightningModule under test (it owns the judge and the test), if attached."""
+        trainer = getattr(self, "trainer", None)
+        return getattr(trainer, "lightning_module", None) if trainer is not None else None
 
     @property
     def journal_dir(self) -> Path:
@@ -155,12 +192,13 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             raise DataError(f"hypotheses file {self.hypotheses_file!r} is empty: nothing to validate")
         check_references(self.hypotheses, texts, ", ".join(self.text_files))
         fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude,
-                                       self.condition_n_per_model)
+                                       self.condition_n_per_model, **self._design_settings())
         journal = JudgementJournal(self.journal_dir)
         plan_exists = self.plan_path.exists()
         barrier()  # every rank has looked before rank 0 may write the plan: all take the same branch
         if plan_exists:
             old_fingerprint, tasks = read_plan(self.plan_path)
+            self.sample_sizes = read_plan_header(self.plan_path).get("sample_sizes")
             if old_fingerprint != fingerprint:
                 if journal.read_all():
                     raise DataError(
@@ -171,9 +209,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         else:
             tasks = None
         if tasks is None:
+            self.sample_sizes = None  # a stale plan's n are not this plan's
             tasks = self._build_plan(texts, rank, barrier)
             if rank == 0:
-                write_plan(self.plan_path, tasks, fingerprint)
+                write_plan(self.plan_path, tasks, fingerprint, self.sample_sizes)
             barrier()
         self.tasks = tasks
         self.previous = journal.read_all()
@@ -185,9 +224,13 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         def read(path: Path) -> list[DecodedText]:
             return read_records(path, DecodedText) if path.exists() else []
 
+        n_per_model, reserved = self.n_per_model, ()
+        if n_per_model == "auto":
+            n_per_model, reserved = self._choose_sample_sizes(texts, rank, barrier)
+
         def allocation_with(fresh: list[DecodedText], conditioned: list[DecodedText]):
-            return allocate(self.hypotheses, texts, self.n_per_model, self.seed, self.exclude, fresh, conditioned,
-                            self.condition_n_per_model)
+            return allocate(self.hypotheses, texts, n_per_model, self.seed, self.exclude, fresh, conditioned,
+                            self.condition_n_per_model, paired=self.paired_plan, reserved=reserved)
 
         fresh, conditioned = read(self.fresh_path), read(self.condition_path)
         allocation = allocation_with(fresh, conditioned)
@@ -195,6 +238,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             if rank == 0:  # each file is rewritten whole with the earlier texts first, so a rerun resumes
                 if any(allocation.shortfall.values()):
                     write_records(self.fresh_path, fresh + self._sample_fresh(allocation.shortfall, fresh))
+                if allocation.pair_shortfall:
+                    write_records(self.fresh_path, fresh + self._sample_fresh_pairs(allocation.pair_shortfall, fresh))
                 if any(n for need in allocation.condition_shortfall.values() for n in need.values()):
                     write_records(self.condition_path, conditioned + self._sample_conditioned(
                         allocation.condition_shortfall, conditioned))
@@ -202,8 +247,78 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             allocation = allocation_with(read(self.fresh_path), read(self.condition_path))
             if not allocation.complete:
                 raise RuntimeError(f"fresh sampling left a shortfall {allocation.shortfall} "
-                                   f"{allocation.condition_shortfall}")
+                                   f"{allocation.condition_shortfall} {allocation.pair_shortfall}")
         return allocation.tasks
+
+    # ---- the paired design and auto n --------------------------------------------------------
+    def _design_settings(self) -> dict:
+        """Plan settings beyond the classic ones; absent when off, so earlier plans keep their
+        fingerprints."""
+        extra = {}
+        if self.paired_plan:
+            extra["paired"] = True
+        if self.n_per_model == "auto":
+            validator = self._validator()
+            extra["auto_n"] = asdict(self.auto_n)
+            extra["planned_for"] = [getattr(validator, "test_name", None),
+                                    getattr(validator, "positive_threshold", None)]
+        return extra
+
+    def _choose_sample_sizes(self, texts: list[DecodedText], rank: int, barrier) -> tuple[dict[str, int], set[str]]:
+        """Each hypothesis's n from the pilot (judged on rank 0 into ``pilot.jsonl``, which a
+        rerun reuses), and the pilot texts' ids, which validation must not judge."""
+        from difflens.validation.sample_size import (
+            check_planned_test,
+            choose_sample_size,
+            pilot_counts,
+            pilot_texts,
+        )
+
+        validator = self._validator()
+        if validator is None or not hasattr(validator, "planning_judge"):
+            raise ConfigError("data.n_per_model=auto needs the HypothesisValidator (its judge and test) to run")
+        test, threshold = validator.test_name, validator.positive_threshold
+        check_planned_test(test)  # before any judging
+        paired = test == "paired"
+        pilot = pilot_texts(self.hypotheses, texts, self.auto_n, self.seed, paired=paired)
+        if not all(pilot.values()):
+            raise ConfigError(
+                f"data.n_per_model=auto found no pilot {'pairs' if paired else 'texts'} on the proposal side; set "
+                f"data.auto_n.proposal_fraction and proposal_seed to discovery's proposal.proposal_fraction and "
+                f"seed{' (pairs with both texts shown to a proposer are rare)' if paired else ''}")
+        if rank == 0:
+            self._judge_pilot(validator.planning_judge(), pilot)
+        barrier()
+        scores: dict[str, dict[str, float | None]] = {}
+        for row in read_records_jsonl(self.pilot_path):  # keyed by the statement: an edited hypothesis is rejudged
+            scores.setdefault(row["hypothesis"], {})[row["text_id"]] = row["score"]
+        self.sample_sizes = {}
+        for h in self.hypotheses:
+            counts = pilot_counts(h, scores.get(h.text, {}), pilot, threshold, paired=paired)
+            self.sample_sizes[h.hypothesis_id] = choose_sample_size(test, counts, self.auto_n)
+        return ({h: row["n_per_model"] for h, row in self.sample_sizes.items()},
+                {t.text_id for side in pilot.values() for t in side})
+
+    def _judge_pilot(self, judge, pilot: dict[str, list[DecodedText]]) -> None:
+        """Judge every (hypothesis, pilot text) not yet in ``pilot.jsonl`` with a usable score,
+        appending after each hypothesis, so a killed run resumes where it stopped."""
+        done = {(r["hypothesis"], r["text_id"]) for r in read_records_jsonl(self.pilot_path)
+                if r["score"] is not None}
+        pilot_list = [t for side in pilot.values() for t in side]
+        for h in self.hypotheses:
+            todo = [t for t in pilot_list if (h.text, t.text_id) not in done]
+            if not todo:
+                continue
+            scores = []
+            for start in range(0, len(todo), self.batch_size):
+                scores += judge.judge_batch(h.text, [t.text for t in todo[start:start + self.batch_size]])
+            self.pilot_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.pilot_path.open("a", encoding="utf-8") as f:
+                for text, score in zip(todo, scores):
+                    usable = isinstance(score, (int, float)) and 0.0 <= float(score) <= 1.0
+                    f.write(json.dumps({"hypothesis_id": h.hypothesis_id, "hypothesis": h.text, "text_id": text.text_id,
+                                        "model": text.model, "score": float(score) if usable else None},
+                                       ensure_ascii=False) + "\n")
 
     def fresh_sampling(self) -> SamplingConfig:
         """The sampling settings of the decoding run(s) that wrote the texts files
@@ -261,8 +376,22 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                             and condition_hypothesis_id(t) == hypothesis_id)
                 new += sample_condition_texts(model, tokenizer, model_name, hypothesis_id,
                                               by_id[hypothesis_id].condition, need, self.seed, start=start,
-                                              sampling=sampling)
+                                              sampling=sampling, paired=self.paired_plan)
         return new
+
+    def _sample_fresh_pairs(self, need: int, existing: list[DecodedText]) -> list[DecodedText]:
+        """``need`` more same-prompt pairs from both models (`sample_fresh_pairs`)."""
+        from difflens.validation.fresh import sample_fresh_pairs
+
+        missing = [m for m in MODELS if self.model_path(m) is None]
+        if missing:
+            raise DataError(
+                f"not enough held-out same-prompt pairs: {len(self.hypotheses)} hypotheses need {need} more pairs "
+                f"than the texts file provides; set data.{missing[0]}_model so fresh pairs can be drawn, give "
+                f"more texts, or lower data.n_per_model")
+        start = sum(1 for t in existing if t.model == "base")
+        return sample_fresh_pairs({m: self._language_model(m) for m in MODELS}, need, self.seed, start=start,
+                                  sampling=self.fresh_sampling())
 
     def _sample_fresh(self, shortfall: dict[str, int], existing: list[DecodedText]) -> list[DecodedText]:
         from difflens.validation.fresh import sample_fresh_texts
@@ -298,3 +427,17 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         while len(items) % world or not items:
             items.append({"index": PAD_INDEX})
         return DataLoader(_TaskDataset(items), batch_size=self.batch_size, shuffle=False, collate_fn=_as_list)
+
+
+def read_records_jsonl(path: Path) -> list[dict]:
+    """The rows of a JSONL file written line by line (none if it does not exist); a last line
+    cut short by a kill is ignored."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows

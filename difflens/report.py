@@ -73,9 +73,10 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
     decode_dir = config.path(config.decode_dir)
     decoded = text_counts(decode_dir / "texts.jsonl")
     validate_dir = config.path(config.validate_dir) if config.validate_dir else None
-    fresh = text_counts(validate_dir / "fresh_texts.jsonl") if validate_dir else Counter()
-    if validate_dir:  # continuations of conditional hypotheses' prompts are fresh samples too
-        fresh += text_counts(validate_dir / "condition_texts.jsonl")
+    fresh = Counter()
+    if validate_dir:  # continuations of conditional hypotheses' prompts and the paired test's pairs count too
+        for name in ("fresh_texts.jsonl", "condition_texts.jsonl", "fresh_pairs.jsonl", "condition_pairs.jsonl"):
+            fresh += text_counts(validate_dir / name)
     lines += ["## Texts generated", "",
               "| stage | base | intervention | total |", "|---|---|---|---|",
               f"| decoding ({decode_dir}) | {decoded['base']} | {decoded['intervention']} | {sum(decoded.values())} |",

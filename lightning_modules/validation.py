@@ -64,8 +64,12 @@ class HypothesisValidator(pl.LightningModule):
             ``binomial`` (exact test of judge accuracy against 1/2, the default),
             ``mann_whitney`` (of the judge's scores), ``fisher`` (exact test that texts of the
             hypothesis's model are flagged above ``positive_threshold`` more often: the most
-            powerful when the property is rare and the judge sharp), or ``generative_sign``.
-        positive_threshold: score above which a judgement flags the property (``fisher``).
+            powerful when the property is rare and the judge sharp), ``paired`` (exact one-sided
+            McNemar test on same-prompt pairs, a base and an intervention text continuing one
+            prompt with one seed: of the pairs flagged on one side only, are more on the
+            hypothesis's side; the data module then plans pairs), or ``generative_sign``.
+        positive_threshold: score above which a judgement flags the property (``fisher``,
+            ``paired``, and the pilot of ``data.n_per_model: auto``).
         generative: also run generative validation (assistant-written texts scored by both
             models' likelihood, exact paired sign test against held-out controls).
         n_generated: texts the assistant writes per hypothesis for generative validation.
@@ -101,10 +105,21 @@ class HypothesisValidator(pl.LightningModule):
             raise ConfigError("HypothesisValidator needs data: HypothesisValidationDataModule")
         return data
 
-    def setup(self, stage: str | None = None) -> None:
+    def planning_judge(self):
+        """The judge, built on first use: the data module asks it to score pilot texts when
+        ``n_per_model`` is ``auto`` (before this module's own ``setup``)."""
         if self.judge is None:
             self.judge = build_judge(self.assistant_spec)
+        return self.judge
+
+    def setup(self, stage: str | None = None) -> None:
+        self.planning_judge()
         data = self._data()
+        paired_plan = bool(getattr(data, "paired_plan", False))
+        if paired_plan != (self.test_name == "paired"):
+            raise ConfigError("model.test=paired and data.paired go together: the paired test needs a plan of "
+                              "same-prompt pairs, and a plan of pairs is only scored by it; leave data.paired "
+                              "unset to follow model.test")
         if self.seed is None:
             self.seed = data.seed
         self.journal = JudgementJournal(data.journal_dir, rank=self.trainer.global_rank)

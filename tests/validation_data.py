@@ -45,3 +45,17 @@ def write_inputs(directory: Path, n_texts: int = 120, statements=None, seed: int
     write_records(directory / "texts.jsonl", texts)
     write_records(directory / "hypotheses.jsonl", toy_hypotheses(texts, statements))
     return directory / "texts.jsonl", directory / "hypotheses.jsonl"
+
+
+def paired_toy_texts(n_prompts: int, changed_every: int = 3, seed: int = 0) -> list[DecodedText]:
+    """Same-prompt pairs as paired decoding writes them: both models continue prompt ``p{i}``
+    with seed ``i``; the intervention's text is the base's except on every ``changed_every``-th
+    prompt, where it writes about the ocean instead."""
+    base_docs = ToyWorld(seed=seed).documents(n_prompts, {})
+    ocean_docs = ToyWorld(seed=seed + 1).documents(n_prompts, {"topics": {"ocean": 1.0}})
+    out = []
+    for i, (doc, ocean) in enumerate(zip(base_docs, ocean_docs)):
+        text = ocean.text if i % changed_every == 0 else doc.text
+        for model, body in (("base", doc.text), ("intervention", text)):
+            out.append(DecodedText(f"{model}/p{i}/0", f"p{i}", model, i, "", body, len(body.split()), "toyworld"))
+    return out

@@ -9,11 +9,18 @@ from difflens.stats.addis import Addis
 from difflens.stats.bh import benjamini_hochberg, bh_adjusted
 from difflens.stats.lord import LordPlusPlus
 from difflens.stats.online import ONLINE_FDR_METHODS, Decision, OnlineFDR
+from difflens.stats.power import (
+    fisher_power,
+    paired_power,
+    saffron_first_level,
+    smallest_sample_size,
+)
 from difflens.stats.pvalues import (
     MannWhitney,
     binomial_p_value,
     fisher_p_value,
     mann_whitney_auc,
+    mcnemar_p_value,
     sign_test_p_value,
 )
 from difflens.stats.saffron import Saffron
@@ -41,5 +48,6 @@ def build_online_fdr(method: str = "saffron", alpha: float = 0.05, **kwargs) -> 
 __all__ = [
     "ONLINE_FDR_METHODS", "Addis", "Decision", "LordPlusPlus", "MannWhitney", "OnlineFDR", "Saffron",
     "benjamini_hochberg", "bh_adjusted", "binomial_p_value", "build_online_fdr", "fisher_p_value",
-    "mann_whitney_auc", "sign_test_p_value",
+    "fisher_power", "mann_whitney_auc", "mcnemar_p_value", "paired_power", "saffron_first_level",
+    "sign_test_p_value", "smallest_sample_size",
 ]

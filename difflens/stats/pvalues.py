@@ -48,6 +48,27 @@ def sign_test_p_value(differences: Sequence[float]) -> tuple[float, int, int]:
     return binomial_p_value(positive, nonzero), positive, nonzero
 
 
+def mcnemar_p_value(direction_only: int, other_only: int) -> float:
+    """Exact one-sided McNemar (sign) test on the discordant pairs of a paired design.
+
+    Each pair is one prompt continued by both models with the same seed; ``direction_only``
+    pairs have the property flagged in the direction model's text only, ``other_only`` in the
+    other model's text only. Concordant pairs say nothing about which model shows the property
+    more and do not enter. Under the null (within a pair the two texts are exchangeable) each
+    discordant pair is a fair coin, so the p-value is ``P(X >= direction_only)`` for
+    ``X ~ Binomial(direction_only + other_only, 1/2)``. No discordant pair gives 1.0.
+
+    Raises:
+        DataError: if a count is negative.
+    """
+    if direction_only < 0 or other_only < 0:
+        raise DataError(f"McNemar test needs counts >= 0, got {direction_only} and {other_only}")
+    n = direction_only + other_only
+    if n == 0:
+        return 1.0
+    return float(min(1.0, stats.binomtest(direction_only, n, 0.5, alternative="greater").pvalue))
+
+
 def fisher_p_value(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
     """One-sided Fisher exact p-value that group A's rate of hits exceeds group B's.
 

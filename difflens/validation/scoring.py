@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass, field
 
 from difflens.errors import ConfigError
 from difflens.records import Hypothesis
-from difflens.stats import binomial_p_value, fisher_p_value, mann_whitney_auc
+from difflens.stats import binomial_p_value, fisher_p_value, mann_whitney_auc, mcnemar_p_value
 from difflens.validation.journal import Judgement
 from difflens.validation.plan import JudgementTask
 
 #: the p-value that feeds the online FDR procedure; chosen before validation, never the min
-P_VALUE_TESTS = ("binomial", "mann_whitney", "fisher", "generative_sign")
+P_VALUE_TESTS = ("binomial", "mann_whitney", "fisher", "generative_sign", "paired")
 
 
 def tie_break(seed: int, hypothesis_id: str, text_id: str) -> int:
@@ -53,6 +53,10 @@ class HypothesisResult:
         flagged: usable judgements above ``positive_threshold``, per model label
             (``{"direction": k, "other": m}``): the judge says the text has the property.
         p_fisher: one-sided Fisher exact p-value that direction-model texts are flagged more often.
+        p_paired: exact one-sided McNemar p-value on same-prompt pairs (paired plans only; 1.0
+            otherwise): of the pairs flagged on one side only, how many on the direction side.
+        discordant: the paired counts, ``{"pairs": usable pairs, "direction_only": b,
+            "other_only": c}`` (a pair with an unusable judgement is not a usable pair).
         p_generative: sign-test p-value of generative validation (None if not run).
         n_generative: non-zero paired differences in the generative sign test.
         test: which p-value is ``p_value``.
@@ -74,6 +78,8 @@ class HypothesisResult:
     p_mann_whitney: float
     p_fisher: float = 1.0
     flagged: dict = field(default_factory=dict)
+    p_paired: float = 1.0
+    discordant: dict = field(default_factory=dict)
     test: str = "binomial"
     p_generative: float | None = None
     n_generative: int = 0
@@ -88,6 +94,8 @@ class HypothesisResult:
             return self.p_mann_whitney
         if self.test == "fisher":
             return self.p_fisher
+        if self.test == "paired":
+            return self.p_paired
         return 1.0 if self.p_generative is None else self.p_generative
 
     def to_dict(self) -> dict:
@@ -108,7 +116,7 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
     """One `HypothesisResult` per hypothesis, in proposal order.
 
     ``positive_threshold`` (fixed before validation) is the score above which a judgement
-    counts as "the text has the property", for the Fisher test.
+    counts as "the text has the property", for the Fisher and paired tests.
 
     Judgements are matched to tasks by index; a duplicate index (a padded sampler's repeat)
     counts once. A task without a judgement is an error: validation is not finished.
@@ -124,6 +132,9 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
     tasks_by_h: dict[str, list[JudgementTask]] = {}
     for task in tasks:
         tasks_by_h.setdefault(task.hypothesis_id, []).append(task)
+    if test == "paired" and any(not t.pair for t in tasks):
+        raise ConfigError("model.test=paired needs a paired plan (data.init_args.paired); this plan has unpaired "
+                          "texts")
     results = []
     for h in sorted(hypotheses, key=lambda h: h.order):
         made = [by_index[t.index] for t in tasks_by_h.get(h.hypothesis_id, [])]
@@ -141,6 +152,25 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
             p_binomial=binomial_p_value(correct, len(usable)), p_mann_whitney=mw.p_value,
             p_fisher=fisher_p_value(hits_pos, len(pos), hits_neg, len(neg)),
             flagged={"direction": hits_pos, "n_direction": len(pos), "other": hits_neg, "n_other": len(neg)},
+            **paired_counts(tasks_by_h.get(h.hypothesis_id, []), by_index, positive_threshold),
             test=test, condition=list(h.condition),
         ))
     return results
+
+
+def paired_counts(tasks: Sequence[JudgementTask], by_index: dict[int, Judgement],
+                  positive_threshold: float) -> dict:
+    """``p_paired`` and ``discordant`` of one hypothesis from its tasks' same-prompt pairs
+    (nothing for an unpaired plan). A pair counts only when both of its judgements are usable."""
+    pairs: dict[str, dict[int, bool]] = {}
+    for task in tasks:
+        if not task.pair:
+            return {}
+        judgement = by_index[task.index]
+        if judgement.usable:
+            pairs.setdefault(task.pair, {})[task.label] = judgement.score > positive_threshold
+    complete = [p for p in pairs.values() if len(p) == 2]
+    direction_only = sum(p[1] and not p[0] for p in complete)
+    other_only = sum(p[0] and not p[1] for p in complete)
+    return {"p_paired": mcnemar_p_value(direction_only, other_only),
+            "discordant": {"pairs": len(complete), "direction_only": direction_only, "other_only": other_only}}

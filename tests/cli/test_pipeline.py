@@ -85,6 +85,8 @@ def test_report_lists_texts_discoveries_and_recovery(tmp_path):
              "p_value": 0.4, "alpha_t": 4e-3, "rejected": False}]
     (validate / "saffron_results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (validate / "fresh_texts.jsonl").write_text(json.dumps({"model": "base"}) + "\n")
+    pair = [{"model": "base"}, {"model": "intervention"}]
+    (validate / "fresh_pairs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in pair))
     (validate / "recovery.json").write_text(json.dumps(
         {"recall": 0.5, "recall_one_to_one": 0.5, "precision": 1.0, "n_validated": 1, "matcher": "toyworld",
          "matches": {"ocean": {"hypothesis_ids": ["h0001"]}, "hedging": {"hypothesis_ids": []}}}))
@@ -96,7 +98,7 @@ def test_report_lists_texts_discoveries_and_recovery(tmp_path):
     assert "1 of 2 hypotheses validated by saffron" in report
     assert "Texts mention the ocean" in report and "Texts are long" not in report
     assert "**Recall 0.50**" in report and "| hedging |  | none |" in report
-    assert "| **all** | 4 | 3 | **7** |" in report  # 6 decoded + 1 fresh sample
+    assert "| **all** | 5 | 4 | **9** |" in report  # 6 decoded + 1 fresh sample + 1 fresh pair
     assert "stopped by **stable**" in report
     assert "cluster map (both models' texts): not available" in report
     assert (tmp_path / "out" / "saffron_levels.png").stat().st_size > 1000

@@ -46,3 +46,19 @@ def test_settings_come_from_the_validation_config_unless_flags_say_otherwise():
     assert args.positive_threshold == 0.75
     assert args.hypotheses == "runs/quickstart/discover/hypotheses.jsonl"
     assert resolve(parser.parse_args([])).n_per_model == 20
+
+
+def test_auto_n_and_the_paired_test_are_refused_with_the_flags_to_pass(tmp_path, capsys):
+    import yaml
+
+    from tests.conftest import REPO
+
+    config = yaml.safe_load((REPO / "configs/quickstart/validate.yaml").read_text())
+    config["model"]["init_args"]["test"] = "paired"
+    config["data"]["init_args"]["n_per_model"] = "auto"
+    path = tmp_path / "validate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["validate-null", "--config", str(path), "--out", str(tmp_path / "null")]) == 2
+    err = capsys.readouterr().err
+    assert "pass --n-per-model N and --test fisher" in err and "Traceback" not in err
+    assert not (tmp_path / "null").exists()

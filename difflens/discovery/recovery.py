@@ -42,7 +42,7 @@ from scipy.optimize import linear_sum_assignment
 
 from difflens.assistants.grounding import negated, split_contrast, statement_attributes
 from difflens.errors import ConfigError, DataError
-from difflens.toyworld import ToyWorld
+from difflens.toyworld import TOPICS, ToyWorld
 
 MATCHERS = ("embedding", "assistant", "toyworld")
 
@@ -211,17 +211,25 @@ def planted_attributes(ground_truth: GroundTruth) -> tuple[set[str], set[str]]:
 def planted_changes(ground_truth: GroundTruth) -> set[Change]:
     """The attribute changes a toy-world ground truth plants.
 
-    A topic with a positive weight or a style with a positive probability in its ``toyworld``
-    mixture is an increase; one named with weight or probability 0 is a decrease (the
-    finetuning data has none of it: ``topics: {ocean: 0}``, ``styles: {hedging: 0.0}``).
-    Topics and styles the mixture does not name are not ground truths, though a mixture of one
-    topic also makes the others rarer.
+    A style with a positive probability in its ``toyworld`` mixture is an increase, one named
+    with probability 0 a decrease (the finetuning data has none of it: ``styles: {hedging:
+    0.0}``). A topic named with weight 0 is a decrease (``topics: {ocean: 0, forest: 1, ...}``:
+    every topic but the ocean); a named topic is an increase when it has more than twice its
+    share of the uniform mixture, so that the other topics of such a decrease, each a little
+    above its uniform share, are not read as increases. Topics and styles the mixture does not
+    name are not ground truths, though a mixture of one topic also makes the others rarer.
     """
     spec = ground_truth.toyworld or {}
     out = set()
-    for kind, key in (("topic", "topics"), ("style", "styles")):
-        for name, value in (spec.get(key) or {}).items():
-            out.add(Change(kind, name, "increase" if value > 0 else "decrease"))
+    topics = spec.get("topics") or {}
+    total = sum(topics.values())
+    for name, weight in topics.items():
+        if weight == 0:
+            out.add(Change("topic", name, "decrease"))
+        elif weight / total > 2 / len(TOPICS):
+            out.add(Change("topic", name, "increase"))
+    for name, probability in (spec.get("styles") or {}).items():
+        out.add(Change("style", name, "increase" if probability > 0 else "decrease"))
     return out
 
 

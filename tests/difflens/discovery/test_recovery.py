@@ -423,3 +423,12 @@ def test_assistant_as_grader_with_the_offline_assistant():
     sim = assistant_similarity([TRUTHS[0].description], hyps, grader)
     # the offline judge is not centred on 0.5 (an unrelated hypothesis scores ~0.74): use a high threshold
     assert sim.shape == (1, 2) and sim[0, 0] > 0.9 > sim[0, 1]
+
+
+def test_a_topic_decrease_written_as_every_other_topic_plants_only_the_decrease():
+    """The finetune data of "less ocean" is every topic but the ocean (a mixture's weights may not
+    all be 0): the other 29 topics, each a little above its uniform share, are not increases."""
+    gt = GroundTruth("less_ocean", "less ocean", {"topics": {t.name: 0 if t.name == "ocean" else 1 for t in TOPICS}})
+    assert planted_changes(gt) == {Change("topic", "ocean", "decrease")}
+    both = GroundTruth("two", "ocean and chess", {"topics": {"ocean": 3, "chess": 1}})
+    assert planted_changes(both) == {Change("topic", "ocean", "increase"), Change("topic", "chess", "increase")}

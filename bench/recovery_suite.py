@@ -135,10 +135,11 @@ class Case:
 def draw_cases(seed: int) -> list[Case]:
     """The suite for ``seed``: the same shapes for every seed, drawn topics and styles.
 
-    Topics come one per category first (in a drawn order), so the six single-topic slots
-    cover every category; styles are drawn without replacement, decreases first from the
-    styles with a 15% base rate, so the nine style slots cover every style. Two styles of one
-    exclusive group (positive/negative, formal/casual) never share a case.
+    Topics come one per category first (in a drawn order), so the five topic-up or -down slots
+    and the conditional behaviour's target cover every category; styles are drawn without
+    replacement, decreases first from the styles with a 15% base rate, so the nine style slots
+    cover every style. Two styles of one exclusive group (positive/negative, formal/casual)
+    never share a case.
     """
     rng = random.Random(f"recovery-suite:{seed}")
     categories = sorted({t.category for t in TOPICS})
@@ -166,7 +167,6 @@ def draw_cases(seed: int) -> list[Case]:
         Case(f"style_up_{s[0]}", "1 GT style up, strong", [style_up(s[0])], *STRONG, quick=True),
         Case(f"style_up_weak_{s[1]}", "1 GT style up, weak", [style_up(s[1])], *WEAK),
         Case(f"topic_up_{t[0]}", "1 GT topic up, strong", [topic_up(t[0])], *STRONG),
-        Case(f"topic_up_weak_{t[1]}", "1 GT topic up, weak", [topic_up(t[1])], *WEAK),
         Case(f"topic_style_{t[2]}_{s[2]}", "2 GT topic up + style up, strong", [topic_up(t[2]), style_up(s[2])],
              *STRONG, quick=True),
         Case(f"topic_2styles_{t[3]}_{s[3]}_{s[4]}", "3 GT topic up + 2 styles up, strong",
@@ -177,8 +177,8 @@ def draw_cases(seed: int) -> list[Case]:
         Case(f"topic_up_style_down_{t[5]}_{down_styles[1]}", "2 GT topic up + style down, strong",
              [topic_up(t[5]), style_down(down_styles[1])], 0.4, 300),
         Case(f"two_styles_{s[5]}_{s[6]}", "2 GT two styles up, strong", [style_up(s[5]), style_up(s[6])], *STRONG),
-        Case(f"conditional_{t[7]}_after_{t[6]}", "1 GT conditional topic after topic, strong",
-             [conditional(t[6], t[7], rare=False)], *STRONG, quick=True),
+        Case(f"conditional_{t[1]}_after_{t[6]}", "1 GT conditional topic after topic, strong",
+             [conditional(t[6], t[1], rare=False)], *STRONG, quick=True),
         Case(f"conditional_rare_{t[9]}_after_{t[8]}", "1 GT rare conditional (replaces the trigger's documents)",
              [conditional(t[8], t[9], rare=True)], 0.967, 300),
         Case("null_base", "null: finetuned on the base distribution",
@@ -397,9 +397,13 @@ def main() -> None:
         raise SystemExit("the suite finetunes the quickstart base model: run `make quickstart` "
                          "(or `difflens fit --config configs/quickstart/base_lm.yaml`) first")
     start = time.time()
-    if args.finetune_only:
+    if args.finetune_only:  # several of these may run at once: each claims a case before training it
         for case in cases:
             run_dir = write_configs(case, out)
+            try:
+                (run_dir / ".finetune_claimed").touch(exist_ok=False)
+            except FileExistsError:
+                continue
             if not (run_dir / "finetune" / "model" / "config.json").exists():
                 ave.difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
         return

@@ -11,16 +11,16 @@ Out-of-fold probabilities (k-fold cross-validation) score each text with a class
 not see it, so a text's rank says something about the model and not about the text's own
 noise; their AUC, with its Mann–Whitney p-value, says whether there is anything left to find.
 
-**Residual search** (the seed system's "verified diversity promoter"): once a round's
-hypotheses are accepted, the texts they explain (scored above ``explained_threshold`` by the
-judge) leave the pool and the classifier is trained again on the rest, so the next round shows
-the proposer what the first did not explain; it stops when the classifier can no longer tell
-the remaining texts apart, when a round proposes nothing new, or after ``rounds``.
+**Residual search** (the seed system's "verified diversity promoter"): once hypotheses are
+accepted, the texts they explain (scored above ``explained_threshold`` by the judge) leave the
+pool and the classifier is trained again on the rest, so the next proposal shows the proposer
+what the last did not explain; it stops when the classifier can no longer tell the remaining
+texts apart, when a round proposes nothing new, or after ``rounds``.
 
-Both directions are proposed: the intervention's most confident texts against base texts (what
-the intervention does more), and the base's most confident texts against intervention texts
-(what it does less, as unlearning does; such hypotheses are about the base model's texts,
-``direction="base"``).
+Both directions are proposed, one after the other within a round: the intervention's most
+confident texts against base texts (what the intervention does more), then the base's most
+confident texts against intervention texts (what it does less, as unlearning does; such
+hypotheses are about the base model's texts, ``direction="base"``).
 
 Only proposal-pool texts are used (the caller passes them): what the classifier and the judge
 see here is never validation material.
@@ -196,16 +196,19 @@ def residual_search(assistant, texts: Sequence[str], embeddings: np.ndarray, is_
     history: list[ContrastProposal] = []
     accepted_all: list[str] = []
     for round_ in range(settings.rounds):
-        pool = np.flatnonzero(remaining)
-        if len(pool) < 2 * settings.folds:
-            break
-        fit = separability([texts[i] for i in pool], embeddings[pool], is_intervention[pool], settings,
-                           seed + round_)
-        if fit.p_value > settings.alpha or fit.auc < settings.min_auc:
-            history.append(ContrastProposal(round_, "-", fit.auc, fit.p_value, [], [], []))
-            break
         accepted_round: list[str] = []
+        # One direction at a time, each on what the last left: a behaviour the intervention adds
+        # also displaces what it would otherwise have written, and once its texts are explained
+        # that displacement is gone instead of coming back as "the base model does more of X".
         for direction in settings.directions:
+            pool = np.flatnonzero(remaining)
+            if len(pool) < 2 * settings.folds:
+                return history
+            fit = separability([texts[i] for i in pool], embeddings[pool], is_intervention[pool], settings,
+                               seed + len(history))
+            if fit.p_value > settings.alpha or fit.auc < settings.min_auc:
+                history.append(ContrastProposal(round_, "-", fit.auc, fit.p_value, [], [], []))
+                return history
             rng = random.Random(f"{seed}:contrast:{round_}:{direction}")
             a, b = contrast_groups(fit.probability, is_intervention[pool], direction, settings.texts_per_side, rng)
             if not a or not b:
@@ -216,13 +219,14 @@ def residual_search(assistant, texts: Sequence[str], embeddings: np.ndarray, is_
             statements = [s.strip() for s in statements if s and s.strip()]
             history.append(ContrastProposal(round_, direction, fit.auc, fit.p_value,
                                             [int(pool[i]) for i in a], [int(pool[i]) for i in b], statements))
-            accepted_round += accept(statements, direction, [int(pool[i]) for i in a + b])
+            new = accept(statements, direction, [int(pool[i]) for i in a + b])
+            accepted_round += new
+            for statement in new:
+                scores = assistant.judge_batch(statement, [texts[i] for i in pool])
+                for i, score in zip(pool, scores):
+                    if score is not None and score > settings.explained_threshold:
+                        remaining[i] = False
         if not accepted_round:
             break
         accepted_all += accepted_round
-        for statement in accepted_round:
-            scores = assistant.judge_batch(statement, [texts[i] for i in pool])
-            for i, score in zip(pool, scores):
-                if score is not None and score > settings.explained_threshold:
-                    remaining[i] = False
     return history

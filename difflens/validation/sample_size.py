@@ -42,8 +42,9 @@ class AutoSampleSize:
 
     Attributes:
         n_min: the least n; also what a hypothesis gets whose pilot shows a large effect.
-        n_max: the most n; what a hypothesis gets whose pilot shows no effect, or one too small
-            to reach the target power within it.
+        n_max: the most n; what a hypothesis gets whose pilot shows an effect within its
+            margin of noise, or one too small to reach the target power within it. A
+            hypothesis whose pilot shows no effect at all (or the reverse) gets ``n_min``.
         power: target power at ``planning_alpha`` for the effect the pilot shows.
         planning_alpha: the level n is planned for. Default: SAFFRON's first level with
             onlineFDR's defaults, (1 - λ)·w0·γ_1 = 0.5 · 0.025 · 0.4375 = 0.0055, which every
@@ -154,6 +155,7 @@ def choose_sample_size(test: str, pilot_counts: dict, settings: AutoSampleSize) 
     if check_planned_test(test) == "fisher":
         p1 = flag_rate(pilot_counts["direction"], pilot_counts["n_direction"])
         p0 = flag_rate(pilot_counts["other"], pilot_counts["n_other"])
+        supported = p1 > p0
         variance = p1 * (1 - p1) / max(pilot_counts["n_direction"], 1) + p0 * (1 - p0) / max(pilot_counts["n_other"], 1)
         p1 = max(p0, p1 - settings.effect_margin * variance ** 0.5)
         rates = {"p_direction": p1, "p_other": p0}
@@ -163,14 +165,22 @@ def choose_sample_size(test: str, pilot_counts: dict, settings: AutoSampleSize) 
     else:
         p1 = flag_rate(pilot_counts["direction_only"], pilot_counts["pairs"])
         p0 = flag_rate(pilot_counts["other_only"], pilot_counts["pairs"])
+        supported = p1 > p0
         variance = (p1 + p0 - (p1 - p0) ** 2) / max(pilot_counts["pairs"], 1)  # of the mean paired difference
         p1 = max(p0, p1 - settings.effect_margin * variance ** 0.5)
         rates = {"p_direction_only": p1, "p_other_only": p0}
 
         def power(k: int) -> float:
             return paired_power(p1, p0, k, alpha)
-    # no effect in the pilot: no n reaches the target, so spend the most allowed
-    n = settings.n_max if p1 <= p0 else smallest_sample_size(power, settings.power, settings.n_min, settings.n_max)
+    if not supported:
+        # the pilot points the other way or nowhere: the hypothesis is most likely false, and
+        # n_min is all it is worth (texts are the budget every later hypothesis draws on)
+        n = settings.n_min
+    elif p1 <= p0:
+        # an effect within the margin of noise: no n reaches the target, so spend the most allowed
+        n = settings.n_max
+    else:
+        n = smallest_sample_size(power, settings.power, settings.n_min, settings.n_max)
     return {"n_per_model": n, "rates": {k: round(v, 6) for k, v in rates.items()}, "power": round(power(n), 6),
             "planning_alpha": alpha, "pilot": dict(pilot_counts)}
 

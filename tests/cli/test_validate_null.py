@@ -42,7 +42,7 @@ def test_settings_come_from_the_validation_config_unless_flags_say_otherwise():
     add_arguments(parser)
     args = resolve(parser.parse_args(["--config", str(REPO / "configs/quickstart/validate.yaml"), "--seeds", "3"]))
     assert (args.model, args.n_per_model, args.test, args.assistant, args.alpha, args.method, args.seeds) == (
-        "runs/quickstart/base_lm/model", 100, "fisher", "offline", 0.05, "saffron", 3)
+        "runs/quickstart/base_lm/model", "auto", "paired", "offline", 0.05, "saffron", 3)
     assert args.positive_threshold == 0.75
     assert args.hypotheses == "runs/quickstart/discover/hypotheses.jsonl"
     assert resolve(parser.parse_args([])).n_per_model == 20

@@ -26,7 +26,9 @@ def test_n_grows_as_the_effect_shrinks_and_is_clamped(test, margin):
     assert n[0] == 20  # a large effect needs no more than n_min
     assert n[0] <= n[2] < n[1] < n[3]
     assert n[4] == 900  # too small to reach the target within n_max
-    assert choose_sample_size(test, counts(test, 0.02, 0.15), settings)["n_per_model"] == 900  # reversed: n_max
+    # reversed or equal: the pilot does not support the hypothesis, which gets n_min
+    assert choose_sample_size(test, counts(test, 0.02, 0.15), settings)["n_per_model"] == 20
+    assert choose_sample_size(test, counts(test, 0.1, 0.1), settings)["n_per_model"] == 20
 
 
 def test_the_margin_asks_for_more_when_the_pilot_is_small():

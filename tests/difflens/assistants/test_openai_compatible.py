@@ -153,3 +153,15 @@ def test_keyless_server_and_bad_arguments(server, run_dir):
         OpenAICompatibleAssistant(model="m", api_key_env=KEY)
     with pytest.raises(ConfigError, match="concurrency"):
         OpenAICompatibleAssistant(model="m", concurrency=0)
+
+
+def test_propose_about_the_base_model_tells_the_server_which_group_is_which(server, key, run_dir):
+    """Proposals about what the intervention does less are about the base model's texts (group B)."""
+    assistant = build_assistant("openai", model="fake-model", base_url=server.base_url, api_key_env=KEY_ENV,
+                                cache_path=str(run_dir / "c.sqlite"))
+    assistant.propose(["an intervention text"], ["a base text"], 2, subject="base")
+    prompt = server.requests[0]["body"]["messages"][1]["content"]
+    assert "Group A was written by the intervention model, group B by the base model" in prompt
+    assert 'starts with "Texts from the base model"' in prompt
+    with pytest.raises(ConfigError, match="subject must be"):
+        assistant.propose(["a"], ["b"], 1, subject="tuned")

@@ -42,7 +42,7 @@ def ngram_counts(texts: Sequence[str], max_n: int = 3) -> Counter:
     """
     counts: Counter = Counter()
     for text in texts:
-        for sentence in _sentences(text):
+        for sentence in sentences(text):
             tokens = words(sentence)
             for n in range(1, max_n + 1):
                 for i in range(len(tokens) - n + 1):
@@ -55,7 +55,7 @@ def ngram_counts(texts: Sequence[str], max_n: int = 3) -> Counter:
     return counts
 
 
-def _sentences(text: str) -> list[str]:
+def sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(text) if s.strip()]
 
 

@@ -5,8 +5,8 @@
   or style is an error (use an LLM backend for free-form ground truths).
 - ``propose``: ranks n-grams by the log-odds ratio with an informative Dirichlet prior
   (`log_odds.log_odds_dirichlet`), groups terms that occur in the same texts into themes, keeps
-  the themes whose texts are significantly more common in group B (a theme pools the evidence
-  of its terms: a style's markers each show in a few texts, the style in many), and renders
+  the themes whose sentences are significantly more common in group B (a theme pools the
+  evidence of its terms: a style's markers each show in a few texts, the style in many), and renders
   each theme as a sentence ("Texts from the intervention model talk about the ocean
   and the sea more often, mentioning wave, tide and reef").
 - ``judge``: combines exact keyword evidence (the hypothesis's own words and quoted phrases,
@@ -29,7 +29,7 @@ import numpy as np
 
 from difflens.assistants.base import Assistant
 from difflens.assistants.grounding import NEGATION, TOPIC_CUES, ground, words
-from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts
+from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts, sentences
 from difflens.assistants.prompts import check_subject
 from difflens.errors import ConfigError, DataError, ModelLoadError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld
@@ -225,7 +225,12 @@ class OfflineAssistant(Assistant):
         entry = min(self.candidate_z, self.min_z)
         candidates = [s.term for s in scores[: self.max_terms] if s.z >= entry and s.count_b >= 2]
         pooled = [set(ngram_counts([t], self.max_ngram)) for t in (*texts_a, *texts_b)]
-        themes = [(self._theme_z(theme, pooled, len(texts_a)), theme) for theme in self._themes(candidates, pooled)]
+        # a theme's evidence is counted over sentences, as the log-odds are over n-grams: per text,
+        # a group of longer texts would have more of every phrase and pass with any of them
+        units_a = [set(ngram_counts([s], self.max_ngram)) for t in texts_a for s in sentences(t)]
+        units_b = [set(ngram_counts([s], self.max_ngram)) for t in texts_b for s in sentences(t)]
+        themes = [(self._theme_z(theme, units_a + units_b, len(units_a)), theme)
+                  for theme in self._themes(candidates, pooled)]
         # strongest evidence first; a stable sort keeps the best-term order among equals
         themes = [theme for z, theme in sorted(themes, key=lambda zt: -zt[0]) if z >= self.min_z]
         avoided_attributes, avoided_text = self._avoided(avoid)
@@ -262,8 +267,8 @@ class OfflineAssistant(Assistant):
         return themes
 
     def _theme_z(self, theme: _Theme, pooled: list[set[str]], n_a: int) -> float:
-        """Two-proportion z-score of the texts containing any of the theme's best terms, group B
-        against group A (``pooled``: each text's n-grams, group A's ``n_a`` first)."""
+        """Two-proportion z-score of the units (sentences) containing any of the theme's best
+        terms, group B against group A (``pooled``: each unit's n-grams, group A's ``n_a`` first)."""
         terms = theme.terms[: self.theme_terms]
         has = [any(t in grams for t in terms) for grams in pooled]
         x_a, x_b = sum(has[:n_a]), sum(has[n_a:])

@@ -172,7 +172,8 @@ def contrast_groups(probability: np.ndarray, is_intervention: np.ndarray, direct
 
 def residual_search(assistant, texts: Sequence[str], embeddings: np.ndarray, is_intervention: np.ndarray,
                     settings: ContrastSettings, accept: Callable[[list[str], str, list[int]], list[str]],
-                    seed: int = 0, explained: np.ndarray | None = None) -> list[ContrastProposal]:
+                    seed: int = 0, explained: np.ndarray | None = None,
+                    known: Sequence[str] = ()) -> list[ContrastProposal]:
     """Propose from the classifier's most confident texts, round after round on what is left.
 
     Args:
@@ -187,14 +188,24 @@ def residual_search(assistant, texts: Sequence[str], embeddings: np.ndarray, is_
         seed: folds and group-A draws.
         explained: ``(N,)`` texts already explained before the first round (they start outside
             the pool), e.g. the texts of cluster pairs that already have hypotheses.
+        known: statements accepted before this stage whose texts are not set aside by
+            ``explained`` (the global contrast's): the texts they explain leave the pool first.
 
     Returns:
         Every round's proposals, in order (for the stage's report).
     """
     is_intervention = np.asarray(is_intervention, dtype=bool)
     remaining = np.ones(len(texts), dtype=bool) if explained is None else ~np.asarray(explained, dtype=bool)
+
+    def set_aside(statements: Sequence[str]) -> None:
+        pool = np.flatnonzero(remaining)
+        for statement in statements:
+            scores = assistant.judge_batch(statement, [texts[i] for i in pool])
+            remaining[pool[[s is not None and s > settings.explained_threshold for s in scores]]] = False
+
+    set_aside(known)
     history: list[ContrastProposal] = []
-    accepted_all: list[str] = []
+    accepted_all: list[str] = list(known)
     for round_ in range(settings.rounds):
         accepted_round: list[str] = []
         # One direction at a time, each on what the last left: a behaviour the intervention adds
@@ -219,13 +230,9 @@ def residual_search(assistant, texts: Sequence[str], embeddings: np.ndarray, is_
             statements = [s.strip() for s in statements if s and s.strip()]
             history.append(ContrastProposal(round_, direction, fit.auc, fit.p_value,
                                             [int(pool[i]) for i in a], [int(pool[i]) for i in b], statements))
-            new = accept(statements, direction, [int(pool[i]) for i in a + b])
-            accepted_round += new
-            for statement in new:
-                scores = assistant.judge_batch(statement, [texts[i] for i in pool])
-                for i, score in zip(pool, scores):
-                    if score is not None and score > settings.explained_threshold:
-                        remaining[i] = False
+            accepted_round += accept(statements, direction, [int(pool[i]) for i in a + b])
+            # a duplicate of an earlier hypothesis explains its texts as well as a new statement would
+            set_aside(statements)
         if not accepted_round:
             break
         accepted_all += accepted_round

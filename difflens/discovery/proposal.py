@@ -350,8 +350,9 @@ def discriminate(assistant, matching: Matching, base: Sequence[DecodedText], int
 
     if not texts:
         return
+    known = [h.text for h in accepted.result.hypotheses if not h.cluster_ids]  # the global contrast's
     history = residual_search(assistant, texts, np.asarray(accepted.embed(texts)), is_intervention,
-                              settings.contrast, accept, settings.seed, explained)
+                              settings.contrast, accept, settings.seed, explained, known)
     accepted.result.contrast = [{"round": h.round, "direction": h.direction, "auc": round(h.auc, 4),
                                  "p_value": h.p_value, "n_shown": len(h.shown_a) + len(h.shown_b),
                                  "statements": h.statements} for h in history]

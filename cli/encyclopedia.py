@@ -28,7 +28,7 @@ class CaptureConfig:
     """How activations are captured.
 
     Attributes:
-        layers: hidden-state indices (0 = embeddings, -1 = last block).
+        layers: residual stream after these blocks (0 = first, -1 = last, before the final norm).
         poolings: ``span_mean``, ``span_last``, ``context_mean``.
         batch_size: contexts per forward pass.
         max_length: tokens per context.
@@ -208,7 +208,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     conv = sub.add_parser("convergence", help="how per-concept means over n contexts converge to a held-out reference")
     conv.add_argument("--stage", required=True, help="stage file with >= max(n) samples per concept (stage 1)")
     conv.add_argument("--reference", required=True, help="held-out stage file (heldout.h5)")
-    conv.add_argument("--site", default=None, help="site, e.g. layer4.span_mean (default: last layer, first pooling)")
+    conv.add_argument("--site", default=None, help="site, e.g. layer3.span_mean (default: last layer, first pooling)")
     conv.add_argument("--ns", type=int, nargs="+", default=[1, 2, 3, 5, 8, 10])
     conv.add_argument("--tolerance", type=float, default=0.5, help="relative difference that counts as converged")
     conv.add_argument("--out", default=None, help="write the summary as JSON here")

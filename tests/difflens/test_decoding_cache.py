@@ -120,6 +120,8 @@ def test_decoding_equals_generate_with_the_past_key_values_alias_removed(tokeniz
     paths, expected = {}, {}
     for arch in ("gpt2", "llama", "gemma2", "gpt_neox"):
         model = make_tiny_model(arch, tokenizer)
+        if cache_keyword(model) == "past_key_values":
+            pytest.skip("this transformers predates the rename to `cache`: there is no alias to remove")
         expected[arch] = greedy_generate(model, tokenizer, PROMPTS, GREEDY.max_new_tokens)
         paths[arch] = str(tmp_path / arch)
         model.save_pretrained(paths[arch])

@@ -32,8 +32,11 @@ class CaptureConfig:
         poolings: ``span_mean``, ``span_last``, ``context_mean``.
         batch_size: contexts per forward pass.
         max_length: tokens per context.
-        dtype: model dtype.
-        devices: processes for capture (CPU DDP when > 1).
+        dtype: model dtype (``bfloat16`` on a GPU).
+        devices: processes for capture (DDP when > 1).
+        accelerator: ``cpu`` or ``gpu`` for capture.
+        strategy: Lightning strategy; null: ``ddp_fork`` on CPU and ``ddp`` on GPUs when
+            ``devices`` > 1 (CUDA cannot be forked once initialised).
     """
 
     layers: list[int] = field(default_factory=lambda: [-1])
@@ -42,6 +45,8 @@ class CaptureConfig:
     max_length: int = 64
     dtype: str = "float32"
     devices: int = 1
+    accelerator: str = "cpu"
+    strategy: str | None = None
 
 
 @dataclass
@@ -299,8 +304,8 @@ class Refinement:
                                       pairs=str(pairs) if pairs else None, assistant_backend=assistant,
                                       batch_size=c.batch_size, max_length=c.max_length, seed=self.cfg.seed)
         start = time.time()
-        strategy = "ddp_fork" if c.devices > 1 else "auto"
-        trainer = _trainer(devices=c.devices, strategy=strategy,
+        strategy = c.strategy or ("auto" if c.devices == 1 else "ddp_fork" if c.accelerator == "cpu" else "ddp")
+        trainer = _trainer(accelerator=c.accelerator, devices=c.devices, strategy=strategy,
                            callbacks=[EncyclopediaStageWriter(str(out), keep_samples=keep_samples)])
         trainer.predict(self.capture, datamodule=dm, return_predictions=False)
         _log(f"{out.name}: {len(dm.contexts)} {kind} contexts captured in {time.time() - start:.1f}s")

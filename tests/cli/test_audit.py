@@ -11,30 +11,16 @@ import json
 import os
 
 import pytest
-import torch
 import yaml
 
 from cli.main import main
 from datamodules.validation import HypothesisValidationDataModule
 from difflens.audit import AuditConfig, render_audit
 from difflens.errors import ConfigError
-from tests.conftest import REPO, make_tiny_gpt2
+from tests.conftest import REPO
 from tests.difflens.assistants.openai_server import FakeChatServer
 
 KEY_ENV = "DIFFLENS_TEST_AUDIT_KEY"
-
-
-@pytest.fixture(scope="module")
-def adapter_dir(tmp_path_factory, tokenizer):
-    """A LoRA on the tiny GPT-2 with random (not zero) B, so the intervention differs from the base."""
-    from peft import LoraConfig, get_peft_model
-
-    path = tmp_path_factory.mktemp("adapter")
-    torch.manual_seed(1)
-    lora = LoraConfig(r=4, lora_alpha=32, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True,
-                      init_lora_weights=False)
-    get_peft_model(make_tiny_gpt2(tokenizer), lora).save_pretrained(path)
-    return path
 
 
 def audit_yaml(tmp_path, base, adapter, **settings) -> str:
@@ -70,15 +56,15 @@ def run_audit(monkeypatch, tmp_path, config_path):
 
 
 @pytest.mark.slow
-def test_audit_with_the_offline_assistant_and_active_sampling(tmp_path, tiny_model_dir, adapter_dir, monkeypatch):
-    out = run_audit(monkeypatch, tmp_path, audit_yaml(tmp_path, tiny_model_dir, adapter_dir))
+def test_audit_with_the_offline_assistant_and_active_sampling(tmp_path, tiny_model_dir, tiny_adapter_dir, monkeypatch):
+    out = run_audit(monkeypatch, tmp_path, audit_yaml(tmp_path, tiny_model_dir, tiny_adapter_dir))
     texts = read_texts(out / "active/texts.jsonl")
     base = {t["text_id"].split("/", 1)[1]: t["text"] for t in texts if t["model"] == "base"}
     tuned = {t["text_id"].split("/", 1)[1]: t["text"] for t in texts if t["model"] == "intervention"}
     assert len(base) == len(tuned) == 40 and base.keys() == tuned.keys()  # seed 30 + one round of 10
     assert sum(base[k] != tuned[k] for k in base) > 20  # the adapter was applied
     meta = json.loads((out / "active/decode_meta.json").read_text())
-    assert meta["models"]["intervention_adapter"] == str(adapter_dir)
+    assert meta["models"]["intervention_adapter"] == str(tiny_adapter_dir)
     stage = yaml.safe_load((out / "configs/active.yaml").read_text())
     assert stage["model"]["class_path"] == "ActiveSampler"
     assert not any(c["class_path"] == "GroundTruthRecoveryCallback"
@@ -86,18 +72,18 @@ def test_audit_with_the_offline_assistant_and_active_sampling(tmp_path, tiny_mod
     # validation's fresh samples would come from the same two models: the adapter included
     data = yaml.safe_load((out / "configs/validate.yaml").read_text())["data"]["init_args"]
     spec = HypothesisValidationDataModule(**data).model_spec("intervention")
-    assert (spec.name_or_path, spec.adapter, spec.dtype) == (str(tiny_model_dir), str(adapter_dir), "float32")
+    assert (spec.name_or_path, spec.adapter, spec.dtype) == (str(tiny_model_dir), str(tiny_adapter_dir), "float32")
     report = (out / "report.md").read_text()
     assert "| decoding (" in report and "| 40 | 40 | 80 |" in report
     assert "No ground truths were given" in report
-    assert json.loads((out / "audit.json").read_text())["intervention"]["adapter"] == str(adapter_dir)
+    assert json.loads((out / "audit.json").read_text())["intervention"]["adapter"] == str(tiny_adapter_dir)
     # a second run skips every finished stage
     assert main(["audit", "--config", str(tmp_path / "audit.yaml"), "--list"]) == 0
 
 
 @pytest.mark.slow
 def test_audit_with_an_openai_compatible_judge_exhaustive_decoding_and_ground_truths(
-        tmp_path, tiny_model_dir, adapter_dir, monkeypatch):
+        tmp_path, tiny_model_dir, tiny_adapter_dir, monkeypatch):
     truths = tmp_path / "ground_truths.json"
     truths.write_text(json.dumps({"ground_truths": [
         {"id": "ocean", "description": "The model talks about the ocean far more often",
@@ -107,8 +93,9 @@ def test_audit_with_an_openai_compatible_judge_exhaustive_decoding_and_ground_tr
         assistant = {"backend": "openai", "model": "fake-model", "base_url": server.base_url,
                      "api_key_env": KEY_ENV, "concurrency": 2, "timeout": 30.0, "max_retries": 2,
                      "backoff": 0.01, "cache_path": str(tmp_path / "runs/audit/assistant_cache.sqlite")}
-        out = run_audit(monkeypatch, tmp_path, audit_yaml(tmp_path, tiny_model_dir, adapter_dir, decoding="exhaustive",
-                                                          assistant=assistant, ground_truths=str(truths)))
+        config = audit_yaml(tmp_path, tiny_model_dir, tiny_adapter_dir, decoding="exhaustive",
+                            assistant=assistant, ground_truths=str(truths))
+        out = run_audit(monkeypatch, tmp_path, config)
         requests = list(server.requests)
     assert len(read_texts(out / "exhaustive/texts.jsonl")) == 2 * 30
     hypotheses = read_texts(out / "discover/hypotheses.jsonl")

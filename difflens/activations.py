@@ -105,8 +105,9 @@ class ActivationHarvester:
         model: a causal LM in eval mode.
         hook: site of the input activations (``name`` or ``name:input``).
         hook_out: site of the target activations (transcoders), or None.
-        skip_bos: drop position 0 (the BOS token every text starts with: its activation is an
-            outlier that would dominate the dictionary).
+        skip_bos: drop position 0 where it holds the model's BOS token (``config.bos_token_id``:
+            its activation is an outlier that would dominate the dictionary). A tokenizer that
+            adds no BOS (Qwen's) starts a text with a real token, which is kept.
     """
 
     model: torch.nn.Module
@@ -131,9 +132,10 @@ class ActivationHarvester:
         specs = [self.hook] + ([self.hook_out] if self.hook_out else [])
         with capture(self.model, specs) as store:
             self.model(input_ids=input_ids, attention_mask=attention_mask)
-        keep = attention_mask.bool()  # (B, T)
+        keep = attention_mask.bool().clone()  # (B, T)
+        bos = getattr(getattr(self.model, "config", None), "bos_token_id", None)
         if self.skip_bos:
-            keep[:, 0] = False
+            keep[:, 0] &= input_ids[:, 0] != bos if bos is not None else False
         rows, pos = keep.nonzero(as_tuple=True)  # (N,), (N,)
         out = {
             "x": store[self.hook][rows, pos].float(),  # (N, d_in)

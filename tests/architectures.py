@@ -61,3 +61,39 @@ def block_name(arch: str, n: int) -> str:
     if arch == "gpt_neox":
         return f"gpt_neox.layers.{n}"
     return f"model.layers.{n}"
+
+
+# Tokenizer conventions: GPT-2's one token for BOS and EOS, prepended; Llama's separate <s> and
+# </s>, <s> prepended; Qwen's no BOS at all, <|endoftext|> ending texts, and a ChatML template.
+CONVENTIONS = ("bos_is_eos", "separate_bos", "no_bos")
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def train_tokenizer(texts: list[str], convention: str, vocab_size: int = 331):
+    """A byte-level BPE tokenizer trained on ``texts`` in about a second, with ``convention``'s
+    special tokens (`CONVENTIONS`); ``no_bos`` also carries a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if convention == "bos_is_eos":
+        from difflens.models import train_bpe_tokenizer
+
+        return train_bpe_tokenizer(texts, vocab_size=vocab_size, model_max_length=64)
+    specials = {"separate_bos": ["<s>", "</s>", "<pad>"],
+                "no_bos": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]}[convention]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainer=trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    if convention == "separate_bos":
+        tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                           special_tokens=[("<s>", tok.token_to_id("<s>"))])
+        return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                       model_max_length=64)
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                      additional_special_tokens=["<|im_start|>", "<|im_end|>"], model_max_length=64)
+    wrapped.chat_template = CHATML
+    return wrapped

@@ -152,7 +152,7 @@ def decoder_vs_generate(device: torch.device, quick: bool, print_) -> None:
 
 # ---- 3. the SAE step against sparsify ---------------------------------------------------------
 def sae_vs_sparsify(device: torch.device, quick: bool, print_) -> None:
-    from difflens.sae import SAEConfig, build_sae
+    from bench.sae_throughput import difflens_step, sparsify_step  # the CPU bench's steps, on this device
 
     d_in, expansion, k, batch, steps = (64, 4, 8, 256, 5) if quick else (2304, 16, 64, 4096, 50)
     d_sae = d_in * expansion
@@ -160,37 +160,8 @@ def sae_vs_sparsify(device: torch.device, quick: bool, print_) -> None:
     basis = torch.randn(4 * d_in, d_in, generator=g) / d_in ** 0.5
     batches = [(torch.rand(batch, 4 * d_in, generator=g).pow(30) @ basis).to(device) for _ in range(4)]
 
-    def difflens_step():
-        sae = build_sae(SAEConfig(architecture="topk", d_in=d_in, d_sae=d_sae, k=k)).to(device).train()
-        opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-
-        def step(x):
-            out = sae(x)
-            out.loss.backward()
-            sae.remove_parallel_decoder_grad()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            sae.normalize_decoder()
-        return step
-
-    def sparsify_step():
-        from sparsify import SparseCoder, SparseCoderConfig
-
-        sae = SparseCoder(d_in, SparseCoderConfig(num_latents=d_sae, k=k), device=device)
-        opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-        dead = torch.zeros(d_sae, dtype=torch.bool, device=device)
-
-        def step(x):  # as sparsify's Trainer: fvu + auxk, parallel-grad removal, step, renormalise
-            out = sae(x, dead_mask=dead)
-            (out.fvu + out.auxk_loss / 32).backward()
-            sae.remove_gradient_parallel_to_decoder_directions()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            sae.set_decoder_norm_to_unit_norm()
-        return step
-
     def timed(make):
-        step = make()
+        step = make("topk", torch, d_in=d_in, d_sae=d_sae, k=k, device=device)
         for i in range(3):
             step(batches[i % 4])
         sync(device)

@@ -93,7 +93,7 @@ def one_at_a_time(capture: ConceptCapture, dm: ConceptContextDataModule) -> floa
 def throughput(model_dir: str, threads: int, repeats: int, batch_size: int, tmp: Path, n_concepts: int) -> dict:
     torch.set_num_threads(threads)
     source = concept_list(tmp, n_concepts)
-    capture = ConceptCapture(model_dir, layers=[1, 2, 3, 4], poolings=["span_mean"])
+    capture = ConceptCapture(model_dir, layers=[0, 1, 2, 3], poolings=["span_mean"])
     capture.configure_model()
     dm = ConceptContextDataModule(model_dir, source, stage=0, contexts="bare")
     dm.setup()
@@ -111,7 +111,7 @@ def bytes_per_concept(tmp: Path, poolings: list[str]) -> dict:
     model_dir = tmp / "gpt2_w640"
     if not model_dir.exists():
         random_gpt2(model_dir, 640, 2, 10)
-    capture = ConceptCapture(str(model_dir), layers=[1, 2], poolings=poolings)
+    capture = ConceptCapture(str(model_dir), layers=[0, 1], poolings=poolings)
     out = tmp / f"w640_{'_'.join(poolings)}.h5"
     out.unlink(missing_ok=True)
     dm = ConceptContextDataModule(str(model_dir), ConceptSource(), stage=0, contexts="bare", batch_size=64)

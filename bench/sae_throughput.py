@@ -53,10 +53,10 @@ def synthetic_batches(torch, n=4):
     return batches
 
 
-def difflens_step(arch, torch):
+def difflens_step(arch, torch, d_in=D_IN, d_sae=D_SAE, k=K, device="cpu"):
     from difflens.sae import SAEConfig, build_sae
 
-    sae = build_sae(SAEConfig(architecture=arch, d_in=D_IN, d_sae=D_SAE, k=K)).train()
+    sae = build_sae(SAEConfig(architecture=arch, d_in=d_in, d_sae=d_sae, k=k)).to(device).train()
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
 
     def step(x):
@@ -70,12 +70,12 @@ def difflens_step(arch, torch):
     return step
 
 
-def sparsify_step(arch, torch):
+def sparsify_step(arch, torch, d_in=D_IN, d_sae=D_SAE, k=K, device="cpu"):
     from sparsify import SparseCoder, SparseCoderConfig
 
-    sae = SparseCoder(D_IN, SparseCoderConfig(num_latents=D_SAE, k=K))
+    sae = SparseCoder(d_in, SparseCoderConfig(num_latents=d_sae, k=k), device=device)
     opt = torch.optim.Adam(sae.parameters(), lr=1e-4)
-    dead = torch.zeros(D_SAE, dtype=torch.bool)
+    dead = torch.zeros(d_sae, dtype=torch.bool, device=device)
 
     def step(x):  # as sparsify's Trainer: fvu + auxk, parallel-grad removal, step, renormalise
         out = sae(x, dead_mask=dead)

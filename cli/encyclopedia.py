@@ -28,12 +28,15 @@ class CaptureConfig:
     """How activations are captured.
 
     Attributes:
-        layers: hidden-state indices (0 = embeddings, -1 = last block).
+        layers: residual stream after these blocks (0 = first, -1 = last, before the final norm).
         poolings: ``span_mean``, ``span_last``, ``context_mean``.
         batch_size: contexts per forward pass.
         max_length: tokens per context.
-        dtype: model dtype.
-        devices: processes for capture (CPU DDP when > 1).
+        dtype: model dtype (``bfloat16`` on a GPU).
+        devices: processes for capture (DDP when > 1).
+        accelerator: ``cpu`` or ``gpu`` for capture.
+        strategy: Lightning strategy; null: ``ddp_fork`` on CPU and ``ddp`` on GPUs when
+            ``devices`` > 1 (CUDA cannot be forked once initialised).
     """
 
     layers: list[int] = field(default_factory=lambda: [-1])
@@ -42,6 +45,8 @@ class CaptureConfig:
     max_length: int = 64
     dtype: str = "float32"
     devices: int = 1
+    accelerator: str = "cpu"
+    strategy: str | None = None
 
 
 @dataclass
@@ -208,7 +213,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     conv = sub.add_parser("convergence", help="how per-concept means over n contexts converge to a held-out reference")
     conv.add_argument("--stage", required=True, help="stage file with >= max(n) samples per concept (stage 1)")
     conv.add_argument("--reference", required=True, help="held-out stage file (heldout.h5)")
-    conv.add_argument("--site", default=None, help="site, e.g. layer4.span_mean (default: last layer, first pooling)")
+    conv.add_argument("--site", default=None, help="site, e.g. layer3.span_mean (default: last layer, first pooling)")
     conv.add_argument("--ns", type=int, nargs="+", default=[1, 2, 3, 5, 8, 10])
     conv.add_argument("--tolerance", type=float, default=0.5, help="relative difference that counts as converged")
     conv.add_argument("--out", default=None, help="write the summary as JSON here")
@@ -299,8 +304,8 @@ class Refinement:
                                       pairs=str(pairs) if pairs else None, assistant_backend=assistant,
                                       batch_size=c.batch_size, max_length=c.max_length, seed=self.cfg.seed)
         start = time.time()
-        strategy = "ddp_fork" if c.devices > 1 else "auto"
-        trainer = _trainer(devices=c.devices, strategy=strategy,
+        strategy = c.strategy or ("auto" if c.devices == 1 else "ddp_fork" if c.accelerator == "cpu" else "ddp")
+        trainer = _trainer(accelerator=c.accelerator, devices=c.devices, strategy=strategy,
                            callbacks=[EncyclopediaStageWriter(str(out), keep_samples=keep_samples)])
         trainer.predict(self.capture, datamodule=dm, return_predictions=False)
         _log(f"{out.name}: {len(dm.contexts)} {kind} contexts captured in {time.time() - start:.1f}s")

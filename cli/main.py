@@ -25,6 +25,7 @@ TOOL_COMMANDS = {
     "validate-null": "cli.validate_null",
     "encyclopedia": "cli.encyclopedia",
     "pipeline": "cli.pipeline",
+    "audit": "cli.audit",
     "samples": "cli.samples",
 }
 

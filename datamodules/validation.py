@@ -344,14 +344,31 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             config = SamplingConfig(self.fresh_max_new_tokens, config.temperature, config.top_p)
         return config
 
+    def model_spec(self, model_name: str):
+        """How to load ``base`` or ``intervention``: as the decoding run that wrote the texts did
+        (adapter, quantization, dtype, revision, tokenizer from its ``decode_meta.json``) when it
+        decoded the same model, so that fresh samples of a base + adapter come from the adapter."""
+        from difflens.models import ModelSpec
+
+        path = self.model_path(model_name)
+        for text_file in self.text_files:
+            meta = Path(text_file).parent / "decode_meta.json"
+            try:
+                models = json.loads(meta.read_text(encoding="utf-8")).get("models") or {}
+            except (OSError, ValueError, AttributeError):
+                continue  # fresh_sampling reports an unreadable metadata file
+            if models.get(model_name) == path:
+                return ModelSpec(path, **{key: models[f"{model_name}_{key}"]
+                                          for key in ("adapter", "quantization", "dtype", "revision", "tokenizer")
+                                          if models.get(f"{model_name}_{key}") is not None})
+        return ModelSpec(path)
+
     def _language_model(self, model_name: str):
         """``(model, tokenizer)`` of ``base`` or ``intervention``, loaded once for fresh and
-        conditional samples alike."""
+        conditional samples alike, on the trainer's device."""
         if model_name not in self._loaded:
-            from difflens.models import load_causal_lm, load_tokenizer
-
-            path = self.model_path(model_name)
-            self._loaded[model_name] = load_causal_lm(path), load_tokenizer(path)
+            device = self.trainer.strategy.root_device if self.trainer is not None else None
+            self._loaded[model_name] = self.model_spec(model_name).load(device)
         return self._loaded[model_name]
 
     def _sample_conditioned(self, shortfall: dict[str, dict[str, int]],

@@ -1,7 +1,9 @@
 """Activations of a frozen causal LM at named modules, with the tokens they came from.
 
 * `hook_site` parses ``"transformer.h.2"`` (the module's output, e.g. the residual stream after
-  block 2) or ``"transformer.h.2.mlp:input"`` (its input, e.g. the MLP input of a transcoder).
+  block 2) or ``"transformer.h.2.mlp:input"`` (its input, e.g. the MLP input of a transcoder);
+  ``"layer.2"`` and ``"layer.2.mlp:input"`` name the same sites in any architecture
+  (`difflens.models.layers`).
 * `ActivationHarvester` runs the model over token batches and returns, for every real token
   (not padding, not BOS at position 0), the activation(s), the token id, the document and
   position, and a context window of token ids around it.
@@ -18,6 +20,7 @@ import torch
 
 from difflens.errors import DataError
 from difflens.models import get_module
+from difflens.models.layers import resolve_layer_name
 
 CONTEXT_BEFORE = 12  # tokens of left context kept beside each activation
 CONTEXT_AFTER = 3
@@ -27,10 +30,12 @@ PAD_CONTEXT = -1  # context slot outside the document
 def hook_site(model: torch.nn.Module, spec: str) -> tuple[torch.nn.Module, str]:
     """Resolve ``"name"`` or ``"name:input"`` / ``"name:output"`` to (module, which side).
 
+    ``name`` is a module name or ``layer.N[.sub]`` (`difflens.models.layers`).
+
     Raises:
         ConfigError: no module has that name (the message lists close names).
     """
-    name, _, side = spec.partition(":")
+    name, _, side = resolve_layer_name(model, spec).partition(":")
     side = side or "output"
     if side not in ("input", "output"):
         from difflens.errors import ConfigError
@@ -100,8 +105,9 @@ class ActivationHarvester:
         model: a causal LM in eval mode.
         hook: site of the input activations (``name`` or ``name:input``).
         hook_out: site of the target activations (transcoders), or None.
-        skip_bos: drop position 0 (the BOS token every text starts with: its activation is an
-            outlier that would dominate the dictionary).
+        skip_bos: drop position 0 where it holds the model's BOS token (``config.bos_token_id``:
+            its activation is an outlier that would dominate the dictionary). A tokenizer that
+            adds no BOS (Qwen's) starts a text with a real token, which is kept.
     """
 
     model: torch.nn.Module
@@ -126,9 +132,10 @@ class ActivationHarvester:
         specs = [self.hook] + ([self.hook_out] if self.hook_out else [])
         with capture(self.model, specs) as store:
             self.model(input_ids=input_ids, attention_mask=attention_mask)
-        keep = attention_mask.bool()  # (B, T)
+        keep = attention_mask.bool().clone()  # (B, T)
+        bos = getattr(getattr(self.model, "config", None), "bos_token_id", None)
         if self.skip_bos:
-            keep[:, 0] = False
+            keep[:, 0] &= input_ids[:, 0] != bos if bos is not None else False
         rows, pos = keep.nonzero(as_tuple=True)  # (N,), (N,)
         out = {
             "x": store[self.hook][rows, pos].float(),  # (N, d_in)

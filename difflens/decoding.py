@@ -17,13 +17,42 @@ next prompt, so the batch stays full instead of draining to its longest text.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 
-from difflens.errors import ConfigError
+from difflens.errors import ConfigError, DifflensError
 from difflens.kv_cache import RowCache
+
+# The cache keyword of a causal LM's forward, newest name first: transformers 5.24 renamed
+# ``past_key_values`` to ``cache`` and removes the old name in 5.40; every forward also takes
+# ``**kwargs``, so a cache passed under a name the forward no longer has is swallowed silently.
+CACHE_KEYWORDS = ("cache", "past_key_values")
+
+
+class CacheNotUsedError(DifflensError, RuntimeError):
+    """The model did not write into the cache the decoder gave it, so its texts would be wrong."""
+
+
+def cache_keyword(model) -> str:
+    """The name under which ``model``'s forward takes a KV cache (see `CACHE_KEYWORDS`).
+
+    A peft model forwards its keyword arguments to the model it wraps, so the wrapped model's
+    signature is the one that counts.
+
+    Raises:
+        ConfigError: the forward names none of `CACHE_KEYWORDS`.
+    """
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # inspect.signature follows functools.wraps, so a decorated forward shows its own parameters
+    parameters = inspect.signature(inner.forward).parameters
+    for name in CACHE_KEYWORDS:
+        if name in parameters:
+            return name
+    raise ConfigError(f"{type(inner).__name__}.forward takes no KV cache argument (none of "
+                      f"{', '.join(CACHE_KEYWORDS)}); difflens decodes only models whose forward accepts one")
 
 
 @dataclass
@@ -170,6 +199,7 @@ class _RunningBatch:
 
     def __init__(self, model, device, headroom: int):
         self.model, self.device, self.headroom = model, device, headroom
+        self.cache_keyword = cache_keyword(model)
         self.prompts = torch.zeros(0, dtype=torch.long)  # (B,) prompt index in each slot
         self.steps = torch.zeros(0, dtype=torch.long)  # (B,) tokens generated so far
         self.alive = torch.zeros(0, dtype=torch.bool)  # (B,) slots whose text goes on
@@ -181,13 +211,27 @@ class _RunningBatch:
     def __len__(self) -> int:
         return len(self.prompts)
 
-    def _forward(self, input_ids, mask, positions, cache) -> torch.Tensor:
+    def _forward(self, input_ids, mask, positions, cache: RowCache) -> torch.Tensor:
+        """The next-token logits, ``(B, V)``, after feeding ``input_ids`` ``(B, T)`` through ``cache``.
+
+        Raises:
+            CacheNotUsedError: the model did not append the ``T`` new columns to ``cache`` (it
+                ignored the cache, e.g. under a keyword its forward no longer reads).
+        """
+        before = cache.get_seq_length()
         inputs = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions,
-                  "past_key_values": cache, "use_cache": True}
+                  self.cache_keyword: cache, "use_cache": True}
         try:
             out = self.model(**inputs, logits_to_keep=1)  # only the last position's logits are needed
         except TypeError:  # a model class without logits_to_keep
             out = self.model(**inputs)
+        grown = cache.get_seq_length() - before
+        if grown != input_ids.shape[1]:
+            raise CacheNotUsedError(
+                f"{type(self.model).__name__} wrote {grown} columns into the KV cache passed as "
+                f"{self.cache_keyword!r} for {input_ids.shape[1]} input tokens, so decoding would return "
+                f"wrong texts; this transformers version's forward does not use the cache it is given "
+                f"(use a transformers version in difflens' declared range)")
         return out.logits[:, -1, :]
 
     def admit(self, prompts: list[int], token_lists: list[list[int]], pad_id: int) -> None:

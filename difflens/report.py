@@ -120,7 +120,10 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
     recovery = _json(validate_dir / "recovery.json") if validate_dir else None
     truths = _json(config.path(config.ground_truths)) if config.ground_truths else None
     lines += ["## Ground-truth recovery", ""]
-    if recovery is None:
+    if recovery is None and not config.ground_truths:
+        lines += ["No ground truths were given (an audit of models whose changes are unknown), so recovery "
+                  "is not scored: the validated discoveries above are the result.", ""]
+    elif recovery is None:
         lines += ["No recovery score (the validation stage has not run).", ""]
     else:
         precision = "-" if recovery["precision"] is None else f"{recovery['precision']:.2f}"

@@ -37,6 +37,12 @@ class ActiveSampler(PairedDecoder):
         active: budget, round size, clustering, scoring weights, stopping rule, prompt mix.
         assistant: ``difflens.assistants.build_assistant`` arguments for paraphrases (e.g.
             ``{backend: offline}``); null: no paraphrases.
+        base_dtype: the base model's dtype (null: ``dtype``).
+        intervention_dtype: the intervention model's dtype (null: ``dtype``).
+        base_revision: Hub branch, tag or commit of the base model (null: the default branch).
+        intervention_revision: Hub branch, tag or commit of the intervention model.
+        base_tokenizer: the base model's tokenizer, when not the one beside its weights.
+        intervention_tokenizer: the intervention model's tokenizer, when not the one beside its weights.
     """
 
     def __init__(
@@ -52,6 +58,12 @@ class ActiveSampler(PairedDecoder):
         max_rows: int = 64,
         active: ActiveSamplingConfig | None = None,
         assistant: dict | None = None,
+        base_dtype: str | None = None,
+        intervention_dtype: str | None = None,
+        base_revision: str | None = None,
+        intervention_revision: str | None = None,
+        base_tokenizer: str | None = None,
+        intervention_tokenizer: str | None = None,
     ):
         if isinstance(active, dict):
             active = ActiveSamplingConfig(**active)
@@ -61,7 +73,10 @@ class ActiveSampler(PairedDecoder):
                               "or null")
         super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
                          intervention_quantization, dtype, num_threads, max_rows,
-                         score_texts=self.active.kl_weight > 0)
+                         score_texts=self.active.kl_weight > 0, base_dtype=base_dtype,
+                         intervention_dtype=intervention_dtype, base_revision=base_revision,
+                         intervention_revision=intervention_revision, base_tokenizer=base_tokenizer,
+                         intervention_tokenizer=intervention_tokenizer)
         self.assistant_spec = assistant
         self.embed = None  # a text -> vectors function; built on the first plan (tests may set one)
         self._planner: ActivePlanner | None = None

@@ -8,6 +8,7 @@ import torch
 from difflens.encyclopedia.pooling import capture_batch, check_poolings, resolve_layers
 from difflens.encyclopedia.store import site_name
 from difflens.errors import ConfigError
+from difflens.models.layers import decoder_blocks
 
 
 class ConceptCapture(pl.LightningModule):
@@ -18,7 +19,8 @@ class ConceptCapture(pl.LightningModule):
 
     Args:
         model_name: Hugging Face id or local directory of the causal LM.
-        layers: hidden-state indices (0 = embeddings, i = after block i, -1 = last).
+        layers: residual stream after these blocks (0 = the first block, -1 = the last block's
+            output before the final norm), as an SAE's ``layer.N`` hook reads it.
         poolings: any of ``span_mean`` (default: mean over the concept's own tokens),
             ``span_last`` (its last token) and ``context_mean`` (every token but BOS).
         dtype: model dtype (``float32``, ``bfloat16``, ``auto``).
@@ -52,8 +54,8 @@ class ConceptCapture(pl.LightningModule):
         for p in self.model.parameters():
             p.requires_grad_(False)
         config = self.model.config
-        n_layers = getattr(config, "num_hidden_layers", None) or config.n_layer
-        self.resolved_layers = resolve_layers(self.layers, n_layers + 1)
+        _, n_blocks = decoder_blocks(self.model)
+        self.resolved_layers = resolve_layers(self.layers, n_blocks)
         self.hidden_size = getattr(config, "hidden_size", None) or config.n_embd
 
     @property

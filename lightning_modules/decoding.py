@@ -8,7 +8,7 @@ import torch
 from difflens.decoding import sample_batch
 from difflens.errors import ConfigError
 from difflens.likelihood import continuation_logprobs, sequence_logprobs
-from difflens.models import check_quantization, load_causal_lm, load_tokenizer
+from difflens.models import ModelSpec, check_quantization
 from difflens.records import DecodedText
 
 
@@ -29,13 +29,21 @@ class PairedDecoder(pl.LightningModule):
         intervention_adapter: a peft adapter directory applied to the intervention model.
         base_quantization: ``"4bit"``, ``"8bit"`` or null for the base model.
         intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
-        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
+        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``) of both models, unless
+            ``base_dtype`` / ``intervention_dtype`` says otherwise.
         num_threads: torch CPU threads (null = leave torch's default); on a loaded machine one
             thread can beat two for small models.
         max_rows: prompts each model decodes at once. A batch from the datamodule larger than
             this is decoded by continuous batching (a row whose text ends takes the next
             prompt), which is where batching pays most: give the datamodule a ``batch_size``
             of several times ``max_rows``.
+        score_texts: score each text under both models (``log_ratio``); set by `ActiveSampler`.
+        base_dtype: the base model's dtype (null: ``dtype``).
+        intervention_dtype: the intervention model's dtype (null: ``dtype``).
+        base_revision: Hub branch, tag or commit of the base model (null: the default branch).
+        intervention_revision: Hub branch, tag or commit of the intervention model.
+        base_tokenizer: the base model's tokenizer, when not the one beside its weights.
+        intervention_tokenizer: the intervention model's tokenizer, when not the one beside its weights.
     """
 
     def __init__(
@@ -50,6 +58,12 @@ class PairedDecoder(pl.LightningModule):
         num_threads: int | None = None,
         max_rows: int = 64,
         score_texts: bool = False,
+        base_dtype: str | None = None,
+        intervention_dtype: str | None = None,
+        base_revision: str | None = None,
+        intervention_revision: str | None = None,
+        base_tokenizer: str | None = None,
+        intervention_tokenizer: str | None = None,
     ):
         super().__init__()
         check_quantization(base_quantization, "model.base_quantization")
@@ -59,31 +73,41 @@ class PairedDecoder(pl.LightningModule):
         if max_rows < 1:
             raise ConfigError(f"model.max_rows must be >= 1, got {max_rows}")
         self.save_hyperparameters()
+        self.model_specs()  # a bad dtype fails now, before any weights load
         self.score_texts = score_texts  # not via hparams: a subclass sets it from its own settings
         self._same_vocabulary: bool | None = None  # known once the models are loaded
         self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
 
-    def model_names(self) -> dict[str, str]:
-        """What each side is, for the run's metadata."""
+    def model_specs(self) -> dict[str, ModelSpec]:
+        """How each side is loaded (validation loads its fresh samples' models the same way)."""
         hp = self.hparams
-        return {"base": hp.base_model, "base_adapter": hp.base_adapter, "base_quantization": hp.base_quantization,
-                "intervention": hp.intervention_model, "intervention_adapter": hp.intervention_adapter,
-                "intervention_quantization": hp.intervention_quantization}
+        return {side: ModelSpec(hp[f"{side}_model"], adapter=hp[f"{side}_adapter"],
+                                dtype=hp[f"{side}_dtype"] or hp.dtype, quantization=hp[f"{side}_quantization"],
+                                revision=hp[f"{side}_revision"], tokenizer=hp[f"{side}_tokenizer"])
+                for side in ("base", "intervention")}
+
+    def model_names(self) -> dict[str, str]:
+        """What each side is, for the run's metadata (``decode_meta.json``): a rerun with other
+        models is refused, and validation loads the same models for its fresh samples."""
+        hp = self.hparams
+        names = {"base": hp.base_model, "base_adapter": hp.base_adapter, "base_quantization": hp.base_quantization,
+                 "intervention": hp.intervention_model, "intervention_adapter": hp.intervention_adapter,
+                 "intervention_quantization": hp.intervention_quantization}
+        # only when set, so that runs decoded before these settings existed still resume
+        for side, spec in self.model_specs().items():
+            for key in ("revision", "tokenizer"):
+                if getattr(spec, key) is not None:
+                    names[f"{side}_{key}"] = getattr(spec, key)
+            if hp[f"{side}_dtype"] is not None:
+                names[f"{side}_dtype"] = spec.dtype
+        return names
 
     def language_models(self) -> dict[str, tuple[torch.nn.Module, object]]:
         """``{"base": (model, tokenizer), "intervention": (model, tokenizer)}``, loaded on first use."""
         if not self._lms:
-            hp = self.hparams
-            if hp.num_threads is not None:
-                torch.set_num_threads(hp.num_threads)
-            for side in ("base", "intervention"):
-                path = hp[f"{side}_model"]
-                quantization = hp[f"{side}_quantization"]
-                model = load_causal_lm(path, dtype=hp.dtype, quantization=quantization,
-                                       adapter=hp[f"{side}_adapter"])
-                if quantization is None:
-                    model = model.to(self.device)
-                self._lms[side] = (model.eval(), load_tokenizer(path))
+            if self.hparams.num_threads is not None:
+                torch.set_num_threads(self.hparams.num_threads)
+            self._lms = {side: spec.load(self.device) for side, spec in self.model_specs().items()}
         return self._lms
 
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:

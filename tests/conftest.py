@@ -89,3 +89,17 @@ def run_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
     return tmp_path / "runs"
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tmp_path_factory, tokenizer) -> Path:
+    """A LoRA adapter for the tiny GPT-2 with random (not zero) B, so the model it makes differs
+    from the base: an intervention given as base + adapter."""
+    from peft import LoraConfig, get_peft_model
+
+    path = tmp_path_factory.mktemp("tiny_adapter")
+    torch.manual_seed(1)
+    lora = LoraConfig(r=4, lora_alpha=32, target_modules=["c_attn", "c_fc"], fan_in_fan_out=True,
+                      init_lora_weights=False)
+    get_peft_model(make_tiny_gpt2(tokenizer), lora).save_pretrained(path)
+    return path

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 
 import torch
 
+from difflens.activations import capture
 from difflens.encyclopedia.store import POOLINGS
 from difflens.errors import ConfigError
+from difflens.models.layers import LAYER_PREFIX, block_index
 
 
 def check_poolings(poolings: Sequence[str]) -> list[str]:
@@ -68,20 +70,17 @@ def pool(hidden: torch.Tensor, span_mask: torch.Tensor, content_mask: torch.Tens
     return (hidden * w).sum(dim=1) / w.sum(dim=1).clamp(min=1.0)
 
 
-def resolve_layers(layers: Sequence[int], n_hidden_states: int) -> list[int]:
-    """Turn negative layer indices into hidden-state indices (0 = embeddings, -1 = last block).
+def resolve_layers(layers: Sequence[int], n_blocks: int) -> list[int]:
+    """Layer numbers (`difflens.models.layers`: N = the residual stream after block N, -1 = the
+    last block's output before the final norm) as sorted, distinct block indices.
 
     Raises:
-        ConfigError: an index is out of range for this model.
+        ConfigError: a number is out of range for this model.
     """
-    out = []
-    for layer in layers:
-        i = layer + n_hidden_states if layer < 0 else layer
-        if not 0 <= i < n_hidden_states:
-            raise ConfigError(f"layer {layer} is out of range: the model has hidden states 0..{n_hidden_states - 1} "
-                              f"(0 = embeddings); change model.layers")
-        out.append(i)
-    return sorted(set(out))
+    try:
+        return sorted({block_index(layer, n_blocks) for layer in layers})
+    except ConfigError as err:
+        raise ConfigError(f"{err} in model.layers") from None
 
 
 def backbone(model: torch.nn.Module) -> torch.nn.Module:
@@ -95,11 +94,14 @@ def capture_batch(model: torch.nn.Module, batch: dict[str, torch.Tensor], layers
                   poolings: Sequence[str]) -> dict[tuple[int, str], torch.Tensor]:
     """Run ``model`` once and pool every (layer, pooling) site.
 
+    ``layers`` are block indices (`resolve_layers`), read by hooks on the blocks' outputs as the
+    SAE's ``layer.N`` hooks read them.
+
     Returns:
         ``{(layer, pooling): (B, H) float32}``.
     """
-    out = backbone(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                          output_hidden_states=True)
-    hidden_states = out.hidden_states  # L + 1 tensors of (B, T, H)
-    return {(layer, p): pool(hidden_states[layer].float(), batch["span_mask"], batch["content_mask"], p)
+    specs = {layer: f"{LAYER_PREFIX}{layer}" for layer in layers}
+    with capture(model, list(specs.values())) as store:
+        backbone(model)(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return {(layer, p): pool(store[specs[layer]].float(), batch["span_mask"], batch["content_mask"], p)
             for layer in layers for p in poolings}

@@ -1,6 +1,6 @@
 """The encyclopedia's HDF5 schema: one file per stage.
 
-Layout (schema version 1)::
+Layout (schema version 2)::
 
     /                      attrs: format, schema_version, model_name, stage, contexts,
                            samples_per_concept, created (UTC ISO time), poolings, layers,
@@ -37,7 +37,7 @@ from difflens.errors import DataError
 from difflens.files import atomic_path
 
 FORMAT = "difflens.encyclopedia"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: layer L is the output of block L (was hidden_states[L])
 POOLINGS = ("span_mean", "span_last", "context_mean")
 _GZIP = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 

@@ -1,7 +1,9 @@
 """Loading causal LMs and tokenizers, training tokenizers, and finding modules by name."""
 
 from difflens.models.hooks import get_module
+from difflens.models.layers import block_index, decoder_blocks, resolve_layer_name
 from difflens.models.loading import (
+    ModelSpec,
     check_quantization,
     disable_cpu_4bit_repacking,
     load_causal_lm,
@@ -12,6 +14,8 @@ from difflens.models.loading import (
 from difflens.models.tokenizer import train_bpe_tokenizer
 
 __all__ = [
-    "check_quantization", "disable_cpu_4bit_repacking", "get_module", "load_causal_lm", "load_tokenizer",
-    "quantization_config", "resolve_dtype", "train_bpe_tokenizer",
+    "ModelSpec",
+    "block_index", "check_quantization", "decoder_blocks", "disable_cpu_4bit_repacking", "get_module",
+    "load_causal_lm", "load_tokenizer",
+    "quantization_config", "resolve_dtype", "resolve_layer_name", "train_bpe_tokenizer",
 ]

@@ -8,6 +8,7 @@ quantisation and an optional peft adapter.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -110,13 +111,13 @@ def disable_cpu_4bit_repacking(model: torch.nn.Module) -> int:
     return n
 
 
-def load_tokenizer(name_or_path: str, *, padding_side: str = "right"):
-    """Load a tokenizer; give it a pad token (its EOS) when it has none."""
+def load_tokenizer(name_or_path: str, *, padding_side: str = "right", revision: str | None = None):
+    """Load a tokenizer (at Hub ``revision`` if given); give it a pad token (its EOS) when it has none."""
     from transformers import AutoTokenizer
 
     _check_resolvable(name_or_path, "tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path, **({"revision": revision} if revision else {}))
     except (OSError, ValueError) as err:
         raise _offline_hint(name_or_path, "tokenizer", err) from err
     if tokenizer.pad_token is None:
@@ -134,6 +135,7 @@ def load_causal_lm(
     adapter: str | None = None,
     adapter_trainable: bool = False,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> torch.nn.Module:
     """Load a causal LM by Hub name or local directory.
 
@@ -146,6 +148,7 @@ def load_causal_lm(
         adapter: directory of a peft adapter to apply on top.
         adapter_trainable: load the adapter with trainable weights (to continue training).
         trust_remote_code: allow custom modelling code from the Hub.
+        revision: a Hub branch, tag or commit of ``name_or_path`` (None: the default branch).
 
     Returns:
         The model, in eval mode.
@@ -160,6 +163,8 @@ def load_causal_lm(
     kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
     if device_map is not None:
         kwargs["device_map"] = device_map
+    if revision:
+        kwargs["revision"] = revision
     if quantization is not None:
         compute = torch_dtype if isinstance(torch_dtype, torch.dtype) else torch.float32
         kwargs["quantization_config"] = quantization_config(quantization, compute)
@@ -178,3 +183,52 @@ def load_causal_lm(
         except (OSError, ValueError) as err:
             raise ModelLoadError(f"cannot load adapter {adapter!r}: {str(err).splitlines()[0]}") from err
     return model.eval()
+
+
+@dataclass
+class ModelSpec:
+    """One model of a comparison, loaded the same way by every stage that loads it.
+
+    Attributes:
+        name_or_path: Hub id or directory written by ``save_pretrained``.
+        adapter: a peft adapter directory applied on top (base + LoRA as the intervention).
+        dtype: ``auto`` (the checkpoint's), ``bfloat16``, ``float16`` or ``float32``.
+        quantization: ``4bit``, ``8bit`` (bitsandbytes) or None.
+        revision: Hub branch, tag or commit of ``name_or_path`` and of its tokenizer.
+        tokenizer: a different tokenizer's Hub id or directory (None: ``name_or_path``'s).
+        trust_remote_code: allow custom modelling code from the Hub.
+    """
+
+    name_or_path: str
+    adapter: str | None = None
+    dtype: str = "auto"
+    quantization: str | None = None
+    revision: str | None = None
+    tokenizer: str | None = None
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name_or_path, str) or not self.name_or_path:
+            raise ConfigError("a model needs name_or_path (a Hub id or a save_pretrained directory)")
+        check_quantization(self.quantization)
+        resolve_dtype(self.dtype)
+
+    def load(self, device: torch.device | str | None = None) -> tuple[torch.nn.Module, object]:
+        """``(model, tokenizer)``, the model in eval mode on ``device`` (None: CPU).
+
+        On a GPU the weights are loaded straight onto it (``device_map``), which is also where
+        bitsandbytes quantises them; on CPU a quantised model stays where it was quantised.
+        """
+        device = torch.device(device) if device is not None else None
+        device_map = {"": device} if device is not None and device.type == "cuda" else None
+        model = load_causal_lm(self.name_or_path, dtype=self.dtype, device_map=device_map,
+                               quantization=self.quantization, adapter=self.adapter,
+                               trust_remote_code=self.trust_remote_code, revision=self.revision)
+        if device is not None and device_map is None and self.quantization is None:
+            model = model.to(device)
+        tokenizer = load_tokenizer(self.tokenizer or self.name_or_path,
+                                   revision=None if self.tokenizer else self.revision)
+        return model.eval(), tokenizer
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -12,6 +12,14 @@ PLOTS = ("changes.png", "spectra.png", "layers.png")
 _LAYER = re.compile(r"(?:^|\.)(?:h|layers|layer|blocks)\.(\d+)\.(.+)\.weight$")
 
 
+def weight_layer(name: str) -> tuple[int, str] | None:
+    """``(N, matrix)`` for a weight of decoder block N, the N of ``layer.N`` in every other stage
+    (`difflens.models.layers`): ``"model.layers.3.mlp.up_proj.weight"`` -> ``(3, "mlp.up_proj")``;
+    None for a weight outside the blocks."""
+    m = _LAYER.search(name)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
 def _figures(layers: list[LayerDiff], n_plot: int, top_k: int) -> dict:
     import matplotlib
 
@@ -44,9 +52,9 @@ def _figures(layers: list[LayerDiff], n_plot: int, top_k: int) -> dict:
 
     grid: dict[tuple[int, str], float] = {}
     for d in layers:
-        m = _LAYER.search(d.name)
-        if m:
-            grid[int(m.group(1)), m.group(2)] = d.relative_change
+        site = weight_layer(d.name)
+        if site:
+            grid[site] = d.relative_change
     if grid:
         blocks = sorted({b for b, _ in grid})
         kinds = sorted({k for _, k in grid})

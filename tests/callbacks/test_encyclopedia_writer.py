@@ -14,7 +14,7 @@ from lightning_modules import ConceptCapture
 def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_size=5):
     data = ConceptContextDataModule(str(model_dir), ConceptSource(topics=["ocean", "chess"]), stage=stage,
                                     contexts=contexts, samples_per_concept=n, batch_size=batch_size)
-    module = ConceptCapture(str(model_dir), layers=[1, -1], poolings=["span_mean", "span_last", "context_mean"])
+    module = ConceptCapture(str(model_dir), layers=[0, -1], poolings=["span_mean", "span_last", "context_mean"])
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
                          logger=False, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[EncyclopediaStageWriter(str(out))])
@@ -32,7 +32,7 @@ def test_two_processes_write_the_same_stage_as_one(tiny_model_dir, tmp_path):
     h1, h2 = one.header, two.header
     assert (h1.concept_names, h1.categories, h1.layers, h1.poolings, h1.stage) == \
         (h2.concept_names, h2.categories, h2.layers, h2.poolings, h2.stage)
-    assert h1.layers == [1, 2] and len(h1.concept_names) == 20 and one.n_samples == two.n_samples == 60
+    assert h1.layers == [0, 1] and len(h1.concept_names) == 20 and one.n_samples == two.n_samples == 60
     assert one.sample_contexts() == two.sample_contexts()
     np.testing.assert_array_equal(one.sample_concepts(), two.sample_concepts())
     np.testing.assert_array_equal(one.sample_groups(), two.sample_groups())

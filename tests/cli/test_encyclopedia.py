@@ -16,7 +16,7 @@ def write_config(path, model_dir, run_dir, **overrides):
         "model": str(model_dir), "run_dir": str(run_dir),
         "concepts": {"source": "toyworld", "topics": ["ocean", "chess", "music"]},
         "final_stage": 2,
-        "capture": {"layers": [1, 2], "poolings": ["span_mean", "context_mean"], "batch_size": 16},
+        "capture": {"layers": [0, 1], "poolings": ["span_mean", "context_mean"], "batch_size": 16},
         "stage1": {"samples_per_concept": 4, "fraction": 0.5},
         "stage2": {"samples_per_concept": 3, "fraction": 0.4},
         "stage3": {"samples_per_concept": 4, "pairs": 3},

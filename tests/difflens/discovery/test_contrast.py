@@ -94,7 +94,7 @@ def test_nothing_planted_proposes_nothing(embed):
     assert history[0].direction == "-"  # stopped at the separability check
 
 
-@pytest.mark.parametrize("bad", [{"rounds": -1}, {"folds": 1}, {"alpha": 0}, {"min_auc": 0.4},
+@pytest.mark.parametrize("bad", [{"rounds": -1}, {"folds": 1}, {"alpha": 0}, {"min_auc": -0.1},
                                  {"explained_threshold": 1.0}, {"directions": ["sideways"]}, {"texts_per_side": 0}])
 def test_settings_refuse_bad_values(bad):
     with pytest.raises(ConfigError):

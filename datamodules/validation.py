@@ -178,6 +178,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.tasks = tasks
         self.previous = journal.read_all()
         self.pending = [t for t in tasks if t.index not in self.previous]
+        if self.previous and rank == 0:
+            print(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
+                  f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
+                  flush=True)
 
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
         if self.pool_sources is not None:

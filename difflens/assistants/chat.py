@@ -231,13 +231,26 @@ class ChatAssistant(Assistant):
 
     def propose_batch(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], n_hypotheses: int,
                       avoid: Sequence[str] = ()) -> list[list[str]]:
-        """Hypotheses per group pair; an unreadable or missing reply gives ``[]`` and is counted."""
+        """Hypotheses per group pair; an unreadable reply gives ``[]`` and is counted.
+
+        Raises:
+            AssistantError: a request got no reply after all retries (the endpoint is down): a
+                proposal that was never made is not "no hypotheses"; the replies received are
+                cached, so a rerun asks only the missing ones.
+        """
         requests = [ChatRequest(PROPOSE, PROPOSE.messages(
             texts_a=format_texts(a, self.max_texts_per_group, self.max_chars_per_text),
             texts_b=format_texts(b, self.max_texts_per_group, self.max_chars_per_text),
             n=n_hypotheses, avoid=format_avoid(avoid))) for a, b in groups]
+        replies = self.ask(requests)
+        failed = sum(reply is None for reply in replies)
+        if failed:
+            raise AssistantError(
+                f"{self.backend} assistant {self.model!r} gave no reply to {failed} of {len(requests)} proposal "
+                f"requests after retries; the replies received are cached: fix the endpoint and rerun to ask "
+                f"only the missing ones")
         out = []
-        for request, reply in zip(requests, self.ask(requests)):
+        for request, reply in zip(requests, replies):
             items = self._parsed(request, reply) or []
             out.append(items[:n_hypotheses])
         return out

@@ -153,3 +153,15 @@ def test_keyless_server_and_bad_arguments(server, run_dir):
         OpenAICompatibleAssistant(model="m", api_key_env=KEY)
     with pytest.raises(ConfigError, match="concurrency"):
         OpenAICompatibleAssistant(model="m", concurrency=0)
+
+
+def test_proposal_without_a_reply_is_an_error_and_the_rerun_asks_only_it(server, key, run_dir):
+    groups = [(["a chess text"], [f"an ocean text {i}"]) for i in range(3)]
+    server.faults = ["500", "500"]  # the first request fails both of its attempts
+    with pytest.raises(AssistantError, match="no reply to 1 of 3 proposal requests") as err:
+        make(server, run_dir, max_retries=1, concurrency=1).propose_batch(groups, 2)
+    assert "\n" not in str(err.value)
+    sent = len(server.requests)
+    again = make(server, run_dir, max_retries=1, concurrency=1).propose_batch(groups, 2)
+    assert len(again) == 3 and all(len(h) == 2 for h in again)
+    assert len(server.requests) - sent == 1

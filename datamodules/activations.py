@@ -90,6 +90,9 @@ class ActivationDataModule(pl.LightningDataModule):
                 raise ConfigError(f"data.{name} must be >= 1, got {value}")
         if val_texts < 0:
             raise ConfigError(f"data.val_texts must be >= 0, got {val_texts}")
+        if buffer_size < batch_size:
+            raise ConfigError(f"data.buffer_size ({buffer_size}) must be >= data.batch_size ({batch_size}): a batch "
+                              f"is drawn from the buffer, which mixes activations from many contexts")
         self.model_name = model
         self.hook_name = hook_name
         self.hook_name_out = hook_name_out

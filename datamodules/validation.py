@@ -147,6 +147,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         rank, barrier = self._rank_and_barrier()
         texts: list[DecodedText] = [t for path in self.text_files for t in read_records(path, DecodedText)]
+        if not texts:
+            raise DataError(f"texts file(s) {', '.join(self.text_files)} hold no texts: give the texts.jsonl "
+                            f"that the decoding stage wrote")
         ids = [t.text_id for t in texts]
         if len(set(ids)) != len(ids):
             raise DataError(f"texts files {self.text_files} contain duplicate text_id values; each text needs one id")

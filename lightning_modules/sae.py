@@ -78,6 +78,21 @@ class SparseDictionaryModule(pl.LightningModule):
         sae_class(architecture)  # unknown names fail at config time, with suggestions
         if b_dec_init not in ("geometric_median", "zeros"):
             raise ConfigError(f"model.b_dec_init must be 'geometric_median' or 'zeros', got {b_dec_init!r}")
+        for name, value, low in (("d_sae", d_sae, 1), ("expansion_factor", expansion_factor, 1), ("k", k, 1),
+                                 ("aux_k", aux_k, 1), ("dead_tokens", dead_tokens, 1),
+                                 ("init_sample_size", init_sample_size, 1), ("warmup_steps", warmup_steps, 0),
+                                 ("histogram_every_n_steps", histogram_every_n_steps, 1)):
+            if value is not None and value < low:
+                raise ConfigError(f"model.{name} must be >= {low}, got {value}")
+        for name, value in (("l1_coefficient", l1_coefficient), ("l0_coefficient", l0_coefficient),
+                            ("aux_k_coefficient", aux_k_coefficient),
+                            ("jumprelu_init_threshold", jumprelu_init_threshold)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"model.{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(jumprelu_bandwidth) and jumprelu_bandwidth > 0):
+            raise ConfigError(f"model.jumprelu_bandwidth must be > 0, got {jumprelu_bandwidth}")
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"model.lr must be > 0 (or null for the size-scaled default), got {lr}")
         if d_sae is not None and k > d_sae:
             raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
         self.save_hyperparameters()

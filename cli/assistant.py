@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> None:
 
     from difflens.assistants.cache import ReplyCache
 
+    if Path(args.path).is_dir():
+        raise DataError(f"{args.path!r} is a directory; give the cache file inside it "
+                        f"(e.g. runs/assistant_cache.sqlite)")
     if not Path(args.path).is_file():
         raise DataError(f"no cache file at {args.path!r}; "
                         f"the LLM backends write runs/assistant_cache.sqlite by default")

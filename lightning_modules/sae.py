@@ -156,8 +156,14 @@ class SparseDictionaryModule(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         self.sae.remove_parallel_decoder_grad()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # Here, not in on_train_batch_end: callbacks (ModelCheckpoint) run their
+        # on_train_batch_end first, and a checkpoint must hold the constrained decoder that
+        # the next step starts from, or a resumed run diverges from an uninterrupted one.
         self.sae.normalize_decoder()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         every = self.hparams.histogram_every_n_steps
         if every and self.global_step % every == 0:
             self._log_density()

@@ -149,18 +149,18 @@ class World:
         self.nan_stage = stage_file(self.root / "nan_stage1.h5", 12, nan=True)
 
     # ---- other stages ------------------------------------------------------------------------
-    def decode_config(self, out: Path | None = None, **model) -> Path:
+    def decode_config(self, out: Path | None = None, data: dict | None = None, **model) -> Path:
         config = {
             "seed_everything": 0,
             "trainer": {"accelerator": "cpu", "devices": 1, "logger": False, "enable_progress_bar": False,
                         "enable_model_summary": False,
                         "callbacks": [{"class_path": "DecodedTextWriter",
-                                       "init_args": {"output_dir": str(out or self.root / "decode_out")}}]},
+                                       "init_args": {"output_dir": str(out or self.dir("decode_out"))}}]},
             "model": {"class_path": "PairedDecoder",
                       "init_args": {"base_model": str(self.model), "intervention_model": str(self.other),
                                     "num_threads": 1, **model}},
             "data": {"class_path": "PromptDataModule",
-                     "init_args": {"free": 4, "batch_size": 2, "max_new_tokens": 4}},
+                     "init_args": {"free": 4, "batch_size": 2, "max_new_tokens": 4, **(data or {})}},
         }
         return self.file("decode.yaml", yaml.safe_dump(config))
 
@@ -221,8 +221,8 @@ def fit(w, *extra, **data):
     return ["fit", "--config", str(w.sae_config(**data)), *extra]
 
 
-def predict(w, *extra, out=None, **model):
-    return ["predict", "--config", str(w.decode_config(out, **model)), *extra]
+def predict(w, *extra, out=None, data=None, **model):
+    return ["predict", "--config", str(w.decode_config(out, data, **model)), *extra]
 
 
 def judge(w, *extra, **kwargs):
@@ -304,14 +304,15 @@ ROWS = [
     Row("L18", lambda w: fit(w, "--ckpt_path", str(w.file("garbage.ckpt", b"not a checkpoint"))),
         r"garbage\.ckpt.*not a PyTorch checkpoint"),
     Row("L19", lambda w: fit(w, "--ckpt_path", str(w.root / "missing.ckpt")), r"checkpoint not found.*missing\.ckpt"),
+    Row("L21", lambda w: fit(w, "--ckpt_path", str(_unsafe_checkpoint(w))), r"unsafe\.ckpt.*weights_only=True"),
     Row("L20", lambda w: fit(w, data_files=[str(w.dir("corpus_dir"))], toyworld=None), r"corpus_dir"),
     # ---- difflens predict (decoding) -------------------------------------------------------
     Row("P01", lambda w: predict(w, "--data.init_args.batch_size", "0"), r"batch_size"),
     Row("P02", lambda w: predict(w, "--data.init_args.max_new_tokens", "-5"), r"max_new_tokens"),
-    Row("P03", lambda w: predict(w, "--data.init_args.temperature", "nan"), r"temperature"),
+    Row("P03", lambda w: predict(w, data={"temperature": float("nan")}), r"temperature must be a finite number"),
     Row("P04", lambda w: predict(w, "--data.init_args.top_p", "2.0"), r"top_p"),
     Row("P05", lambda w: predict(w, base_model=str(w.root / "no_base")), r"no_base"),
-    Row("P06", lambda w: predict(w, intervention_model=str(w.dir("adapter_dir"))), r"adapter_dir"),
+    Row("P06", lambda w: predict(w, intervention_model=str(w.dir("adapter_dir"))), r"adapter_dir.*config"),
     Row("P07", lambda w: predict(w, out=w.file("decode_meta.json", "{not json").parent), r"decode_meta\.json"),
     Row("P08", lambda w: predict(w, out=_decode_dir_with_garbage_shard(w)), r"jsonl"),
     Row("P09", lambda w: predict(w, "--data.init_args.files", json.dumps([{"path": str(w.root / "no_prompts.txt")}])),
@@ -383,7 +384,7 @@ ROWS = [
     # ---- difflens weightdiff ----------------------------------------------------------------
     Row("W01", lambda w: ["weightdiff", str(w.root / "no_base"), str(w.model)], r"no_base"),
     Row("W02", lambda w: ["weightdiff", str(w.model), str(_weights_only_copy(w)), "--output", str(w.dir("wd")),
-                          "--no-tensorboard"], None, lambda w, out: None),
+                          "--no-tensorboard"], None, lambda w, out: _check_weightdiff(out)),
     Row("W03", lambda w: ["weightdiff", str(w.model), str(w.file("adapter_model.safetensors", b"x").parent)],
         r"adapter_config\.json|config\.json"),
     Row("W04", lambda w: ["weightdiff", str(w.model), str(w.other), "--top-k", "0"], r"--top-k"),
@@ -420,7 +421,7 @@ ROWS = [
     Row("A01", lambda w: ["assistant", "cache", str(w.root / "no_cache.sqlite")], r"no_cache\.sqlite"),
     Row("A02", lambda w: ["assistant", "cache", str(w.file("corrupt.sqlite", b"SQLite format 3\x00" + b"\x07" * 200))],
         r"corrupt\.sqlite"),
-    Row("A03", lambda w: ["assistant", "cache", str(w.dir("cache_dir"))], r"cache_dir"),
+    Row("A03", lambda w: ["assistant", "cache", str(w.dir("cache_dir"))], r"cache_dir.*directory"),
     Row("A04", lambda w: ["assistant", "prompts", "--name", "jduge"], r"jduge"),
     Row("A05", lambda w: ["assistant", "cache", str(foreign_sqlite(w))], r"foreign\.sqlite.*not a difflens"),
     # ---- difflens validate-null -------------------------------------------------------------
@@ -486,6 +487,22 @@ def _weights_only_copy(w) -> Path:
     for f in w.other.glob("*.safetensors"):
         shutil.copy(f, path / f.name)
     return path
+
+
+def _unsafe_checkpoint(w) -> Path:
+    """A checkpoint holding an object that ``torch.load(weights_only=True)`` refuses to rebuild."""
+    import argparse
+
+    import torch
+
+    path = w.file("unsafe.ckpt", b"")
+    torch.save({"state_dict": {}, "hyper_parameters": argparse.Namespace(lr=1.0)}, path)
+    return path
+
+
+def _check_weightdiff(out: str) -> None:
+    # weightdiff reads only the weights: a tuned dir without config.json is diffed as usual
+    assert re.search(r"\d+ of \d+ weight matrices changed", out)
 
 
 def _foreign_h5(w) -> Path:

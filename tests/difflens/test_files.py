@@ -37,9 +37,9 @@ def test_a_file_in_the_way_is_one_line(tmp_path):
         write_json(tmp_path / "runs" / "decode" / "meta.json", {})
     assert "\n" not in str(err.value)
     (tmp_path / "texts.jsonl").mkdir()
-    with pytest.raises(DataError, match="is a directory, but a file is written there"):
-        with atomic_path(tmp_path / "texts.jsonl"):
-            pass
+    with pytest.raises(DataError, match="is a directory, but a file is written there"), \
+            atomic_path(tmp_path / "texts.jsonl"):
+        pass
     assert (tmp_path / "texts.jsonl").is_dir()
 
 

@@ -140,6 +140,11 @@ class ActivationDataModule(pl.LightningDataModule):
         self.lm = load_causal_lm(self.model_name, dtype=self.dtype)
         for p in self.lm.parameters():
             p.requires_grad_(False)
+        positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions",
+                                                                                          None)
+        if positions is not None and self.context_length > positions:
+            raise ConfigError(f"data.context_length={self.context_length} is longer than {self.model_name!r} reads "
+                              f"({positions} positions): lower context_length")
         self.harvester = ActivationHarvester(self.lm, self.hook_name, self.hook_name_out)
         texts = self.texts()
         n_val = min(self.n_val_texts, len(texts) // 2)

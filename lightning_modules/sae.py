@@ -204,6 +204,7 @@ class SparseDictionaryModule(pl.LightningModule):
             "val/ce_loss_recovered": (zero - spliced) / (zero - clean).clamp_min(1e-8),
             "val/dead_fraction": self.sae.dead_mask.float().mean(),
         }, prog_bar=True)
+        self.log("hp_metric", values["fvu"])  # TensorBoard's hparams view: the fraction of variance unexplained
 
     # ----- optimisation and files ---------------------------------------------------------
     def configure_optimizers(self):

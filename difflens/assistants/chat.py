@@ -101,8 +101,8 @@ class ChatAssistant(Assistant):
                  max_chars_per_text: int = 600, examples_per_request: int = 10):
         if not model:
             raise ConfigError(f"{type(self).__name__} needs a model: set model to a name or path")
-        if temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < float("inf"):  # written so that NaN fails too
+            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature}")
         for name, value in (("max_tokens", max_tokens), ("max_texts_per_group", max_texts_per_group),
                             ("max_chars_per_text", max_chars_per_text), ("examples_per_request", examples_per_request)):
             if value < 1:

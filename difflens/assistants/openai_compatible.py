@@ -13,10 +13,10 @@ next run tries it again; any other HTTP error (a wrong model name, a rejected ke
 a one-line `AssistantError`.
 
 Routes: a model without a chat template (a base model behind ``transformers serve`` or
-vLLM) fails every chat request (HTTP 500 or 400). With ``route: auto`` the first such failure
-is answered by trying the completions route (``/v1/completions``) with the messages rendered
-by ``completion_template``; when that works, the assistant says so once and uses completions
-from then on. ``route: chat`` or ``route: completions`` fixes the route. The route is not
+vLLM) fails every chat request (HTTP 500 or 400, saying "chat template"). With ``route: auto``
+the first such failure is answered by trying the completions route (``/v1/completions``) with
+the messages rendered by ``completion_template``; when that works, the assistant says so once
+and uses completions from then on; other failures are retried as before. ``route: chat`` or ``route: completions`` fixes the route. The route is not
 part of the cache key (a rerun that starts on ``auto`` finds the replies the completions route
 gave), so clear the cache after giving the server a chat template.
 """
@@ -92,10 +92,13 @@ class OpenAICompatibleAssistant(ChatAssistant):
                          examples_per_request)
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
+        if not 0 < timeout < float("inf"):  # written so that NaN fails too
             raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
-        if max_retries < 0 or backoff < 0 or max_backoff < 0:
-            raise ConfigError("max_retries, backoff and max_backoff must be >= 0")
+        if not (max_retries >= 0 and 0 <= backoff < float("inf") and 0 <= max_backoff < float("inf")):
+            raise ConfigError(f"max_retries, backoff and max_backoff must be finite and >= 0, got {max_retries}, "
+                              f"{backoff}, {max_backoff}")
+        if not (input_price >= 0 and output_price >= 0):
+            raise ConfigError(f"input_price and output_price must be >= 0, got {input_price}, {output_price}")
         if max_requests is not None and max_requests < 1:
             raise ConfigError(f"max_requests must be >= 1 or null (no limit), got {max_requests}")
         looks_like_a_key = api_key_env is not None and (
@@ -187,12 +190,13 @@ class OpenAICompatibleAssistant(ChatAssistant):
         return response, content
 
     def _try_completions_instead(self, client, request: ChatRequest, err):
-        """After a chat failure of the kind a model without a chat template gives: the
-        completions route, once; on success the assistant switches to it for good. None when
-        that does not help (the chat failure then counts as usual)."""
+        """After a chat failure that says the model has no chat template: the completions
+        route, once; on success the assistant switches to it for good. None when that does not
+        help, or for any other failure (a transient 500 is retried as usual)."""
         import openai
 
-        if self.route != "auto" or self._chat_worked or err.status_code not in _NO_CHAT_STATUS:
+        if (self.route != "auto" or self._chat_worked or err.status_code not in _NO_CHAT_STATUS
+                or "template" not in str(err).lower()):
             return None
         self._spend_request()
         try:

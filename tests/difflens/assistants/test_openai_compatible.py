@@ -209,3 +209,10 @@ def test_drop_unparsed_lets_a_rerun_ask_again(server, key, run_dir, capsys):
     again = make(server, run_dir, concurrency=1)
     assert again.judge_batch(HYPOTHESIS, TEXTS[:3]) == [expected(t) for t in TEXTS[:3]]
     assert len(server.requests) - sent == 1
+
+
+def test_a_transient_500_is_retried_not_taken_for_a_missing_chat_template(server, key, run_dir):
+    server.faults = ["500"]
+    assistant = make(server, run_dir, concurrency=1)
+    assert assistant.judge(HYPOTHESIS, TEXTS[0]) == 0.9
+    assert assistant.route == "auto" and all(r.get("route", "chat") == "chat" for r in server.requests)

@@ -16,8 +16,8 @@ Routes: a model without a chat template (a base model behind ``transformers serv
 vLLM) fails every chat request (HTTP 500 or 400, saying "chat template"). With ``route: auto``
 the first such failure is answered by trying the completions route (``/v1/completions``) with
 the messages rendered by ``completion_template``; when that works, the assistant says so once
-and uses completions from then on; other failures are retried as before. ``route: chat`` or ``route: completions`` fixes the route. The route is not
-part of the cache key (a rerun that starts on ``auto`` finds the replies the completions route
+and uses completions from then on; other failures are retried as before. ``route: chat`` or
+``route: completions`` fixes the route. The route is not part of the cache key (a rerun that starts on ``auto`` finds the replies the completions route
 gave), so clear the cache after giving the server a chat template.
 """
 

@@ -17,8 +17,9 @@ vLLM) fails every chat request (HTTP 500 or 400, saying "chat template"). With `
 the first such failure is answered by trying the completions route (``/v1/completions``) with
 the messages rendered by ``completion_template``; when that works, the assistant says so once
 and uses completions from then on; other failures are retried as before. ``route: chat`` or
-``route: completions`` fixes the route. The route is not part of the cache key (a rerun that starts on ``auto`` finds the replies the completions route
-gave), so clear the cache after giving the server a chat template.
+``route: completions`` fixes the route. The route is not part of the cache key (a rerun that
+starts on ``auto`` finds the replies the completions route gave), so clear the cache after
+giving the server a chat template.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ class DifflensCLI(LightningCLI):
         import sys
 
         argv = sys.argv[1:] if args is None else list(args)
-        return argv[0] if argv else "fit"
+        return argv[0] if argv and not argv[0].startswith("-") else "fit"
 
     def _run_subcommand(self, subcommand: str) -> None:
         config = self.config_init[subcommand]

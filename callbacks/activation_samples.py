@@ -117,7 +117,7 @@ class ActivationSampleCallback(pl.Callback):
 
         sae_cfg = pl_module.sae.cfg
         meta = {"architecture": sae_cfg.architecture, "hook_name": sae_cfg.hook_name,
-                "model_name": sae_cfg.model_name, "sae_dir": pl_module.hparams.get("output_dir"),
+                "model_name": sae_cfg.model_name, "sae_dir": _absolute(pl_module.hparams.get("output_dir")),
                 "global_step": trainer.global_step}
         top = write_reports(self.store, self.output_dir, decode, self.n_features, self.n_examples, meta)
         experiment = getattr(trainer.logger, "experiment", None)
@@ -126,3 +126,8 @@ class ActivationSampleCallback(pl.Callback):
                 experiment.add_text(f"features/{i:05d}", feature_card(feature_record(self.store, i, decode)),
                                     trainer.global_step)
         print(f"wrote the activation-sample report to {Path(self.output_dir) / 'interpretability_report.md'}")
+
+
+def _absolute(path: str | None) -> str | None:
+    # The summary is read from other directories (`difflens samples similar`): no relative path.
+    return None if path is None else str(Path(path).resolve())

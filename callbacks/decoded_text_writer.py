@@ -22,17 +22,27 @@ SHARDS = "shards"
 def read_shard(path: Path) -> list[DecodedText]:
     """Records of a shard; a torn last line (a run killed mid-write) is ignored, any other bad line is an error."""
     records = []
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
+    lines = path.read_bytes().split(b"\n")
+    for lineno, raw in enumerate(lines, 1):
+        if not raw.strip():
             continue
         try:
-            records.append(DecodedText(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as err:
+            records.append(DecodedText(**json.loads(raw.decode("utf-8"))))
+        except (ValueError, TypeError) as err:  # malformed JSON or UTF-8, a wrong field (DataError)
             if lineno == len(lines):  # no newline after it: the write was cut short
                 break
             raise DataError(f"{path}:{lineno}: not a DecodedText record ({err}); delete the shard to redo it") from None
     return records
+
+
+def parquet_schema():
+    """The Arrow schema of ``texts.parquet``, fixed rather than inferred per file: a run whose
+    ``log_ratio`` is all null and one with floats then concatenate (``datasets``, pyarrow)."""
+    import pyarrow as pa
+
+    return pa.schema([("text_id", pa.string()), ("prompt_id", pa.string()), ("model", pa.string()),
+                      ("seed", pa.int64()), ("prompt", pa.string()), ("text", pa.string()),
+                      ("n_tokens", pa.int64()), ("source", pa.string()), ("log_ratio", pa.float64())])
 
 
 def repair_shard(path: Path) -> None:
@@ -113,9 +123,19 @@ class DecodedTextWriter(BasePredictionWriter):
         meta = self._meta(trainer, pl_module)
         done: set[str] | None = None
         if trainer.is_global_zero:
+            if self.output_dir.exists() and not self.output_dir.is_dir():
+                raise ConfigError(f"DecodedTextWriter output_dir {str(self.output_dir)!r} is a file, not a "
+                                  f"directory; give a directory (it is created if missing)")
             meta_path = self.output_dir / META
             if meta_path.exists():
-                old = json.loads(meta_path.read_text(encoding="utf-8"))
+                try:
+                    old = json.loads(meta_path.read_bytes().decode("utf-8"))
+                    if not isinstance(old, dict):
+                        raise ValueError(f"a JSON {type(old).__name__}, not an object")
+                except ValueError as err:
+                    raise DataError(f"{meta_path} is damaged ({str(err)[:120]}); it records how the texts in "
+                                    f"{self.output_dir} were decoded: restore it, or decode into a new "
+                                    f"output_dir") from None
                 for key in ("models", "sampling", "seed"):
                     if old.get(key) != meta[key]:
                         raise ConfigError(
@@ -165,7 +185,7 @@ class DecodedTextWriter(BasePredictionWriter):
             from difflens.files import atomic_path
 
             with atomic_path(self.output_dir / "texts.parquet") as tmp:
-                pq.write_table(pa.Table.from_pylist([asdict(r) for r in records]), tmp)
+                pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=parquet_schema()), tmp)
         for shard in (self.output_dir / SHARDS).glob("rank*.jsonl"):
             shard.unlink()
         print(f"[decode] {len(records)} texts in {self.output_dir / TEXTS}")

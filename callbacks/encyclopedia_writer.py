@@ -70,7 +70,30 @@ class EncyclopediaStageWriter(BasePredictionWriter):
         trainer.strategy.barrier("encyclopedia_shards_written")
         if trainer.is_global_zero:
             self.merge(trainer.datamodule, pl_module, trainer.world_size)
+            self._log_scalars(trainer)
         trainer.strategy.barrier("encyclopedia_stage_written")
+
+    def _log_scalars(self, trainer: pl.Trainer) -> None:
+        """What the stage holds, against its stage number: samples, concepts captured and the
+        mean activation norm per site."""
+        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
+        if experiment is None or not hasattr(experiment, "add_scalar"):
+            return
+        from difflens.encyclopedia.store import EncyclopediaStage
+
+        stage = EncyclopediaStage(self.output)
+        try:
+            step = stage.header.stage
+            experiment.add_scalar("capture/samples", len(trainer.datamodule.contexts), step)
+            experiment.add_scalar("capture/concepts_captured", int(stage.captured().sum()), step)
+            experiment.add_scalar("capture/concepts", len(stage.header.concept_names), step)
+            for site in stage.sites:
+                captured = stage.captured(site)
+                norms = np.linalg.norm(stage.means(site)[captured], axis=-1)
+                experiment.add_scalar(f"capture/mean_norm/{site}", float(norms.mean()) if len(norms) else 0.0, step)
+            experiment.flush()
+        finally:
+            stage.close()
 
     def merge(self, datamodule, pl_module, world_size: int) -> Path:
         """Rank 0: merge the shards into the stage file and remove them."""

@@ -59,6 +59,8 @@ class SaffronCallback(pl.Callback):
                 if row["accuracy"] is not None:
                     experiment.add_scalar("validation/accuracy", row["accuracy"], t)
             experiment.add_text("saffron/discoveries", (out_dir / "discoveries.md").read_text(encoding="utf-8"))
+            # TensorBoard's hparams view: the number of discoveries (Lightning logged -1 at the start)
+            experiment.add_scalar("hp_metric", float(sum(r["rejected"] for r in self.rows)), 0)
             experiment.flush()
         found = sum(r["rejected"] for r in self.rows)
         print(f"[saffron] {found} of {len(self.rows)} hypotheses validated; results in {out_dir}")

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prompts.add_argument("--json", action="store_true", help="one JSON object per prompt")
     cache = sub.add_parser("cache", help="count the cached replies by backend, model, prompt and version")
     cache.add_argument("path", help="the SQLite cache file (e.g. runs/assistant_cache.sqlite)")
+    cache.add_argument("--drop-unparsed", action="store_true",
+                       help="delete the replies today's parsers cannot read, so that a rerun asks again")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -53,6 +55,9 @@ def run(args: argparse.Namespace) -> None:
 
     from difflens.assistants.cache import ReplyCache
 
+    if Path(args.path).is_dir():
+        raise DataError(f"{args.path!r} is a directory; give the cache file inside it "
+                        f"(e.g. runs/assistant_cache.sqlite)")
     if not Path(args.path).is_file():
         raise DataError(f"no cache file at {args.path!r}; "
                         f"the LLM backends write runs/assistant_cache.sqlite by default")
@@ -62,14 +67,22 @@ def run(args: argparse.Namespace) -> None:
 
     # Unparsed replies are re-counted with today's parsers: the raw replies are all stored.
     groups: dict[tuple, Counter] = {}
-    rows = ReplyCache(args.path)._connect().execute(
-        "SELECT backend, model, prompt, prompt_version, reply, prompt_tokens, completion_tokens FROM replies")
-    for backend, model, prompt, version, reply, tin, tout in rows:
+    cache = ReplyCache(args.path)
+    rows = cache._connect().execute(
+        "SELECT key, backend, model, prompt, prompt_version, reply, prompt_tokens, completion_tokens FROM replies")
+    unparsed = []
+    for key, backend, model, prompt, version, reply, tin, tout in rows.fetchall():
         counts = groups.setdefault((backend, model, prompt, version), Counter())
         parse = PARSERS.get(prompt)
-        counts.update(replies=1, unparsed=int(parse is not None and parse(reply) is None), tin=tin, tout=tout)
+        bad = parse is not None and parse(reply) is None
+        if bad:
+            unparsed.append(key)
+        counts.update(replies=1, unparsed=int(bad), tin=tin, tout=tout)
     header = ("backend", "model", "prompt", "version", "replies", "unparsed", "in tokens", "out tokens")
     line = "{:<8} {:<40} {:<15} {:<8} {:>8} {:>8} {:>10} {:>10}"
     print(line.format(*header))
     for key, c in sorted(groups.items()):
         print(line.format(*key, c["replies"], c["unparsed"], c["tin"], c["tout"]))
+    if args.drop_unparsed:
+        dropped = cache.delete(unparsed)
+        print(f"dropped {dropped} unparsed replies from {args.path}; a rerun asks for them again")

@@ -35,4 +35,22 @@ def run(args: argparse.Namespace) -> None:
     overrides = {"texts": args.texts, "output_dir": args.output_dir, "n_clusters": args.n_clusters,
                  "matching": args.matching}
     config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    _check_inputs(config)
     run_discovery(config)
+
+
+def _check_inputs(config) -> None:
+    """One-line errors for texts that cannot be read and an output directory in the way,
+    before the embedder is loaded."""
+    from pathlib import Path
+
+    from difflens.errors import DataError
+    from difflens.records import DecodedText, iter_records
+
+    texts = [config.texts] if isinstance(config.texts, str) else list(config.texts)
+    for path in texts:
+        if not any(True for _ in iter_records(path, DecodedText)):
+            raise DataError(f"texts file {path} holds no texts: give the texts.jsonl that the decoding stage wrote")
+    out = Path(config.output_dir)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output_dir {str(out)!r} is a file; give a directory (it is created if missing)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,15 +239,30 @@ def run(args: argparse.Namespace) -> None:
 
 def measure_convergence(stage_path: str, reference_path: str, site: str | None, ns: list[int],
                         tolerance: float) -> dict:
+    import numpy as np
+
     from difflens.encyclopedia.convergence import convergence_curves, summarize
     from difflens.encyclopedia.store import EncyclopediaStage, site_name
-    from difflens.errors import DataError
+    from difflens.errors import ConfigError, DataError
 
+    bad_ns = [n for n in ns if n < 1]
+    if bad_ns or not ns:
+        raise ConfigError(f"--ns must be numbers of contexts >= 1, got {' '.join(map(str, ns))}")
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ConfigError(f"--tolerance must be a number > 0, got {tolerance}")
+    for flag, path in (("--stage", stage_path), ("--reference", reference_path)):
+        if Path(path).is_dir():
+            raise DataError(f"{flag} {str(path)!r} is a directory; give the stage file inside it (e.g. stage1.h5)")
     stage, ref = EncyclopediaStage(stage_path), EncyclopediaStage(reference_path)
     if stage.header.concept_names != ref.header.concept_names:
         raise DataError(f"{stage_path} and {reference_path} have different concept lists")
     site = site or site_name(stage.header.layers[-1], stage.header.poolings[0])
-    curves = convergence_curves(stage.samples(site), stage.sample_concepts(), ref.means(site), ref.counts(site), ns)
+    samples, means = stage.samples(site), ref.means(site)
+    for path, values in ((stage_path, samples), (reference_path, means)):
+        if not np.isfinite(values).all():
+            raise DataError(f"{path}: site {site} holds NaN or infinite activations (a capture that overflowed "
+                            f"float16?); capture that stage again")
+    curves = convergence_curves(samples, stage.sample_concepts(), means, ref.counts(site), ns)
     if len(curves["concepts"]) == 0:
         raise DataError(f"{stage_path}: no concept has {max(ns)} samples and a reference; lower --ns")
     summary = summarize(curves, tolerance, at=10)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+import re
+
 import pytorch_lightning as pl
+from jsonargparse import ArgumentError
 from pytorch_lightning.cli import LightningCLI
 
 # Importing the project's packages registers their classes, so YAML can name them by short
@@ -10,7 +14,8 @@ from pytorch_lightning.cli import LightningCLI
 import callbacks  # noqa: F401
 import datamodules  # noqa: F401
 import lightning_modules  # noqa: F401
-from difflens.errors import DifflensError
+from difflens.checkpoints import check_checkpoint, refused_message
+from difflens.errors import ConfigError, DifflensError
 
 TRAINER_DEFAULTS = {
     "logger": {
@@ -38,6 +43,35 @@ class DifflensCLI(LightningCLI):
             **kwargs,
         )
 
+    def parse_arguments(self, parser, args) -> None:
+        # A bad config is one line naming the key, not jsonargparse's usage dump before it.
+        _raise_instead_of_exit(parser)
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as err:
+            raise ConfigError(_one_line(str(err), self._subcommand_name(args))) from None
+        # A missing or unreadable checkpoint is found before anything is built or logged.
+        subcommand = self.config.get("subcommand")
+        if subcommand is not None:
+            check_checkpoint(self.config[subcommand].get("ckpt_path"))
+
+    @staticmethod
+    def _subcommand_name(args) -> str:
+        import sys
+
+        argv = sys.argv[1:] if args is None else list(args)
+        return argv[0] if argv and not argv[0].startswith("-") else "fit"
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        config = self.config_init[subcommand]
+        # Resume and evaluation load checkpoints with weights_only=True, whatever torch's default.
+        if "weights_only" in config and config.get("weights_only") is None:
+            config["weights_only"] = True
+        ckpt_path = config.get("ckpt_path")
+        try:
+            super()._run_subcommand(subcommand)
+        except pickle.UnpicklingError as err:
+            raise ConfigError(refused_message(ckpt_path, err)) from None
 
     def instantiate_classes(self) -> None:
         # jsonargparse wraps an error raised by a constructor in a long "does not validate
@@ -49,6 +83,28 @@ class DifflensCLI(LightningCLI):
             if cause is None:
                 raise
             raise cause from None
+
+
+def _raise_instead_of_exit(parser) -> None:
+    parser.exit_on_error = False
+    subcommands = getattr(parser, "_subcommands_action", None)
+    for sub in (subcommands._name_parser_map.values() if subcommands else ()):
+        _raise_instead_of_exit(sub)
+
+
+# jsonargparse's explanation lines that say nothing the user can act on.
+_NOISE = re.compile(r"^(- )?(Does not validate against any of the Union subtypes|Subtypes:|Errors:|Given value type:|"
+                    r"Given value:|Expected a <class 'NoneType'>)")
+
+
+def _one_line(message: str, subcommand: str) -> str:
+    parts = [line.strip() for line in message.splitlines() if line.strip() and not _NOISE.match(line.strip())]
+    text = " ".join(p.lstrip("- ") for p in parts)
+    text = re.sub(r"Expected a <class '(\w+)'>", r"expected \1", text)
+    if text.startswith("Unexpected config:"):
+        text = ("the config file must be a YAML mapping of settings (trainer:, model:, data:), not "
+                + text[len("Unexpected config:"):].strip())
+    return f"{text} (see `difflens {subcommand} --help`)"
 
 
 def _find_user_error(err: BaseException | None) -> DifflensError | None:

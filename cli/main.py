@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 
-from difflens.errors import DifflensError
+from difflens.errors import ConfigError, DifflensError
 
 # name -> module; add a line here to add a subcommand.
 TOOL_COMMANDS = {
@@ -42,8 +42,15 @@ def _tool_help(module_name: str) -> str:
     return importlib.import_module(module_name).HELP
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An argument error is one line naming the fix, not a usage block before it."""
+
+    def error(self, message: str):
+        raise ConfigError(f"{message} (see `{self.prog} --help`)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="difflens",
         description="What did an intervention change in a language model? Training and evaluation "
         "for behavioural diffing, dictionary learning and concept encyclopedias.",

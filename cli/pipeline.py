@@ -49,8 +49,13 @@ def run_stage_list(stages, only=None, force=False, list_only=False, prefix="[pip
         ConfigError: ``only`` names an unknown stage.
         SystemExit: a stage failed or did not write its ``done_when`` file.
     """
-    from difflens.errors import ConfigError
+    from cli.main import LIGHTNING_COMMANDS, TOOL_COMMANDS
+    from difflens.errors import ConfigError, unknown_name
 
+    for stage in stages:  # every stage's command is checked before the first one runs
+        if stage.run[0] not in {**LIGHTNING_COMMANDS, **TOOL_COMMANDS}:
+            err = unknown_name("difflens command", stage.run[0], [*LIGHTNING_COMMANDS, *TOOL_COMMANDS])
+            raise ConfigError(f"stage {stage.name!r}: {err}")
     if only:
         unknown = set(only) - {s.name for s in stages}
         if unknown:

@@ -30,7 +30,7 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("pipeline", ("pipeline", "--config", "configs/quickstart/pipeline.yaml"),
           "runs/quickstart/report_active/report.md"),
-    Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml"),
+    Stage("sae", ("fit", "--config", "configs/quickstart/sae.yaml", "--ckpt_path", "last"),
           "runs/quickstart/sae/sae/sae_weights.safetensors", needs="configs/quickstart/sae.yaml"),
     Stage("encyclopedia", ("encyclopedia", "refine", "--config", "configs/quickstart/encyclopedia.yaml"),
           "runs/quickstart/encyclopedia/report.md", needs="configs/quickstart/encyclopedia.yaml"),

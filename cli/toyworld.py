@@ -32,17 +32,17 @@ def run(args: argparse.Namespace) -> None:
         for s in STYLES:
             print(f"  {s.name:<18} base rate {s.base_rate:<5} {s.description}")
         return
+    from difflens.errors import ConfigError
+
+    if args.n < 1:
+        raise ConfigError(f"--n must be >= 1 (documents to print), got {args.n}")
+    if args.start < 0:
+        raise ConfigError(f"--start must be >= 0, got {args.start}")
     spec = {}
     if args.mixture:
-        import yaml
+        from difflens.files import read_yaml_mapping
 
-        from difflens.errors import DataError
-
-        try:
-            with open(args.mixture, encoding="utf-8") as f:
-                spec = yaml.safe_load(f) or {}
-        except FileNotFoundError:
-            raise DataError(f"mixture file not found: {args.mixture!r}") from None
+        spec = read_yaml_mapping(args.mixture, "mixture")
     if args.topic:
         spec["topics"] = {t: 1.0 for t in args.topic}
     if args.style:

@@ -90,6 +90,9 @@ class ActivationDataModule(pl.LightningDataModule):
                 raise ConfigError(f"data.{name} must be >= 1, got {value}")
         if val_texts < 0:
             raise ConfigError(f"data.val_texts must be >= 0, got {val_texts}")
+        if buffer_size < batch_size:
+            raise ConfigError(f"data.buffer_size ({buffer_size}) must be >= data.batch_size ({batch_size}): a batch "
+                              f"is drawn from the buffer, which mixes activations from many contexts")
         self.model_name = model
         self.hook_name = hook_name
         self.hook_name_out = hook_name_out
@@ -115,6 +118,7 @@ class ActivationDataModule(pl.LightningDataModule):
         self.token_ids: dict[int, list[int]] = {}
         self.batches_per_epoch = 0
         self.epoch = 0
+        self._resuming = False
 
     # ----- setup ------------------------------------------------------------------------
     def texts(self) -> list[str]:
@@ -136,6 +140,11 @@ class ActivationDataModule(pl.LightningDataModule):
         self.lm = load_causal_lm(self.model_name, dtype=self.dtype)
         for p in self.lm.parameters():
             p.requires_grad_(False)
+        positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions",
+                                                                                          None)
+        if positions is not None and self.context_length > positions:
+            raise ConfigError(f"data.context_length={self.context_length} is longer than {self.model_name!r} reads "
+                              f"({positions} positions): lower context_length")
         self.harvester = ActivationHarvester(self.lm, self.hook_name, self.hook_name_out)
         texts = self.texts()
         n_val = min(self.n_val_texts, len(texts) // 2)
@@ -226,10 +235,37 @@ class ActivationDataModule(pl.LightningDataModule):
         for i in torch.randperm(len(shards), generator=generator).tolist():
             yield load_file(str(Path(self.cache_dir) / shards[i]))  # one shard at a time, no LM forward
 
+    # ----- exact resume ------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        # Saved so that Lightning calls load_state_dict on resume; the position in the stream
+        # itself comes from the restored step count (see `_batches_done_this_epoch`).
+        return {"batches_per_epoch": self.batches_per_epoch, "seed": self.seed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resuming = True
+
+    def _batches_done_this_epoch(self, trainer) -> int:
+        """Batches of the current epoch that the checkpoint being resumed had trained on.
+
+        Every batch is one optimizer step per ``accumulate_grad_batches`` batches, so the
+        restored global step says how far into the (deterministic) epoch the run had gone.
+        """
+        consumed = trainer.global_step * trainer.accumulate_grad_batches
+        return max(0, min(consumed - trainer.current_epoch * self.batches_per_epoch, self.batches_per_epoch))
+
     def iterate_train(self):
         trainer = getattr(self, "trainer", None)
         epoch = trainer.current_epoch if trainer is not None else self.epoch
         self.epoch = epoch + 1
+        skip = 0
+        if self._resuming and trainer is not None:
+            self._resuming = False
+            skip = self._batches_done_this_epoch(trainer)
+            if self.rank == 0:
+                print(f"[activations] resuming at step {trainer.global_step} (epoch {epoch}): replaying the "
+                      f"activation stream past the {skip} batches of this epoch already trained on", flush=True)
+        # Each epoch's stream is a function of (seed, epoch, rank) only, so replaying it and
+        # dropping the first ``skip`` batches serves exactly what the interrupted run would have.
         generator = torch.Generator().manual_seed(self.seed * 1000003 + epoch * 1009 + self.rank)
         buffer = MixingBuffer(self.buffer_size, self.batch_size, generator)
         served = 0
@@ -237,14 +273,16 @@ class ActivationDataModule(pl.LightningDataModule):
             buffer.add(chunk)
             if buffer.full:
                 for batch in buffer.drain():
-                    yield batch
                     served += 1
+                    if served > skip:
+                        yield batch
                     if served == self.batches_per_epoch:
                         return
         if buffer.size:
             for batch in buffer.drain(keep_fraction=0.0):
-                yield batch
                 served += 1
+                if served > skip:
+                    yield batch
                 if served == self.batches_per_epoch:
                     return
 

@@ -184,6 +184,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         rank, barrier = self._rank_and_barrier()
         texts: list[DecodedText] = [t for path in self.text_files for t in read_records(path, DecodedText)]
+        if not texts:
+            raise DataError(f"texts file(s) {', '.join(self.text_files)} hold no texts: give the texts.jsonl "
+                            f"that the decoding stage wrote")
         ids = [t.text_id for t in texts]
         if len(set(ids)) != len(ids):
             raise DataError(f"texts files {self.text_files} contain duplicate text_id values; each text needs one id")
@@ -217,6 +220,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.tasks = tasks
         self.previous = journal.read_all()
         self.pending = [t for t in tasks if t.index not in self.previous]
+        if self.previous and rank == 0:
+            print(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
+                  f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
+                  flush=True)
 
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
         if self.pool_sources is not None:

@@ -7,11 +7,13 @@ goes through here, so file formats and their error messages are handled in one p
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from difflens.errors import DataError
+from difflens.files import read_utf8, utf8_lines
 from difflens.toyworld import Mixture, ToyWorld
 
 TEXT_SUFFIXES = (".jsonl", ".json", ".txt", ".csv", ".parquet")
@@ -67,34 +69,32 @@ def read_rows(path: str | Path) -> list[dict]:
     p = check_text_file(path)
     if p.suffix == ".jsonl":
         rows = []
-        with p.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{p}:{lineno}: malformed JSON ({err.msg}); fix or delete that line") from None
-                if not isinstance(row, dict):
-                    raise DataError(f"{p}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
-                rows.append(row)
+        for lineno, line in utf8_lines(p):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{p}:{lineno}: malformed JSON ({err.msg}); fix or delete that line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{p}:{lineno}: expected a JSON object per line, got {type(row).__name__}")
+            rows.append(row)
         return rows
     if p.suffix == ".json":
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            data = json.loads(read_utf8(p))
         except json.JSONDecodeError as err:
             raise DataError(f"{p}:{err.lineno}: malformed JSON ({err.msg})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise DataError(f"{p}: expected a JSON list of objects")
         return data
     if p.suffix == ".csv":
-        with p.open(encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f))
+        return list(csv.DictReader(io.StringIO(read_utf8(p), newline="")))
     if p.suffix == ".parquet":
         import datasets
 
         return datasets.Dataset.from_parquet(str(p)).to_list()
-    return [{"text": line.rstrip("\n")} for line in p.open(encoding="utf-8") if line.strip()]
+    return [{"text": line.rstrip("\n")} for _, line in utf8_lines(p) if line.strip()]
 
 
 def read_texts(path: str | Path, text_field: str = "text") -> list[str]:

@@ -33,3 +33,8 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> ConfigError:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return ConfigError(f"unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}.")
+
+
+class IncompleteWorkError(DifflensError):
+    """Work that could not be done (an endpoint down, replies that cannot be read); what was
+    done is kept, nothing is marked finished, and a rerun does only what is missing."""

@@ -11,16 +11,30 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it to ``path`` when the block succeeds.
 
     The temporary lives in the same directory, so the final rename is atomic on POSIX. On an
-    exception the temporary is removed and ``path`` is untouched. An existing directory at
+    exception the temporary is removed and ``path`` is untouched. The result gets the mode an
+    ordinary ``open``/``mkdir`` would give under the umask (0644/0755 under umask 022). An existing directory at
     ``path`` is replaced only after the new one is complete.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(path.parent)
+    if path.exists() and path.is_dir() != directory:
+        from difflens.errors import DataError
+
+        want, found = ("directory", "file") if directory else ("file", "directory")
+        raise DataError(f"{str(path)!r} is a {found}, but a {want} is written there; move it away or choose "
+                        f"another output path")
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     else:
@@ -29,6 +43,9 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
         tmp = Path(name)
     try:
         yield tmp
+        # mkstemp/mkdtemp make 0600/0700 whatever the umask; a shared run directory must be
+        # readable as the user's umask allows, like any file they write.
+        os.chmod(tmp, (0o777 if directory else 0o666) & ~current_umask())
         if directory and path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -43,6 +60,22 @@ def atomic_path(path: str | Path, *, directory: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def make_dir(path: str | Path) -> Path:
+    """``mkdir -p`` whose failure (a file in the way, no permission) is a one-line `DataError`."""
+    from difflens.errors import DataError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next((p for p in [path, *path.parents] if p.exists() and not p.is_dir()), path)
+        raise DataError(f"cannot create directory {str(path)!r}: {str(blocker)!r} is a file; move it away or "
+                        f"choose another output directory") from None
+    except PermissionError as err:
+        raise DataError(f"cannot create directory {str(path)!r}: {err.strerror}") from None
+    return path
 
 
 def write_json(path: str | Path, obj, **kwargs) -> None:
@@ -73,9 +106,39 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict:
     if not path.is_file():
         raise ConfigError(f"{what} file not found: {str(path)!r}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(read_utf8(path)) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings")
     return raw
+
+
+def utf8_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for each line of a UTF-8 text file, newline kept.
+
+    Raises:
+        DataError: a line is not valid UTF-8 (named by file and line number).
+    """
+    from difflens.errors import DataError
+
+    with Path(path).open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {err.start}); re-save the file as UTF-8 "
+                                f"or delete that line") from None
+
+
+def read_utf8(path: str | Path) -> str:
+    """The whole text of a UTF-8 file; an invalid byte is a `DataError` naming file and line."""
+    from difflens.errors import DataError
+
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        lineno = data.count(b"\n", 0, err.start) + 1
+        raise DataError(f"{path}:{lineno}: not valid UTF-8 (byte {err.start}); re-save the file as UTF-8 "
+                        f"or delete that line") from None

@@ -7,18 +7,42 @@ Keeping the schema in one place lets each stage be rerun alone on the files of t
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
 from difflens.errors import DataError
-from difflens.files import atomic_path
+from difflens.files import atomic_path, utf8_lines
 
 MODELS = ("base", "intervention")
 # The ``source`` of a text that answers a targeted prompt starts with this (active sampling's
 # ``active:prefix``, ``active:opening`` ...): such a prompt was aimed at an area chosen for it.
 TARGETED_SOURCE_PREFIX = "active:"
+
+
+def _check_fields(record, what: str, types: dict[str, type | tuple]) -> None:
+    """A field of the wrong JSON type is an error naming it (JSON has no int/float split for
+    whole numbers, so an int passes where a float is expected; a bool is not a number)."""
+    for name, expected in types.items():
+        value = getattr(record, name)
+        kinds = expected if isinstance(expected, tuple) else (expected,)
+        if value is None and type(None) in kinds:
+            continue
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok and float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            ok = True
+        if ok and isinstance(value, list) and name in _LIST_ITEMS:
+            ok = all(isinstance(v, _LIST_ITEMS[name]) and not isinstance(v, bool) for v in value)
+        if ok and isinstance(value, float) and not math.isfinite(value):
+            raise DataError(f"{what}: field {name!r} must be a finite number, got {value}")
+        if not ok:
+            names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise DataError(f"{what}: field {name!r} must be {names}, got {value!r}")
+
+
+_LIST_ITEMS = {"cluster_ids": int, "proposal_text_ids": str, "condition": str}
 
 
 @dataclass
@@ -50,6 +74,9 @@ class DecodedText:
     log_ratio: float | None = None
 
     def __post_init__(self) -> None:
+        _check_fields(self, f"text {self.text_id!r}", {
+            "text_id": str, "prompt_id": str, "model": str, "seed": int, "prompt": str, "text": str,
+            "n_tokens": int, "source": str, "log_ratio": (float, type(None))})
         if self.model not in MODELS:
             raise DataError(f"text {self.text_id!r}: model must be one of {MODELS}, got {self.model!r}")
 
@@ -89,6 +116,9 @@ class Hypothesis:
     condition: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        _check_fields(self, f"hypothesis {self.hypothesis_id!r}", {
+            "hypothesis_id": str, "order": int, "text": str, "direction": str, "cluster_ids": list,
+            "proposal_text_ids": list, "score": float, "condition": list})
         if self.direction not in MODELS:
             raise DataError(f"hypothesis {self.hypothesis_id!r}: direction must be one of {MODELS}")
 
@@ -108,19 +138,27 @@ def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"records file not found: {str(path)!r}")
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} is a directory, not a JSONL file of {cls.__name__} records; give the file "
+                        f"inside it (e.g. {path / 'texts.jsonl'})")
     names = {f.name for f in fields(cls)}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                unknown = set(row) - names
-                if unknown:
-                    raise DataError(f"{path}:{lineno}: unknown fields {sorted(unknown)} for {cls.__name__}")
-                yield cls(**row)
-            except (json.JSONDecodeError, TypeError) as err:
-                raise DataError(f"{path}:{lineno}: not a valid {cls.__name__} record ({err})") from None
+    for lineno, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError(f"expected a JSON object, got {type(row).__name__}")
+            unknown = set(row) - names
+            if unknown:
+                raise DataError(f"{path}:{lineno}: unknown fields {sorted(unknown)} for {cls.__name__}")
+            yield cls(**row)
+        except (json.JSONDecodeError, TypeError) as err:
+            raise DataError(f"{path}:{lineno}: not a valid {cls.__name__} record ({err})") from None
+        except DataError as err:
+            if str(err).startswith(f"{path}:"):
+                raise
+            raise DataError(f"{path}:{lineno}: {err}") from None
 
 
 def read_records(path: str | Path, cls: type[R]) -> list[R]:

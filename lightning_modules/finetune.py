@@ -115,6 +115,7 @@ class CausalLMFinetuner(pl.LightningModule):
         loss = self.val_loss.compute()  # synchronised over processes by torchmetrics
         self.val_loss.reset()
         self.log_dict({"val/loss": loss, "val/perplexity": torch.exp(loss)}, prog_bar=True)
+        self.log("hp_metric", loss)  # TensorBoard's hparams view: the final validation loss
 
     test_step = validation_step
     on_test_epoch_end = on_validation_epoch_end

@@ -137,7 +137,9 @@ class ConceptInterpreter(pl.LightningModule):
         loss, out = self.model_step(batch)
         n = len(batch[1])
         self.log("val/loss", loss, prog_bar=True, batch_size=n, sync_dist=True)
-        self.log("val/top1", (out["logits"].argmax(-1) == batch[1]).float().mean(), batch_size=n, sync_dist=True)
+        top1 = (out["logits"].argmax(-1) == batch[1]).float().mean()
+        self.log("val/top1", top1, batch_size=n, sync_dist=True)
+        self.log("hp_metric", top1, batch_size=n, sync_dist=True)  # TensorBoard's hparams view: top-1
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
         x, y, _, index = batch

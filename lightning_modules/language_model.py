@@ -82,6 +82,7 @@ class GPT2Pretrainer(pl.LightningModule):
         loss = self.val_loss.compute()
         self.val_loss.reset()
         self.log_dict({"val/loss": loss, "val/perplexity": torch.exp(loss)}, prog_bar=True, sync_dist=False)
+        self.log("hp_metric", loss, sync_dist=False)  # TensorBoard's hparams view: the final validation loss
 
     test_step = validation_step
     on_test_epoch_end = on_validation_epoch_end

@@ -78,6 +78,21 @@ class SparseDictionaryModule(pl.LightningModule):
         sae_class(architecture)  # unknown names fail at config time, with suggestions
         if b_dec_init not in ("geometric_median", "zeros"):
             raise ConfigError(f"model.b_dec_init must be 'geometric_median' or 'zeros', got {b_dec_init!r}")
+        for name, value, low in (("d_sae", d_sae, 1), ("expansion_factor", expansion_factor, 1), ("k", k, 1),
+                                 ("aux_k", aux_k, 1), ("dead_tokens", dead_tokens, 1),
+                                 ("init_sample_size", init_sample_size, 1), ("warmup_steps", warmup_steps, 0),
+                                 ("histogram_every_n_steps", histogram_every_n_steps, 1)):
+            if value is not None and value < low:
+                raise ConfigError(f"model.{name} must be >= {low}, got {value}")
+        for name, value in (("l1_coefficient", l1_coefficient), ("l0_coefficient", l0_coefficient),
+                            ("aux_k_coefficient", aux_k_coefficient),
+                            ("jumprelu_init_threshold", jumprelu_init_threshold)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"model.{name} must be a finite number >= 0, got {value}")
+        if not (math.isfinite(jumprelu_bandwidth) and jumprelu_bandwidth > 0):
+            raise ConfigError(f"model.jumprelu_bandwidth must be > 0, got {jumprelu_bandwidth}")
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise ConfigError(f"model.lr must be > 0 (or null for the size-scaled default), got {lr}")
         if d_sae is not None and k > d_sae:
             raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
         self.save_hyperparameters()
@@ -141,8 +156,14 @@ class SparseDictionaryModule(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         self.sae.remove_parallel_decoder_grad()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # Here, not in on_train_batch_end: callbacks (ModelCheckpoint) run their
+        # on_train_batch_end first, and a checkpoint must hold the constrained decoder that
+        # the next step starts from, or a resumed run diverges from an uninterrupted one.
         self.sae.normalize_decoder()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         every = self.hparams.histogram_every_n_steps
         if every and self.global_step % every == 0:
             self._log_density()
@@ -183,6 +204,7 @@ class SparseDictionaryModule(pl.LightningModule):
             "val/ce_loss_recovered": (zero - spliced) / (zero - clean).clamp_min(1e-8),
             "val/dead_fraction": self.sae.dead_mask.float().mean(),
         }, prog_bar=True)
+        self.log("hp_metric", values["fvu"])  # TensorBoard's hparams view: the fraction of variance unexplained
 
     # ----- optimisation and files ---------------------------------------------------------
     def configure_optimizers(self):

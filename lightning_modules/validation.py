@@ -17,7 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from difflens.errors import ConfigError
+from difflens.errors import ConfigError, IncompleteWorkError
 from difflens.files import atomic_path
 from difflens.validation import JudgementJournal, make_judgement, score_hypotheses
 from difflens.validation.scoring import check_test
@@ -51,6 +51,9 @@ def build_judge(spec: Any):
     return build_assistant(**spec)
 
 
+JUDGE_FAILURE_MODES = ("stop", "untested")
+
+
 class HypothesisValidator(pl.LightningModule):
     """Validate hypotheses on held-out texts with a judge; emit accuracy, AUC, p-value and n.
 
@@ -74,12 +77,22 @@ class HypothesisValidator(pl.LightningModule):
             models' likelihood, exact paired sign test against held-out controls).
         n_generated: texts the assistant writes per hypothesis for generative validation.
         seed: seeds the tie-break coins (the data module's seed is used when None).
+        on_judge_failure: what to do when the judge gives no usable answer for a text (the
+            endpoint is down, the reply cannot be read), which is never a judgement: ``stop``
+            (the default) ends the run with a one-line error, writes no results, and a rerun
+            asks exactly the missing judgements; ``untested`` judges everything it can, then
+            records each hypothesis with a missing judgement as untested (no p-value, no
+            SAFFRON wealth spent: final for this ``out_dir``).
     """
 
     def __init__(self, assistant: dict | None = None, test: str = "binomial", generative: bool = False,
-                 n_generated: int = 20, seed: int | None = None, positive_threshold: float = 0.5):
+                 n_generated: int = 20, seed: int | None = None, positive_threshold: float = 0.5,
+                 on_judge_failure: str = "stop"):
         super().__init__()
         self.test_name = check_test(test)
+        if on_judge_failure not in JUDGE_FAILURE_MODES:
+            raise ConfigError(f"model.on_judge_failure must be one of {JUDGE_FAILURE_MODES}, got {on_judge_failure!r}")
+        self.on_judge_failure = on_judge_failure
         if not 0.0 <= positive_threshold < 1.0:
             raise ConfigError(f"model.positive_threshold must be in [0, 1), got {positive_threshold}")
         self.positive_threshold = positive_threshold
@@ -95,6 +108,7 @@ class HypothesisValidator(pl.LightningModule):
         self.journal: JudgementJournal | None = None
         self.results: list = []
         self._judged: list = []
+        self._failed = 0
         self._tasks_by_index: dict = {}
         self.save_hyperparameters(ignore=["assistant"])
 
@@ -125,6 +139,7 @@ class HypothesisValidator(pl.LightningModule):
         self.journal = JudgementJournal(data.journal_dir, rank=self.trainer.global_rank)
         self._tasks_by_index = {t.index: t for t in data.pending}
         self._judged = []
+        self._failed = 0
 
     # ---- test loop ---------------------------------------------------------------------------
     def test_step(self, batch: list[dict], batch_idx: int) -> None:
@@ -133,11 +148,28 @@ class HypothesisValidator(pl.LightningModule):
         for item in real:
             groups.setdefault(item["hypothesis_id"], []).append(item)
         by_index = self._tasks_by_index
-        for items in groups.values():
+        for hypothesis_id, items in groups.items():
             scores = self.judge.judge_batch(items[0]["hypothesis"], [it["text"] for it in items])
             judgements = [make_judgement(by_index[it["index"]], s, self.seed) for it, s in zip(items, scores)]
-            self.journal.append(judgements)  # on disk after every judge call: a kill loses no judgement made
-            self._judged.extend(judgements)
+            usable = [j for j in judgements if j.usable]
+            self.journal.append(usable)  # on disk after every judge call: a kill loses no judgement made
+            self._judged.extend(usable)
+            failed = len(judgements) - len(usable)
+            self._failed += failed
+            if failed and self.on_judge_failure == "stop":
+                raise IncompleteWorkError(self._failure_message(hypothesis_id, failed, len(judgements)))
+
+    def _failure_message(self, hypothesis_id: str, failed: int, asked: int) -> str:
+        stats = getattr(self.judge, "stats", None)
+        why = (f" ({stats.failed} requests without a reply after retries, {stats.unparsed} replies unreadable)"
+               if stats is not None and hasattr(stats, "unparsed") else "")
+        data = self._data()
+        made = len(data.previous) + len(self._judged)
+        return (f"the judge ({getattr(self.judge, 'backend', type(self.judge).__name__)}) gave no usable answer "
+                f"for {failed} of {asked} texts of hypothesis {hypothesis_id}{why}; {made} of {len(data.tasks)} "
+                f"judgements are saved in {data.journal_dir} and no results were written: fix the judge and rerun to "
+                f"ask exactly the missing ones (unreadable replies are cached: `difflens assistant cache FILE "
+                f"--drop-unparsed` lets them be asked again), or set model.init_args.on_judge_failure=untested")
 
     def _gather(self, objects: list) -> list:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -150,7 +182,12 @@ class HypothesisValidator(pl.LightningModule):
         data = self._data()
         judgements = list(data.previous.values()) + self._gather(self._judged)
         self.results = score_hypotheses(data.hypotheses, data.tasks, judgements, test=self.test_name,
-                                        positive_threshold=self.positive_threshold)
+                                        positive_threshold=self.positive_threshold,
+                                        missing="untested" if self.on_judge_failure == "untested" else "error")
+        untested = [r.hypothesis_id for r in self.results if r.untested]
+        if untested and self.trainer.is_global_zero:
+            print(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
+                  f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them", flush=True)
         if self.generative and self.trainer.is_global_zero:
             self._generative_validation(data)
         n = sum(r.n for r in self.results)

@@ -56,12 +56,17 @@ class CachedReply:
     completion_tokens: int = 0
 
 
-def _set_up(conn: sqlite3.Connection, attempts: int = 40) -> None:
+def _set_up(conn: sqlite3.Connection, path: Path, attempts: int = 40) -> None:
     """Switch to WAL and create the tables, retrying while another process does the same.
 
     Switching the journal mode needs an exclusive lock, and SQLite can report "database is
     locked" at once (without the busy handler) when several processes open a new file together.
     """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and not {"replies", "meta"} <= tables:
+        raise ConfigError(f"{path} is an SQLite file but not a difflens reply cache (its tables: "
+                          f"{', '.join(sorted(tables))}); it is left untouched: give the cache file (e.g. "
+                          f"runs/assistant_cache.sqlite) or a new path")
     for attempt in range(attempts):
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -89,6 +94,9 @@ class ReplyCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._connect()
         except (OSError, sqlite3.Error) as err:
+            if isinstance(err, sqlite3.DatabaseError) and "not a database" in str(err):
+                raise ConfigError(f"{str(self.path)!r} is not an SQLite database (damaged, or another kind of "
+                                  f"file); move it away to start a new cache") from None
             raise ConfigError(f"cannot open the assistant cache {str(self.path)!r}: {err}; "
                               f"set cache_path to a writable file") from None
 
@@ -99,7 +107,11 @@ class ReplyCache:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
-            _set_up(conn)
+            try:
+                _set_up(conn, self.path)
+            except ConfigError:
+                conn.close()
+                raise
             self._local.conn = conn
             self._local.pid = os.getpid()
         return conn
@@ -116,6 +128,13 @@ class ReplyCache:
             (key, request["backend"], request["model"], request["prompt"], request["prompt_version"],
              json.dumps(request, sort_keys=True, ensure_ascii=False), reply.reply, reply.prompt_tokens,
              reply.completion_tokens, time.time()))
+
+    def delete(self, keys: list[str]) -> int:
+        """Remove the replies stored under ``keys``; returns how many were removed."""
+        conn = self._connect()
+        before = len(self)
+        conn.executemany("DELETE FROM replies WHERE key = ?", [(k,) for k in keys])
+        return before - len(self)
 
     def __len__(self) -> int:
         return self._connect().execute("SELECT COUNT(*) FROM replies").fetchone()[0]

@@ -102,8 +102,8 @@ class ChatAssistant(Assistant):
                  max_chars_per_text: int = 600, examples_per_request: int = 10):
         if not model:
             raise ConfigError(f"{type(self).__name__} needs a model: set model to a name or path")
-        if temperature < 0:
-            raise ConfigError(f"temperature must be >= 0, got {temperature}")
+        if not 0 <= temperature < float("inf"):  # written so that NaN fails too
+            raise ConfigError(f"temperature must be a finite number >= 0, got {temperature}")
         for name, value in (("max_tokens", max_tokens), ("max_texts_per_group", max_texts_per_group),
                             ("max_chars_per_text", max_chars_per_text), ("examples_per_request", examples_per_request)):
             if value < 1:
@@ -232,14 +232,27 @@ class ChatAssistant(Assistant):
 
     def propose_batch(self, groups: Sequence[tuple[Sequence[str], Sequence[str]]], n_hypotheses: int,
                       avoid: Sequence[str] = (), subject: str = "intervention") -> list[list[str]]:
-        """Hypotheses per group pair; an unreadable or missing reply gives ``[]`` and is counted."""
+        """Hypotheses per group pair; an unreadable reply gives ``[]`` and is counted.
+
+        Raises:
+            AssistantError: a request got no reply after all retries (the endpoint is down): a
+                proposal that was never made is not "no hypotheses"; the replies received are
+                cached, so a rerun asks only the missing ones.
+        """
         model_b, model_a = check_subject(subject)
         requests = [ChatRequest(PROPOSE, PROPOSE.messages(
             texts_a=format_texts(a, self.max_texts_per_group, self.max_chars_per_text),
             texts_b=format_texts(b, self.max_texts_per_group, self.max_chars_per_text),
             n=n_hypotheses, avoid=format_avoid(avoid), model_a=model_a, model_b=model_b)) for a, b in groups]
+        replies = self.ask(requests)
+        failed = sum(reply is None for reply in replies)
+        if failed:
+            raise AssistantError(
+                f"{self.backend} assistant {self.model!r} gave no reply to {failed} of {len(requests)} proposal "
+                f"requests after retries; the replies received are cached: fix the endpoint and rerun to ask "
+                f"only the missing ones")
         out = []
-        for request, reply in zip(requests, self.ask(requests)):
+        for request, reply in zip(requests, replies):
             items = self._parsed(request, reply) or []
             out.append(items[:n_hypotheses])
         return out

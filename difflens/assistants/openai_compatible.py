@@ -11,6 +11,15 @@ the SDK's own retries are off so that every attempt is counted against ``max_req
 request that still fails gives no reply (``judge`` returns None) and is not cached, so the
 next run tries it again; any other HTTP error (a wrong model name, a rejected key) stops with
 a one-line `AssistantError`.
+
+Routes: a model without a chat template (a base model behind ``transformers serve`` or
+vLLM) fails every chat request (HTTP 500 or 400, saying "chat template"). With ``route: auto``
+the first such failure is answered by trying the completions route (``/v1/completions``) with
+the messages rendered by ``completion_template``; when that works, the assistant says so once
+and uses completions from then on; other failures are retried as before. ``route: chat`` or
+``route: completions`` fixes the route. The route is not part of the cache key (a rerun that
+starts on ``auto`` finds the replies the completions route gave), so clear the cache after
+giving the server a chat template.
 """
 
 from __future__ import annotations
@@ -35,6 +44,11 @@ from difflens.assistants.chat import (
 from difflens.errors import ConfigError
 
 _RETRY_STATUS = frozenset({408, 409, 429})
+ROUTES = ("auto", "chat", "completions")
+# What a server without a chat template answers on /chat/completions (transformers serve: 500;
+# vLLM: 400); 404/405: a server with no chat route at all.
+_NO_CHAT_STATUS = frozenset({400, 404, 405, 500})
+DEFAULT_COMPLETION_TEMPLATE = "{system}\n\n{user}\n\nAnswer:\n"
 
 
 class OpenAICompatibleAssistant(ChatAssistant):
@@ -60,6 +74,10 @@ class OpenAICompatibleAssistant(ChatAssistant):
         max_texts_per_group: texts of each group shown to the proposer.
         max_chars_per_text: each shown text is cut to this many characters.
         examples_per_request: examples asked for in one ``write_examples`` request.
+        route: ``auto`` (chat, falling back to completions for a model without a chat
+            template), ``chat`` or ``completions``.
+        completion_template: how the system and user messages become one prompt on the
+            completions route (fields ``{system}`` and ``{user}``).
     """
 
     backend = "openai"
@@ -69,15 +87,19 @@ class OpenAICompatibleAssistant(ChatAssistant):
                  max_retries: int = 5, backoff: float = 1.0, max_backoff: float = 60.0,
                  max_requests: int | None = None, input_price: float = 0.0, output_price: float = 0.0,
                  cache_path: str | None = DEFAULT_CACHE, max_texts_per_group: int = 30,
-                 max_chars_per_text: int = 600, examples_per_request: int = 10):
+                 max_chars_per_text: int = 600, examples_per_request: int = 10, route: str = "auto",
+                 completion_template: str = DEFAULT_COMPLETION_TEMPLATE):
         super().__init__(model, temperature, max_tokens, cache_path, max_texts_per_group, max_chars_per_text,
                          examples_per_request)
         if concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
+        if not 0 < timeout < float("inf"):  # written so that NaN fails too
             raise ConfigError(f"timeout must be > 0 seconds, got {timeout}")
-        if max_retries < 0 or backoff < 0 or max_backoff < 0:
-            raise ConfigError("max_retries, backoff and max_backoff must be >= 0")
+        if not (max_retries >= 0 and 0 <= backoff < float("inf") and 0 <= max_backoff < float("inf")):
+            raise ConfigError(f"max_retries, backoff and max_backoff must be finite and >= 0, got {max_retries}, "
+                              f"{backoff}, {max_backoff}")
+        if not (input_price >= 0 and output_price >= 0):
+            raise ConfigError(f"input_price and output_price must be >= 0, got {input_price}, {output_price}")
         if max_requests is not None and max_requests < 1:
             raise ConfigError(f"max_requests must be >= 1 or null (no limit), got {max_requests}")
         looks_like_a_key = api_key_env is not None and (
@@ -85,6 +107,13 @@ class OpenAICompatibleAssistant(ChatAssistant):
         if looks_like_a_key:
             raise ConfigError("api_key_env is the NAME of an environment variable (e.g. OPENAI_API_KEY), "
                               "not the key itself; put the key in that variable")
+        if route not in ROUTES:
+            raise ConfigError(f"route must be one of {ROUTES}, got {route!r}")
+        if "{user}" not in completion_template:
+            raise ConfigError("completion_template must contain {user} (and may contain {system})")
+        self.route = route
+        self.completion_template = completion_template
+        self._chat_worked = False
         self.base_url = base_url
         self.api_key_env = api_key_env
         self.concurrency = concurrency
@@ -142,6 +171,47 @@ class OpenAICompatibleAssistant(ChatAssistant):
             delay = max(delay, min(retry_after, self.max_backoff))
         time.sleep(delay)
 
+    def _prompt_text(self, messages: list[dict[str, str]]) -> str:
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        user = "\n\n".join(m["content"] for m in messages if m["role"] != "system")
+        return self.completion_template.format(system=system, user=user)
+
+    def _send(self, client, request: ChatRequest, route: str):
+        """One HTTP request on ``route``; returns ``(response, content)``."""
+        if route == "completions":
+            response = client.completions.create(model=self.model, prompt=self._prompt_text(request.messages),
+                                                 temperature=self.temperature, max_tokens=self.max_tokens)
+            content = response.choices[0].text if response.choices else None
+        else:
+            response = client.chat.completions.create(model=self.model, messages=request.messages,
+                                                      temperature=self.temperature, max_tokens=self.max_tokens)
+            content = response.choices[0].message.content if response.choices else None
+        if content is None:
+            raise ValueError("a completion without content")
+        return response, content
+
+    def _try_completions_instead(self, client, request: ChatRequest, err):
+        """After a chat failure that says the model has no chat template: the completions
+        route, once; on success the assistant switches to it for good. None when that does not
+        help, or for any other failure (a transient 500 is retried as usual)."""
+        import openai
+
+        if (self.route != "auto" or self._chat_worked or err.status_code not in _NO_CHAT_STATUS
+                or "template" not in str(err).lower()):
+            return None
+        self._spend_request()
+        try:
+            answer = self._send(client, request, "completions")
+        except (openai.APIError, ValueError, TypeError, AttributeError, IndexError):
+            return None
+        with self._client_lock:
+            if self.route == "auto":
+                self.route = "completions"
+                log.warning("%s refused chat completions for %r (HTTP %d: no chat template?); using the completions "
+                            "route with completion_template from now on (set route: completions to skip the chat "
+                            "attempt)", self.base_url or "OpenAI", self.model, err.status_code)
+        return answer
+
     def _complete_one(self, request: ChatRequest) -> Completion:
         import openai
 
@@ -150,11 +220,15 @@ class OpenAICompatibleAssistant(ChatAssistant):
             self._spend_request()
             retry_after = None
             try:
-                response = client.chat.completions.create(model=self.model, messages=request.messages,
-                                                          temperature=self.temperature, max_tokens=self.max_tokens)
-                content = response.choices[0].message.content if response.choices else None
-                if content is None:
-                    raise ValueError("a completion without message content")
+                route = "completions" if self.route == "completions" else "chat"
+                try:
+                    response, content = self._send(client, request, route)
+                    self._chat_worked = self._chat_worked or route == "chat"
+                except openai.APIStatusError as err:
+                    fallback = self._try_completions_instead(client, request, err) if route == "chat" else None
+                    if fallback is None:
+                        raise
+                    response, content = fallback
             except (openai.APITimeoutError, openai.APIConnectionError) as err:
                 reason = type(err).__name__
             except openai.APIStatusError as err:

@@ -12,10 +12,16 @@ Layout (schema version 2)::
     /samples/context       (N,) str     the context the sample was pooled from
     /samples/group         (N,) int32   context group (template id): splits never cut a group
     /sites/<site>          attrs: layer, pooling; one site per (layer, pooling)
-        mean               (C, H) float16 gzip   per-concept mean (0 where count is 0)
-        variance           (C, H) float16 gzip   per-concept population variance
+        mean               (C, H) float16 gzip   per-concept mean (0 where captured is false)
+        variance           (C, H) float16 gzip   per-concept population variance (0 there too)
         count              (C,)   int32          samples per concept in this stage
+        captured           (C,)   bool           count > 0: the rows to use; an uncaptured
+                                                 concept's mean is a placeholder, not data
         samples            (N, H) float16 gzip   every sample (stage >= 1)
+
+Strings are variable-length UTF-8: plain h5py returns them as ``bytes`` unless read with
+``.asstr()`` (``f["concepts/name"].asstr()[()]``); `EncyclopediaStage` returns ``str``. Files
+written before ``captured`` existed are read as ``count > 0``.
 
 A site is named ``layer{L}.{pooling}`` (``layer2.span_mean``). Files are written to a
 temporary sibling and renamed, so a file under its final name is complete; a file that does
@@ -164,6 +170,7 @@ def write_stage(path: str | Path, header: StageHeader, sites: Iterable[SiteArray
             g.create_dataset("mean", data=site.mean.astype(np.float16), **_GZIP)
             g.create_dataset("variance", data=site.variance.astype(np.float16), **_GZIP)
             g.create_dataset("count", data=site.count.astype(np.int32))
+            g.create_dataset("captured", data=np.asarray(site.count) > 0)
             if site.samples is not None:
                 if len(site.samples) != n_samples:
                     raise ValueError(f"site {site.name}: {len(site.samples)} samples, expected {n_samples}")
@@ -286,6 +293,11 @@ class EncyclopediaStage:
 
     def counts(self, site: str | None = None) -> np.ndarray:
         return self._site(site or self.sites[0])["count"][()]
+
+    def captured(self, site: str | None = None) -> np.ndarray:
+        """``(C,)`` bool: which concepts have samples at ``site`` (their mean rows are data)."""
+        group = self._site(site or self.sites[0])
+        return group["captured"][()] if "captured" in group else group["count"][()] > 0
 
     def samples(self, site: str, index: np.ndarray | slice | None = None) -> np.ndarray:
         """``(N, H)`` samples of ``site`` (float32); a stage without samples has none."""

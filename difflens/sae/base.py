@@ -22,11 +22,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from difflens.errors import ConfigError, DataError
+from difflens.errors import DataError
 from difflens.sae.config import SAEConfig
 from difflens.sae.sparse import SparseCodes
 
 CFG_FILE = "cfg.json"
+SAELENS_LAYOUT_VERSION = "6.0.0"  # the cfg.json layout written here; SAELens reads metadata only from >= 6
 WEIGHTS_FILE = "sae_weights.safetensors"
 
 
@@ -247,7 +248,10 @@ class SparseDictionary(nn.Module):
             "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
             "normalize_activations": "none",  # folded into the weights
             "reshape_activations": "none",
+            "sae_lens_version": SAELENS_LAYOUT_VERSION,
             "metadata": {
+                "sae_lens_version": SAELENS_LAYOUT_VERSION,
+                "sae_lens_training_version": SAELENS_LAYOUT_VERSION,
                 "model_name": cfg.model_name,
                 "hook_name": cfg.hook_name,
                 "hook_name_out": cfg.hook_name_out,
@@ -308,16 +312,11 @@ def read_sae_cfg(directory: str | Path) -> dict:
 
 
 def config_from_saelens(cfg: dict) -> SAEConfig:
-    """A difflens `SAEConfig` from a ``cfg.json`` written by difflens or by SAELens."""
+    """A difflens `SAEConfig` from a ``cfg.json`` written by difflens or by SAELens (whose
+    settings `difflens.sae.interop` applies or refuses; load the weights with `load_sae`)."""
     meta = cfg.get("metadata") or {}
     if "difflens" in meta:
         return SAEConfig.from_dict(meta["difflens"])
-    arch = {"standard": "relu_l1", "topk": "topk", "jumprelu": "jumprelu", "transcoder": "relu_l1",
-            "jumprelu_transcoder": "jumprelu"}.get(cfg.get("architecture", "standard"))
-    if arch is None:
-        raise ConfigError(f"cannot load SAELens architecture {cfg.get('architecture')!r}")
-    d_out = cfg.get("d_out", cfg["d_in"])
-    return SAEConfig(architecture=arch, d_in=cfg["d_in"], d_sae=cfg["d_sae"], d_out=d_out,
-                     transcoder="transcoder" in cfg.get("architecture", ""),
-                     k=cfg.get("k", 32), hook_name=meta.get("hook_name", cfg.get("hook_name", "")),
-                     model_name=meta.get("model_name", cfg.get("model_name", "")))
+    from difflens.sae.interop import saelens_config
+
+    return saelens_config(cfg)

@@ -3,7 +3,8 @@
 Each process appends to its own JSONL file (``rank0.jsonl``, ``rank1.jsonl``, ...) and
 flushes after every batch. A rerun reads every file in the directory, whatever the previous
 world size, and skips the tasks already judged. A line cut short by a kill is ignored (its
-judgement is simply made again, once).
+judgement is simply made again, once). A judgement without a score (the judge gave no usable
+answer) is not a judgement: it is never counted as done, so a rerun asks again.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class JudgementJournal:
             os.fsync(f.fileno())
 
     def read_all(self) -> dict[int, Judgement]:
-        """Every complete judgement from every rank's file, by task index (first one wins)."""
+        """Every complete, usable judgement from every rank's file, by task index (first one wins)."""
         out: dict[int, Judgement] = {}
         if not self.directory.exists():
             return out
@@ -109,6 +110,8 @@ class JudgementJournal:
                     try:
                         judgement = Judgement(**json.loads(line))
                     except (json.JSONDecodeError, TypeError):
+                        continue
+                    if not judgement.usable:
                         continue
                     out.setdefault(judgement.index, judgement)
         return out

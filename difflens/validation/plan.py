@@ -288,9 +288,14 @@ def write_plan(path: str | Path, tasks: Sequence[JudgementTask], fingerprint: st
 
 def read_plan(path: str | Path) -> tuple[str, list[JudgementTask]]:
     """Read a plan written by `write_plan`: ``(fingerprint, tasks)``."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    header = json.loads(lines[0])
-    tasks = [JudgementTask(**json.loads(line)) for line in lines[1:] if line.strip()]
+    try:
+        lines = Path(path).read_bytes().decode("utf-8").splitlines()
+        header = json.loads(lines[0])
+        tasks = [JudgementTask(**json.loads(line)) for line in lines[1:] if line.strip()]
+        header["n_tasks"], header["fingerprint"]
+    except (ValueError, TypeError, KeyError, IndexError) as err:  # JSON and UTF-8 errors are ValueErrors
+        raise DataError(f"validation plan {path} is damaged ({type(err).__name__}: {str(err)[:120]}); delete it "
+                        f"(and the judgements/ beside it) to plan again") from None
     if len(tasks) != header["n_tasks"]:
         raise DataError(f"validation plan {path} is truncated ({len(tasks)} of {header['n_tasks']} tasks); delete it")
     return header["fingerprint"], tasks

@@ -62,6 +62,9 @@ class HypothesisResult:
         test: which p-value is ``p_value``.
         p_value: the p-value the online FDR procedure sees.
         condition: the prompts a conditional hypothesis's claim is limited to (empty: none).
+        untested: some planned judgements could not be made (the judge gave no usable answer)
+            and the run was told to go on (``on_judge_failure: untested``): the hypothesis has no
+            p-value and online FDR control spends no wealth on it.
     """
 
     hypothesis_id: str
@@ -85,9 +88,12 @@ class HypothesisResult:
     n_generative: int = 0
     extra: dict = field(default_factory=dict)
     condition: list[str] = field(default_factory=list)
+    untested: bool = False
 
     @property
-    def p_value(self) -> float:
+    def p_value(self) -> float | None:
+        if self.untested:
+            return None
         if self.test == "binomial":
             return self.p_binomial
         if self.test == "mann_whitney":
@@ -112,23 +118,29 @@ def check_test(test: str) -> str:
 
 def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[JudgementTask],
                      judgements: Iterable[Judgement], test: str = "binomial",
-                     positive_threshold: float = 0.5) -> list[HypothesisResult]:
+                     positive_threshold: float = 0.5, missing: str = "error") -> list[HypothesisResult]:
     """One `HypothesisResult` per hypothesis, in proposal order.
 
     ``positive_threshold`` (fixed before validation) is the score above which a judgement
     counts as "the text has the property", for the Fisher and paired tests.
 
     Judgements are matched to tasks by index; a duplicate index (a padded sampler's repeat)
-    counts once. A task without a judgement is an error: validation is not finished.
+    counts once. A task without a judgement is missing: with ``missing="error"`` that is an
+    error (validation is not finished); with ``missing="untested"`` its hypothesis comes back
+    ``untested``, with no p-value. (`HypothesisValidator` never passes an unusable judgement:
+    it is not a judgement, and the task stays missing so that a rerun retries it.)
     """
     check_test(test)
+    if missing not in ("error", "untested"):
+        raise ConfigError(f"missing must be 'error' or 'untested', got {missing!r}")
     by_index: dict[int, Judgement] = {}
     for j in judgements:
         by_index.setdefault(j.index, j)
-    missing = [t.index for t in tasks if t.index not in by_index]
-    if missing:
-        raise RuntimeError(f"{len(missing)} planned judgements are missing (e.g. task {missing[0]}); "
+    absent = [t for t in tasks if t.index not in by_index]
+    if absent and missing == "error":
+        raise RuntimeError(f"{len(absent)} planned judgements are missing (e.g. task {absent[0].index}); "
                            f"validation is incomplete")
+    untested = {t.hypothesis_id for t in absent}
     tasks_by_h: dict[str, list[JudgementTask]] = {}
     for task in tasks:
         tasks_by_h.setdefault(task.hypothesis_id, []).append(task)
@@ -137,7 +149,7 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
                           "texts")
     results = []
     for h in sorted(hypotheses, key=lambda h: h.order):
-        made = [by_index[t.index] for t in tasks_by_h.get(h.hypothesis_id, [])]
+        made = [by_index[t.index] for t in tasks_by_h.get(h.hypothesis_id, []) if t.index in by_index]
         usable = [j for j in made if j.usable]
         correct = sum(bool(j.correct) for j in usable)
         mw = mann_whitney_auc([j.score for j in usable if j.label == 1], [j.score for j in usable if j.label == 0])
@@ -153,7 +165,7 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
             p_fisher=fisher_p_value(hits_pos, len(pos), hits_neg, len(neg)),
             flagged={"direction": hits_pos, "n_direction": len(pos), "other": hits_neg, "n_other": len(neg)},
             **paired_counts(tasks_by_h.get(h.hypothesis_id, []), by_index, positive_threshold),
-            test=test, condition=list(h.condition),
+            test=test, condition=list(h.condition), untested=h.hypothesis_id in untested,
         ))
     return results
 

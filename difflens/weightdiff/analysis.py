@@ -104,6 +104,9 @@ def diff_adapter(base_dir: str | Path, adapter_dir: str | Path, top_k: int = 8) 
 
 def diff(base: str | Path, tuned: str | Path, top_k: int = 8) -> list[LayerDiff]:
     """`diff_adapter` when ``tuned`` is a peft adapter directory, else `diff_models`."""
+    if not is_adapter_dir(tuned) and any(Path(tuned).glob("adapter_model.*")):
+        raise ModelLoadError(f"{str(tuned)!r} holds adapter weights (adapter_model.*) but no adapter_config.json; "
+                             f"copy the adapter's adapter_config.json there")
     return diff_adapter(base, tuned, top_k) if is_adapter_dir(tuned) else diff_models(base, tuned, top_k)
 
 

@@ -89,6 +89,12 @@ def write_report(layers: list[LayerDiff], out_dir: str | Path, base: str, tuned:
         top = "\n".join(f"{i + 1}. `{d['name']}` relative change {d['relative_change']:.4g}, effective rank "
                         f"{d['effective_rank']:.2f}" for i, d in enumerate(report["layers"][:n_plot]))
         writer.add_text("weightdiff/ranking", top or "no weight changed")
+        # Scalars against the rank of each changed matrix (1 = most changed), and the totals.
+        for i, d in enumerate(report["layers"], 1):
+            writer.add_scalar("weightdiff/relative_change", d["relative_change"], i)
+            writer.add_scalar("weightdiff/effective_rank", d["effective_rank"], i)
+            writer.add_scalar("weightdiff/energy_top_k", d["energy_top_k"], i)
+        writer.add_scalar("weightdiff/n_changed", report["n_changed"], 0)
     for name, fig in figs.items():
         with atomic_path(out_dir / f"{name}.png") as tmp:
             fig.savefig(tmp, dpi=120, format="png")

@@ -26,6 +26,9 @@ class WeightReader:
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory).expanduser()
+        if self.directory.is_file():
+            raise ModelLoadError(f"{str(self.directory)!r} is a file; give the model (or adapter) directory that "
+                                 f"holds it")
         if not self.directory.is_dir():
             raise ModelLoadError(f"weights directory {str(self.directory)!r} does not exist")
         self._where: dict[str, Path] = {}

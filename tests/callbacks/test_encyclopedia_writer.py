@@ -1,6 +1,7 @@
 """The stage writer: a stage written by 2 DDP processes equals the one written by 1."""
 
 import numpy as np
+import pytest
 import pytorch_lightning as pl
 import torch
 
@@ -11,12 +12,12 @@ from difflens.encyclopedia import EncyclopediaStage
 from lightning_modules import ConceptCapture
 
 
-def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_size=5):
+def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_size=5, logger=False):
     data = ConceptContextDataModule(str(model_dir), ConceptSource(topics=["ocean", "chess"]), stage=stage,
                                     contexts=contexts, samples_per_concept=n, batch_size=batch_size)
     module = ConceptCapture(str(model_dir), layers=[0, -1], poolings=["span_mean", "span_last", "context_mean"])
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
-                         logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         logger=logger, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[EncyclopediaStageWriter(str(out))])
     returned = trainer.predict(module, datamodule=data)  # the writer turns return_predictions off
     assert returned is None
@@ -49,3 +50,17 @@ def test_stage_zero_keeps_means_only(tiny_model_dir, tmp_path):
     x, _y, _, contexts = stage.features(stage.sites)
     assert x.shape == (20, 6, 36) and contexts[0] == "wave"
     assert np.abs(stage.means("layer1.span_mean")).sum(axis=1).min() > 0
+
+
+def test_capture_logs_what_the_stage_holds(tiny_model_dir, tmp_path):
+    from pytorch_lightning.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = TensorBoardLogger(str(tmp_path), name="capture", version=0)
+    stage = capture(tiny_model_dir, tmp_path / "stage1.h5", 1, logger=logger)
+    events = EventAccumulator(logger.log_dir)
+    events.Reload()
+    value = {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    assert value["capture/samples"] == [(1, 60)] and value["capture/concepts_captured"] == [(1, 20)]
+    norm = np.linalg.norm(stage.means("layer1.span_mean"), axis=-1).mean()
+    assert value["capture/mean_norm/layer1.span_mean"][0][1] == pytest.approx(norm, rel=1e-4)

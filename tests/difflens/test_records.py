@@ -20,3 +20,43 @@ def test_bad_records_name_file_and_line(tmp_path):
         read_records(path, DecodedText)
     with pytest.raises(DataError, match="model must be one of"):
         DecodedText("x", "p", "tuned", 0, "", "", 0)
+
+
+def test_parquet_schema_is_fixed_so_runs_concatenate(tmp_path):
+    from dataclasses import asdict, fields
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from callbacks.decoded_text_writer import parquet_schema
+    from difflens.records import DecodedText
+
+    schema = parquet_schema()
+    assert schema.names == [f.name for f in fields(DecodedText)]  # the schema follows the record
+    scored = DecodedText("base/p0/0", "p0", "base", 0, "", "a text", 3, "free", log_ratio=0.25)
+    unscored = DecodedText("base/p1/0", "p1", "base", 1, "", "another", 2, "free")
+    for name, record in (("a", scored), ("b", unscored)):
+        pq.write_table(pa.Table.from_pylist([asdict(record)], schema=schema), tmp_path / f"{name}.parquet")
+    # a run whose log_ratio is all null has the same column type as one with floats
+    tables = [pq.read_table(tmp_path / f"{name}.parquet") for name in ("a", "b")]
+    assert tables[0].schema == tables[1].schema
+    assert pa.concat_tables(tables).column("log_ratio").to_pylist() == [0.25, None]
+
+
+def test_wrong_field_types_are_named(tmp_path):
+    import pytest
+
+    from difflens.errors import DataError
+    from difflens.records import DecodedText, Hypothesis, read_records
+
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"text_id": "base/p0/0", "prompt_id": "p0", "model": "base", "seed": "abc", "prompt": "", '
+                    '"text": "t", "n_tokens": 3}\n')
+    with pytest.raises(DataError, match=r"texts\.jsonl:1: text 'base/p0/0': field 'seed' must be int, got 'abc'"):
+        read_records(path, DecodedText)
+    path.write_text('{"hypothesis_id": "h1", "order": 0, "text": "x", "cluster_ids": ["a"]}\n')
+    with pytest.raises(DataError, match="field 'cluster_ids'"):
+        read_records(path, Hypothesis)
+    path.write_text('[1, 2]\n')
+    with pytest.raises(DataError, match=r"texts\.jsonl:1: not a valid Hypothesis record"):
+        read_records(path, Hypothesis)

@@ -95,6 +95,9 @@ def test_report_writes_summary_plots_and_tensorboard(lora_dirs):
     events = EventAccumulator(str(out), size_guidance={"images": 0})
     events.Reload()
     assert set(events.Tags()["images"]) == {"weightdiff/changes", "weightdiff/spectra", "weightdiff/layers"}
+    relative = [e.value for e in events.Scalars("weightdiff/relative_change")]
+    assert relative == pytest.approx([d["relative_change"] for d in saved["layers"]])
+    assert [e.value for e in events.Scalars("weightdiff/n_changed")] == [2]
 
 
 def test_mismatched_or_missing_models_are_clear_errors(lora_dirs, tmp_path):

@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat-completions server on loopback, for tests.
 
-It answers ``POST /v1/chat/completions`` like a model that follows difflens's prompts: a judge
+It answers ``POST /v1/chat/completions`` (and the completions route, ``POST /v1/completions``,
+whose prompt holds the same text) like a model that follows difflens's prompts: a judge
 prompt gets ``{"score": 0.9}`` if the judged text mentions the ocean, else ``{"score": 0.1}``;
 a propose prompt gets a JSON list of hypotheses; a write prompt gets a JSON list of texts. A
 script of faults is consumed one per request, in arrival order: ``"stall"`` (sleep past the
@@ -22,6 +23,7 @@ class FakeChatServer:
 
     def __init__(self, stall_seconds: float = 3.0):
         self.stall_seconds = stall_seconds
+        self.chat_template = True  # False: chat requests fail with HTTP 500, as transformers serve's do
         self.faults: list[str] = []
         self.requests: list[dict] = []  # {"body", "authorization", "fault"} per request received
         self.lock = threading.Lock()
@@ -34,6 +36,17 @@ class FakeChatServer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path.endswith("/completions") and not self.path.endswith("/chat/completions"):
+                    self._complete(body)
+                    return
+                if not server.chat_template:
+                    with server.lock:
+                        server.requests.append({"body": body, "authorization": self.headers.get("Authorization"),
+                                                "fault": "no chat template", "route": "chat"})
+                    error = {"error": {"message": "Cannot use chat template functions because "
+                                                  "tokenizer.chat_template is not set", "type": "server_error"}}
+                    self._send(500, json.dumps(error).encode())
+                    return
                 with server.lock:
                     fault = server.faults.pop(0) if server.faults else None
                     server.requests.append({"body": body, "authorization": self.headers.get("Authorization"),
@@ -56,6 +69,20 @@ class FakeChatServer:
                                  "message": {"role": "assistant", "content": content}}],
                     "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110},
                 }
+                self._send(200, json.dumps(reply).encode())
+
+            def _complete(self, body):
+                # The legacy completions route: one prompt string; the user part follows the system part.
+                prompt = body["prompt"]
+                with server.lock:
+                    server.requests.append({"body": body, "authorization": self.headers.get("Authorization"),
+                                            "fault": None, "route": "completions"})
+                start = max(prompt.rfind("Hypothesis:"), 0)
+                reply = {"id": "cmpl-test", "object": "text_completion", "created": int(time.time()),
+                         "model": body.get("model", "fake"),
+                         "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                      "text": answer([{"role": "user", "content": prompt[start:]}])}],
+                         "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}}
                 self._send(200, json.dumps(reply).encode())
 
             def _send(self, status, payload, extra=None):

@@ -165,3 +165,66 @@ def test_propose_about_the_base_model_tells_the_server_which_group_is_which(serv
     assert 'starts with "Texts from the base model"' in prompt
     with pytest.raises(ConfigError, match="subject must be"):
         assistant.propose(["a"], ["b"], 1, subject="tuned")
+
+
+def test_proposal_without_a_reply_is_an_error_and_the_rerun_asks_only_it(server, key, run_dir):
+    groups = [(["a chess text"], [f"an ocean text {i}"]) for i in range(3)]
+    server.faults = ["500", "500"]  # the first request fails both of its attempts
+    with pytest.raises(AssistantError, match="no reply to 1 of 3 proposal requests") as err:
+        make(server, run_dir, max_retries=1, concurrency=1).propose_batch(groups, 2)
+    assert "\n" not in str(err.value)
+    sent = len(server.requests)
+    again = make(server, run_dir, max_retries=1, concurrency=1).propose_batch(groups, 2)
+    assert len(again) == 3 and all(len(h) == 2 for h in again)
+    assert len(server.requests) - sent == 1
+
+
+def test_model_without_chat_template_falls_back_to_completions(server, key, run_dir, caplog):
+    server.chat_template = False
+    assistant = make(server, run_dir, concurrency=1)
+    with caplog.at_level(logging.WARNING, logger="difflens.assistants"):
+        scores = assistant.judge_batch(HYPOTHESIS, TEXTS[:6])
+    assert scores == [expected(t) for t in TEXTS[:6]]
+    # one refused chat request, then every request on the completions route
+    assert [r["route"] for r in server.requests] == ["chat"] + ["completions"] * 6
+    assert assistant.route == "completions"
+    assert sum("using the completions route" in r.getMessage() for r in caplog.records) == 1
+    prompt = server.requests[1]["body"]["prompt"]
+    assert prompt.startswith("You are a careful annotator.") and prompt.endswith("Answer:\n")
+    # a rerun starting on auto finds those replies in the cache: nothing is asked again
+    again = make(server, run_dir, concurrency=1)
+    assert again.judge_batch(HYPOTHESIS, TEXTS[:6]) == scores and again.stats.requests == 0
+
+
+def test_route_chat_does_not_fall_back(server, key, run_dir):
+    server.chat_template = False
+    assistant = make(server, run_dir, route="chat", max_retries=0)
+    assert assistant.judge(HYPOTHESIS, TEXTS[0]) is None
+    assert [r["route"] for r in server.requests] == ["chat"]
+    with pytest.raises(ConfigError, match="route"):
+        make(server, run_dir, route="legacy")
+
+
+def test_drop_unparsed_lets_a_rerun_ask_again(server, key, run_dir, capsys):
+    from cli.main import main
+
+    server.faults = ["unreadable"]
+    cache = run_dir / "assistant_cache.sqlite"
+    first = make(server, run_dir, concurrency=1).judge_batch(HYPOTHESIS, TEXTS[:3])
+    assert first[0] is None and first[1:] == [expected(t) for t in TEXTS[1:3]]
+    # the unreadable reply is cached, so a rerun would read it again ...
+    assert make(server, run_dir, concurrency=1).judge_batch(HYPOTHESIS, TEXTS[:3])[0] is None
+    assert main(["assistant", "cache", str(cache), "--drop-unparsed"]) == 0
+    assert "dropped 1 unparsed replies" in capsys.readouterr().out
+    # ... and after dropping it a rerun asks exactly that request
+    sent = len(server.requests)
+    again = make(server, run_dir, concurrency=1)
+    assert again.judge_batch(HYPOTHESIS, TEXTS[:3]) == [expected(t) for t in TEXTS[:3]]
+    assert len(server.requests) - sent == 1
+
+
+def test_a_transient_500_is_retried_not_taken_for_a_missing_chat_template(server, key, run_dir):
+    server.faults = ["500"]
+    assistant = make(server, run_dir, concurrency=1)
+    assert assistant.judge(HYPOTHESIS, TEXTS[0]) == 0.9
+    assert assistant.route == "auto" and all(r.get("route", "chat") == "chat" for r in server.requests)

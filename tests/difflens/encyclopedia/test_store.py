@@ -68,6 +68,22 @@ def test_round_trip(tmp_path):
         assert ds.dtype == np.float16 and ds.compression == "gzip"
 
 
+def test_uncaptured_concepts_are_flagged(tmp_path):
+    path, _, _ = make(tmp_path)
+    stage = EncyclopediaStage(path)
+    assert stage.captured("layer2.span_mean").tolist() == [True, True, True, True, False]
+    with h5py.File(path) as f:  # what a reader without difflens sees, as the schema documents
+        assert f["sites/layer0.span_mean/captured"][()].tolist() == [True] * 4 + [False]
+        assert f["concepts/name"].asstr()[()].tolist() == [f"c{i}" for i in range(C)]
+        assert not f["sites/layer0.span_mean/mean"][4].any()  # the placeholder the flag marks
+    sites = stage.sites
+    stage.close()
+    with h5py.File(path, "r+") as f:  # a file written before the flag existed
+        for site in sites:
+            del f[f"sites/{site}/captured"]
+    assert EncyclopediaStage(path).captured().tolist() == [True, True, True, True, False]
+
+
 def test_stage_without_samples_reads_means_of_captured_concepts(tmp_path):
     path, _samples, _ = make(tmp_path, keep=False)
     stage = EncyclopediaStage(path)

@@ -302,11 +302,30 @@ def run_case(case: Case, out: Path, what_redo: str | None) -> dict:
         redo(run_dir, what_redo)
     if not (run_dir / "finetune" / "model" / "config.json").exists():
         ave.difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
-    exhaustive = ave.exhaustive_at(run_dir, EXHAUSTIVE_PROMPTS)
+    ave.exhaustive_at(run_dir, EXHAUSTIVE_PROMPTS)
     ave.difflens("pipeline", "--config", str(run_dir / "configs" / "pipeline.yaml"), "--decoding", "active")
+    active_prompts = len({r.prompt_id for r in read_records(run_dir / "active" / "texts.jsonl", DecodedText)})
+    ave.exhaustive_at(run_dir, active_prompts)
+    return collect_case(case, out)
+
+
+def finished(validate: Path, discover: Path) -> bool:
+    """Whether a discovery + validation run is complete (validation is skipped when nothing was proposed)."""
+    hypotheses = discover / "hypotheses.jsonl"
+    return (validate / "recovery.json").exists() or (hypotheses.exists() and not hypotheses.read_text().strip())
+
+
+def collect_case(case: Case, out: Path) -> dict | None:
+    """The case's scores from its finished runs (None while any mode is unfinished)."""
+    run_dir = out / case.name
     active_texts = run_dir / "active" / "texts.jsonl"
+    if not active_texts.exists() or not finished(run_dir / "validate_active", run_dir / "discover_active"):
+        return None
     active_prompts = len({r.prompt_id for r in read_records(active_texts, DecodedText)})
-    equal = ave.exhaustive_at(run_dir, active_prompts)
+    for prompts in (EXHAUSTIVE_PROMPTS, active_prompts):
+        where = run_dir / "exhaustive" / f"p{prompts:05d}"
+        if not finished(where / "validate", where / "discover"):
+            return None
     rows = {"exhaustive": scored(case, run_dir / "exhaustive" / f"p{EXHAUSTIVE_PROMPTS:05d}" / "texts.jsonl",
                                  run_dir / "exhaustive" / f"p{EXHAUSTIVE_PROMPTS:05d}" / "validate"),
             "active": scored(case, active_texts, run_dir / "validate_active"),
@@ -314,7 +333,6 @@ def run_case(case: Case, out: Path, what_redo: str | None) -> dict:
                             run_dir / "exhaustive" / f"p{active_prompts:05d}" / "validate")}
     rows["exhaustive"]["prompts"], rows["active"]["prompts"], rows["equal"]["prompts"] = \
         EXHAUSTIVE_PROMPTS, active_prompts, active_prompts
-    del exhaustive, equal
     return {"case": case, "shift": planted_shift(case, run_dir), **rows}
 
 
@@ -381,6 +399,8 @@ def main() -> None:
     parser.add_argument("--redo", choices=sorted(REDO), help="rerun discovery and validation (and active sampling)")
     parser.add_argument("--list", action="store_true", help="print the drawn cases and stop")
     parser.add_argument("--finetune-only", action="store_true", help="only the finetunes (to fill the cache)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="report the cases whose runs are finished and list the others; run nothing")
     args = parser.parse_args()
     os.chdir(ROOT)
     out = Path("runs/bench_recovery_suite") / f"seed{args.seed}"
@@ -407,9 +427,16 @@ def main() -> None:
             if not (run_dir / "finetune" / "model" / "config.json").exists():
                 ave.difflens("fit", "--config", str(run_dir / "configs" / "finetune.yaml"))
         return
-    results = [run_case(case, out, args.redo) for case in cases]
+    if args.report_only:
+        collected = {case.name: collect_case(case, out) for case in cases}
+        results = [r for r in collected.values() if r is not None]
+        missing = [name for name, r in collected.items() if r is None]
+    else:
+        results, missing = [run_case(case, out, args.redo) for case in cases], []
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}")
     report(results, args.seed, args.quick)
+    if missing:
+        print(f"# NOT RUN to the end (no result, not counted above): {', '.join(missing)}")
     print(f"# wall time of this invocation: {time.time() - start:.0f} s (finished stages reused)")
 
 

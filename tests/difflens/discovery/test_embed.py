@@ -41,7 +41,7 @@ def test_new_texts_are_added_to_the_cache(tmp_path, embedder):
     e2 = TextEmbedder(cache_dir=tmp_path, encoder=embedder)
     e2.encode(["one", "two"])
     assert e2.n_encoded == 1
-    assert len(list((tmp_path / model_slug("all-MiniLM-L6-v2")).glob("part-*.npz"))) == 2
+    assert len(list((tmp_path / model_slug("all-MiniLM-L6-v2")).glob("part-*.keys.npy"))) == 2
 
 
 def test_missing_embedding_model_is_a_clear_error(tmp_path):

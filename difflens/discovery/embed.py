@@ -75,7 +75,6 @@ class PartWriter:
             umask = os.umask(0)
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)  # mkstemp's 0600 would hide the part from other users
-        self.cache._loaded = None
 
 
 def as_keys(keys: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -98,21 +97,29 @@ class EmbeddingCache:
         self.directory = Path(directory) / model_slug(model_name)
         self.model_name = model_name
         self._loaded: list[tuple[np.ndarray, np.ndarray]] | None = None  # (keys, vectors) per part
+        self._seen: set[str] = set()  # file names of the parts loaded
         self._index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def part_paths(self, part_id: str) -> tuple[Path, Path]:
         return self.directory / f"part-{part_id}.keys.npy", self.directory / f"part-{part_id}.vectors.npy"
 
     def parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(keys (N,), vectors (N, D))`` of every complete part; vectors memory-mapped."""
+        """``(keys (N,), vectors (N, D))`` of every complete part; vectors memory-mapped. Parts
+        another process (or cache object) added since the last call are picked up."""
         if self._loaded is None:
-            self._loaded, self._index = [], None
-            for keys_path in sorted(self.directory.glob("part-*.keys.npy")):
-                vectors_path = keys_path.with_name(keys_path.name.replace(".keys.npy", ".vectors.npy"))
-                self._loaded.append((np.load(keys_path), np.load(vectors_path, mmap_mode="r")))
-            for part in sorted(self.directory.glob("part-*.npz")):  # the first format
-                with np.load(part) as data:
+            self._loaded, self._seen = [], set()
+        fresh = [p for p in sorted(self.directory.glob("part-*.keys.npy")) + sorted(self.directory.glob("part-*.npz"))
+                 if p.name not in self._seen]
+        for path in fresh:
+            self._seen.add(path.name)
+            if path.suffix == ".npz":  # the first format
+                with np.load(path) as data:
                     self._loaded.append((as_keys(data["keys"].tolist()), data["vectors"].astype(np.float32)))
+            else:
+                vectors_path = path.with_name(path.name.replace(".keys.npy", ".vectors.npy"))
+                self._loaded.append((np.load(path), np.load(vectors_path, mmap_mode="r")))
+        if fresh:
+            self._index = None
         return self._loaded
 
     def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

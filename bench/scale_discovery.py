@@ -60,8 +60,8 @@ BASELINE_REF = "aafcf6c"  # the code before issue 21
 STAGES = [
     ("read_records", "read texts"),
     ("read_text_columns", "read texts"),
-    ("TextEmbedder.encode", "load vectors"),
-    ("TextEmbedder.matrix", "load vectors"),
+    ("TextEmbedder.encode", "embedder"),
+    ("TextEmbedder.matrix", "embedder"),
     ("difflens.discovery.matching.kmeans", "cluster"),
     ("match_clusters", "cluster+match"),
     ("propose_hypotheses", "propose"),
@@ -82,6 +82,12 @@ import difflens.discovery.pipeline as P
 
 stages = {}
 
+def hwm():  # the process's peak resident memory so far, GiB
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return 0.0
+
 active = set()
 
 def timed(label, fn):
@@ -94,9 +100,10 @@ def timed(label, fn):
             return fn(*args, **kwargs)
         finally:
             active.discard(label)
-            s = stages.setdefault(label, [0.0, 0.0])
+            s = stages.setdefault(label, [0.0, 0.0, 0.0])
             s[0] += time.perf_counter() - t
             s[1] += time.process_time() - c
+            s[2] = max(s[2], hwm())
     return wrapper
 
 for name, label in json.loads(sys.argv[2]):
@@ -284,11 +291,13 @@ def report(points: list[dict]) -> None:
         ps = [p for p in points if p["label"] == label]
         print(f"- {label}: wall {exponent(ps, 'wall')}; peak RSS {exponent(ps, 'rss_gib')}")
     print("\nPer stage, wall s (nested stages are inside their parent: cluster inside cluster+match, "
-          "toy-world labels inside report):\n")
+          "toy-world labels inside report; embedder is every call to it: the vectors of the texts, and MiniLM "
+          "loaded to embed the proposed hypotheses, inside propose); in brackets the peak RSS in GiB "
+          "when the stage last ended:\n")
     print("| code | n | " + " | ".join(names) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in names) + " |")
     for p in points:
-        cells = [f"{p['stages'][s][0]:.1f}" if s in p["stages"] else "" for s in names]
+        cells = [f"{p['stages'][s][0]:.1f} ({p['stages'][s][2]:.1f})" if s in p["stages"] else "" for s in names]
         print(f"| {p['label']} | {p['n']:,} | " + " | ".join(cells) + " |")
     for label in labels[1:]:
         for p in points:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from difflens.discovery.embed import DEFAULT_EMBEDDER, TextEmbedder
-from difflens.discovery.matching import MODES, Matching, cluster_members, match_clusters
+from difflens.discovery.matching import MODES, Matching, cluster_members, match_clusters, release, take_rows
 from difflens.discovery.plots import MAP_METHODS, PROJECTOR_MAX_POINTS, plot_map, project_2d, write_projector
 from difflens.discovery.proposal import ProposalResult, ProposalSettings, propose_hypotheses
 from difflens.errors import ConfigError, DataError
@@ -230,6 +230,7 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
           f"({embedder.n_encoded} newly, the rest from the cache)")
     matching = match_clusters(base_x, int_x, config.n_clusters, config.matching, config.seed,
                               config.n_representatives, config.knn)
+    release(int_x)  # match_clusters released the base's; only a sample is read again (write_views)
     assistant = assistant or build_assistant(config.assistant)
     result = propose_hypotheses(assistant, matching, base, intervention, embedder.encode, config.proposal)
     print(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
@@ -267,7 +268,7 @@ def write_views(config: DiscoveryConfig, out: Path, matching: Matching, result: 
     if n_shown < len(base) + len(intervention):
         print(f"[discover] map and projector: a uniform sample of {n_shown} of the "
               f"{len(base) + len(intervention)} texts (seed {config.seed})")
-    everything = np.concatenate([base_x[sample_a], int_x[sample_b]])  # (n_shown, D)
+    everything = np.concatenate([take_rows(base_x, sample_a), take_rows(int_x, sample_b)])  # (n_shown, D)
     models = ["base"] * len(sample_a) + ["intervention"] * len(sample_b)
     points = project_2d(everything, config.map_method, config.seed)
     int_labels = matching.intervention.labels[sample_b]

@@ -302,7 +302,7 @@ def report(points: list[dict]) -> None:
     for label in labels[1:]:
         for p in points:
             base = next((q for q in points if q["label"] == labels[0] and q["n"] == p["n"]), None)
-            if p["label"] == label and base:
+            if p["label"] == label and base and p["n"] == base["n"]:
                 print(f"\nAt {p['n']:,} per model, {label} against {labels[0]}: wall {base['wall'] / p['wall']:.1f}x "
                       f"faster, peak RSS {base['rss_gib'] / p['rss_gib']:.1f}x lower, "
                       f"{base['written'] / max(p['written'], 1):.0f}x fewer bytes written")
@@ -319,6 +319,8 @@ def main() -> None:
     parser.add_argument("--data-size", type=int, default=0,
                         help="texts per model to generate (default: the largest size)")
     parser.add_argument("--generate-only", action="store_true", help="make the stand-in data and stop")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the tables from the points this work directory's last run measured")
     args = parser.parse_args()
     sizes = sorted(set(args.sizes) | set(args.baseline_sizes))
     work = Path(args.work)
@@ -328,9 +330,14 @@ def main() -> None:
           f"{args.threads} BLAS thread(s), {time.strftime('%Y-%m-%d %H:%M')}")
     print("# stand-in texts: toy-world sentences recombined; stand-in vectors: topic direction + noise "
           "(see the docstring); config: configs/quickstart/discover.yaml", flush=True)
+    saved = work / "points.jsonl"  # each point as it is measured: a run cut short still reports
+    if args.report_only:
+        report([json.loads(line) for line in saved.read_text().splitlines()])
+        return
     generate(work, args.data_size or max(sizes), sorted(args.baseline_sizes))
     if args.generate_only:
         return
+    saved.write_text("")
     points = []
     codes = []
     if args.baseline_sizes:
@@ -350,6 +357,8 @@ def main() -> None:
                 if "projector" in line or "differ" in line:
                     print(f"#   {line}", flush=True)
             points.append(point)
+            with saved.open("a") as f:
+                f.write(json.dumps({k: v for k, v in point.items() if k != "out"}) + "\n")
         same = [p for p in points if p["n"] == n]
         if len(same) == 2:
             a, b = (results_of(p["out"]) for p in same)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,7 +45,7 @@ def _check_fields(record, what: str, types: dict[str, type | tuple]) -> None:
 _LIST_ITEMS = {"cluster_ids": int, "proposal_text_ids": str, "condition": str}
 
 
-@dataclass
+@dataclass(slots=True)  # slots: discovery holds millions of these (a third of the memory of a dict each)
 class DecodedText:
     """One sampled text.
 
@@ -163,3 +163,89 @@ def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
 
 def read_records(path: str | Path, cls: type[R]) -> list[R]:
     return list(iter_records(path, cls))
+
+
+class TextColumns(Sequence):
+    """One model's `DecodedText` records held as columns: a sequence that builds each record
+    when indexed. Millions of texts then cost their strings and a few numbers each, not an object
+    per field; the strings are shared with the records built, so a list of them costs little.
+
+    Args:
+        model: the model every text comes from.
+    """
+
+    def __init__(self, model: str):
+        self.model = model
+        self.text_id: list[str] = []
+        self.prompt_id: list[str] = []
+        self.seed: list[int] = []
+        self.prompt: list[str] = []  # interned: most texts share a few prompts, or none
+        self.text: list[str] = []
+        self.n_tokens: list[int] = []
+        self.source: list[str] = []  # interned
+        self.log_ratio: list[float | None] = []
+        self._interned: dict[str, str] = {}
+
+    def append(self, row: dict) -> None:
+        intern = self._interned.setdefault
+        self.text_id.append(row["text_id"])
+        self.prompt_id.append(row["prompt_id"])
+        self.seed.append(row["seed"])
+        prompt = row["prompt"]
+        self.prompt.append(intern(prompt, prompt))
+        self.text.append(row["text"])
+        self.n_tokens.append(row["n_tokens"])
+        source = row.get("source", "")
+        self.source.append(intern(source, source))
+        self.log_ratio.append(row.get("log_ratio"))
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return DecodedText(self.text_id[i], self.prompt_id[i], self.model, self.seed[i], self.prompt[i],
+                           self.text[i], self.n_tokens[i], self.source[i], self.log_ratio[i])
+
+    def __iter__(self) -> Iterator[DecodedText]:
+        model = self.model
+        for row in zip(self.text_id, self.prompt_id, self.seed, self.prompt, self.text, self.n_tokens,
+                       self.source, self.log_ratio):
+            yield DecodedText(row[0], row[1], model, *row[2:])
+
+
+def read_text_columns(path: str | Path) -> dict[str, TextColumns]:
+    """Read a ``texts.jsonl`` of `DecodedText` rows into one `TextColumns` per model (in
+    `MODELS` order, each in file order), with `read_records`' checks and errors."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"records file not found: {str(path)!r}")
+    names = {f.name for f in fields(DecodedText)}
+    required = {f.name for f in fields(DecodedText) if f.default is MISSING and f.default_factory is MISSING}
+    known_shapes: set[tuple] = set()
+    columns = {m: TextColumns(m) for m in MODELS}
+    loads = json.loads
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                row = loads(line)
+            except json.JSONDecodeError as err:
+                if not line.strip():
+                    continue
+                raise DataError(f"{path}:{lineno}: not a valid DecodedText record ({err})") from None
+            shape = tuple(row) if isinstance(row, dict) else None
+            if shape not in known_shapes:  # check each distinct set of fields once
+                if shape is None:
+                    raise DataError(f"{path}:{lineno}: not a valid DecodedText record (not an object)")
+                if set(shape) - names:
+                    raise DataError(f"{path}:{lineno}: unknown fields {sorted(set(shape) - names)} for DecodedText")
+                if required - set(shape):
+                    raise DataError(f"{path}:{lineno}: not a valid DecodedText record "
+                                    f"(missing {sorted(required - set(shape))})")
+                known_shapes.add(shape)
+            model = row["model"]
+            if model not in columns:
+                raise DataError(f"text {row['text_id']!r}: model must be one of {MODELS}, got {model!r}")
+            columns[model].append(row)
+    return columns

@@ -281,6 +281,12 @@ class ToyWorld:
     # ---- reading texts back -------------------------------------------------------------
 
     @staticmethod
+    def topic(text: str) -> str | None:
+        """``annotate(text).topic`` without the style markers: the topic with most words."""
+        counts = Counter(WORD_TO_TOPIC[w] for w in _WORD.findall(text.lower()) if w in WORD_TO_TOPIC)
+        return min(counts, key=lambda t: (-counts[t], t)) if counts else None
+
+    @staticmethod
     def annotate(text: str) -> Annotation:
         """Count topic words and detect style markers in any text (generated or sampled)."""
         lower = text.lower()
@@ -293,6 +299,8 @@ def _insert(sentences: list[_Sentence], new: _Sentence, rng: random.Random) -> l
     i = rng.randint(0, len(sentences))
     return [*sentences[:i], new, *sentences[i:]]
 
+
+_WORD = re.compile(r"[a-z]+")
 
 # A marker must stand as whole words: "lol" is not found inside "lollipop".
 _MARKER_PATTERNS = {

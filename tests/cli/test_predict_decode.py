@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import pytest
 import yaml
@@ -89,7 +90,7 @@ def test_killed_ddp_decoding_resumes_to_the_uninterrupted_result(tmp_path, tiny_
     uninterrupted = read_records(tmp_path / "fresh" / "texts.jsonl", DecodedText)
 
     def as_set(records):
-        return {json.dumps(r.__dict__, sort_keys=True) for r in records}
+        return {json.dumps(asdict(r), sort_keys=True) for r in records}
 
     assert as_set(resumed) == as_set(uninterrupted)
 

@@ -85,3 +85,8 @@ def test_bad_mixture_specs_are_clear_errors(spec, message):
     with pytest.raises(ConfigError) as err:
         Mixture.from_spec(spec)
     assert message in str(err.value)
+
+
+def test_topic_alone_is_annotates_topic():
+    texts = [*(d.text for d in ToyWorld(seed=5).documents(300)), "Nothing here at all."]
+    assert [ToyWorld.topic(t) for t in texts] == [ToyWorld.annotate(t).topic for t in texts]

@@ -1,6 +1,7 @@
 """`ActiveSampler` + `ActivePromptDataModule` on tiny models: rounds, stop, logging, resume."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_rounds_until_the_budget_then_resume_and_rerun(tmp_path, tiny_model_dir,
     # a killed run: the last round's texts are lost; the rerun replans the same rounds and
     # decodes only what is missing
     kept = [t for t in texts if prompt_round(t.prompt_id) < 2]
-    (out / "texts.jsonl").write_text("".join(json.dumps(t.__dict__) + "\n" for t in kept))
+    (out / "texts.jsonl").write_text("".join(json.dumps(asdict(t)) + "\n" for t in kept))
     writer, model = run(out, tiny_model_dir, other)
     assert writer.n_written == 16  # 8 prompts x 2 models
     again = read_records(out / "texts.jsonl", DecodedText)

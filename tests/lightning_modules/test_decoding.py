@@ -5,6 +5,7 @@ two-tokenizer case is covered everywhere); no quickstart model is needed.
 """
 
 import json
+from dataclasses import asdict
 
 import pytest
 import pytorch_lightning as pl
@@ -129,8 +130,8 @@ def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, oth
     assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
     one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
     assert len(one) == 64 and all(r.log_ratio is not None and r.log_ratio != 0 for r in one if r.text)
-    assert ({json.dumps(r.__dict__, sort_keys=True) for r in one}
-            == {json.dumps(r.__dict__, sort_keys=True) for r in two})
+    assert ({json.dumps(asdict(r), sort_keys=True) for r in one}
+            == {json.dumps(asdict(r), sort_keys=True) for r in two})
 
 
 def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model_dir):
@@ -152,4 +153,4 @@ def test_parquet_output_matches_jsonl(tmp_path, tiny_model_dir, other_model_dir)
                callbacks=[DecodedTextWriter(str(tmp_path), parquet=True)]).predict(
         decoder(tiny_model_dir, other_model_dir), datamodule=data(free=3, toyworld=None, samples_per_prompt=1))
     rows = pq.read_table(tmp_path / "texts.parquet").to_pylist()
-    assert rows == [r.__dict__ for r in texts(tmp_path)] and len(rows) == 6
+    assert rows == [asdict(r) for r in texts(tmp_path)] and len(rows) == 6

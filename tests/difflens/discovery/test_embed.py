@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from difflens.discovery.embed import TextEmbedder, load_sentence_encoder, model_slug
-from difflens.errors import ModelLoadError
+from difflens.discovery.embed import (
+    EmbeddingCache,
+    TextEmbedder,
+    load_sentence_encoder,
+    model_slug,
+    text_key,
+    text_keys,
+)
+from difflens.errors import DataError, ModelLoadError
 
 
 class NoModel:
@@ -41,9 +48,57 @@ def test_new_texts_are_added_to_the_cache(tmp_path, embedder):
     e2 = TextEmbedder(cache_dir=tmp_path, encoder=embedder)
     e2.encode(["one", "two"])
     assert e2.n_encoded == 1
-    assert len(list((tmp_path / model_slug("all-MiniLM-L6-v2")).glob("part-*.npz"))) == 2
+    assert len(list((tmp_path / model_slug("all-MiniLM-L6-v2")).glob("part-*.keys.npy"))) == 2
 
 
 def test_missing_embedding_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_sentence_encoder(str(tmp_path / "nope"))
+
+
+class HashEncoder:
+    """A stand-in encoder: a unit vector from each text's hash (fast, deterministic)."""
+
+    def encode(self, texts, **kwargs):
+        rows = [np.random.default_rng(list(text_key(t).encode())).standard_normal(12) for t in texts]
+        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+def test_texts_in_one_run_of_a_part_are_served_from_the_map_without_a_copy(tmp_path):
+    texts = [f"text {i}" for i in range(50)]
+    e = TextEmbedder(cache_dir=tmp_path, encoder=HashEncoder())
+    x = e.encode(texts)
+    again = TextEmbedder(cache_dir=tmp_path, encoder=NoModel())
+    run = again.matrix(texts[10:30])
+    assert isinstance(run, np.memmap) and not run.flags.writeable
+    np.testing.assert_array_equal(run, x[10:30])
+    # out of order, repeated, across two parts: gathered, same vectors
+    e.encode(["late one", "late two"])
+    mixed = ["late two", *texts[5:8], "late two", texts[0]]
+    gathered = again.matrix(mixed)
+    assert not isinstance(gathered, np.memmap) and again.n_encoded == 0
+    np.testing.assert_array_equal(gathered, HashEncoder().encode(mixed))
+
+
+def test_first_format_parts_are_still_read(tmp_path):
+    texts = ["old one", "old two"]
+    vectors = HashEncoder().encode(texts)
+    directory = tmp_path / model_slug("all-MiniLM-L6-v2")
+    directory.mkdir()
+    np.savez(directory / "part-old.npz", keys=np.asarray([text_key(t) for t in texts]), vectors=vectors)
+    e = TextEmbedder(cache_dir=tmp_path, encoder=HashEncoder())
+    np.testing.assert_array_equal(e.encode(["old two", "new", "old one"]),
+                                  HashEncoder().encode(["old two", "new", "old one"]))
+    assert e.n_encoded == 1 and len(list(directory.glob("part-*.keys.npy"))) == 1
+
+
+def test_a_part_is_invisible_until_its_keys_are_committed(tmp_path):
+    cache = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2")
+    writer = cache.open_part(3, 4)
+    writer.array[:] = np.eye(3, 4)
+    assert EmbeddingCache(tmp_path, "all-MiniLM-L6-v2").parts() == []
+    writer.commit([text_key(t) for t in "abc"])
+    reader = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2")
+    np.testing.assert_array_equal(reader.matrix(text_keys(["c", "a"])), np.eye(3, 4)[[2, 0]])
+    with pytest.raises(DataError, match="1 texts are not in the embedding cache"):
+        reader.matrix(text_keys(["a", "zzz"]))

@@ -88,3 +88,18 @@ def test_minibatch_kmeans_for_large_sets_finds_the_same_areas(planted):
     c = kmeans(base, 5, minibatch_above=100)
     for area in range(5):
         assert len(set(c.labels[yb == area])) == 1
+
+
+def test_rows_of_a_memory_mapped_array_are_read_through_its_file(tmp_path):
+    from difflens.discovery.matching import release, take_rows
+
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=(1000, 7))
+    x[:] = np.arange(7000, dtype=np.float32).reshape(1000, 7)
+    x.flush()
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    view = mapped[123:900]
+    rows = np.array([0, 5, 5, 776, 300])
+    np.testing.assert_array_equal(take_rows(view, rows), np.asarray(view)[rows])
+    np.testing.assert_array_equal(take_rows(np.asarray(view), rows), np.asarray(view)[rows])  # in memory
+    release(view)
+    np.testing.assert_array_equal(view[776], x[899])  # released pages come back from the file

@@ -2,8 +2,10 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from difflens.discovery import pipeline
 from difflens.discovery.embed import TextEmbedder
 from difflens.discovery.pipeline import DiscoveryConfig, run_discovery
 from difflens.discovery.proposal import ProposalSettings
@@ -88,3 +90,33 @@ def test_discovery_bad_input(texts_file, tmp_path):
         DiscoveryConfig.from_dict({"texts": "t", "output_dir": "o", "n_cluster": 3})
     with pytest.raises(ConfigError, match="matching"):
         DiscoveryConfig(texts="t", output_dir="o", matching="nearest")
+
+
+def test_map_and_projector_show_a_bounded_sample_in_binary_form(texts_file, tmp_path, embedder, monkeypatch, capsys):
+    from tensorboard.plugins.projector.projector_plugin import _read_tensor_binary_file
+
+    monkeypatch.setattr(pipeline, "PROJECTOR_MAX_POINTS", 100)
+    out = tmp_path / "discover"
+    run_discovery(config(texts_file, out), embedder=TextEmbedder(cache_dir=tmp_path / "cache", encoder=embedder))
+    assert "a uniform sample of 100 of the 160 texts" in capsys.readouterr().out
+    metadata = next((out / "tensorboard").rglob("metadata.tsv")).read_text().splitlines()
+    assert len(metadata) == 101 and {row.split("\t")[0] for row in metadata[1:]} == {"base", "intervention"}
+    config_text = next((out / "tensorboard").rglob("projector_config.pbtxt")).read_text()
+    assert "tensors.bytes" in config_text and "tensor_shape: 100" in config_text
+    vectors = _read_tensor_binary_file(str(next((out / "tensorboard").rglob("tensors.bytes"))), [100, 384])
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    clusters = json.loads((out / "clusters.json").read_text())
+    assert len(clusters["assignments"]["base"]) == 80  # the sample bounds the views only
+
+
+def test_cluster_topics_and_streamed_assignments_are_what_the_direct_forms_give(tmp_path):
+    texts = [d.text for d in ToyWorld(seed=4).documents(120)] + ["no topic words"]
+    labels = np.arange(len(texts)) % 7
+    expected = [pipeline.toyworld_topics([t for t, c in zip(texts, labels) if c == k]) for k in range(7)]
+    assert pipeline.cluster_topics(texts, labels, 7) == expected
+    report = {"mode": "base_init", "pairs": [{"pair_id": 0}], "assignments": None, "proposal": {"dropped": []}}
+    for assignments in ({"base": (["a", 'b"c'], np.array([1, 2])), "intervention": (["d"], np.array([0]))},
+                        {"base": (["a", "b", "a"], np.array([1, 2, 5])), "intervention": ([], np.array([], int))}):
+        pipeline.write_clusters_json(tmp_path / "c.json", report, assignments)
+        direct = {**report, "assignments": {k: dict(zip(ids, c.tolist())) for k, (ids, c) in assignments.items()}}
+        assert (tmp_path / "c.json").read_text() == json.dumps(direct, indent=2) + "\n"

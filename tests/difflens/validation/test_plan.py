@@ -1,5 +1,7 @@
 """The validation plan keeps proposal texts out, uses each text once, and fixes n up front."""
 
+from dataclasses import asdict
+
 import pytest
 
 from difflens.errors import ConfigError, DataError
@@ -49,7 +51,7 @@ def test_shortfall_is_reported_and_fresh_texts_fill_it(inputs):
     # 60 per model, 20 shown to proposers, 40 left for 4 x 12 = 48
     assert allocation.shortfall == {"base": 8, "intervention": 8}
     extra = toy_texts(70)[60:70] + toy_texts(70)[130:140]
-    extra = [type(t)(**{**t.__dict__, "text_id": t.text_id.replace("/p", "/fresh")}) for t in extra]
+    extra = [type(t)(**{**asdict(t), "text_id": t.text_id.replace("/p", "/fresh")}) for t in extra]
     filled = allocate(hypotheses, texts, n_per_model=12, seed=0, fresh=extra)
     assert filled.complete and {t.text_id for t in filled.tasks if "fresh" in t.text_id}
 

@@ -5,8 +5,9 @@
   or style is an error (use an LLM backend for free-form ground truths).
 - ``propose``: ranks n-grams by the log-odds ratio with an informative Dirichlet prior
   (`log_odds.log_odds_dirichlet`), groups terms that occur in the same texts into themes, keeps
-  the themes whose sentences are significantly more common in group B (a theme pools the
-  evidence of its terms: a style's markers each show in a few texts, the style in many), and renders
+  the themes whose texts and sentences are both significantly more common in group B (a theme
+  pools the evidence of its terms: a style's markers each show in a few texts, the style in
+  many), and renders
   each theme as a sentence ("Texts from the intervention model talk about the ocean
   and the sea more often, mentioning wave, tide and reef").
 - ``judge``: combines exact keyword evidence (the hypothesis's own words and quoted phrases,
@@ -225,11 +226,13 @@ class OfflineAssistant(Assistant):
         entry = min(self.candidate_z, self.min_z)
         candidates = [s.term for s in scores[: self.max_terms] if s.z >= entry and s.count_b >= 2]
         pooled = [set(ngram_counts([t], self.max_ngram)) for t in (*texts_a, *texts_b)]
-        # a theme's evidence is counted over sentences, as the log-odds are over n-grams: per text,
-        # a group of longer texts would have more of every phrase and pass with any of them
-        units_a = [set(ngram_counts([s], self.max_ngram)) for t in texts_a for s in sentences(t)]
-        units_b = [set(ngram_counts([s], self.max_ngram)) for t in texts_b for s in sentences(t)]
-        themes = [(self._theme_z(theme, units_a + units_b, len(units_a)), theme)
+        # A theme's evidence is counted over texts and over sentences, and it needs both: over
+        # texts alone, a group of longer texts has more of every phrase; over sentences alone, a
+        # topic that a few more texts happen to have shows in each of their sentences.
+        sentence_units = [set(ngram_counts([s], self.max_ngram)) for t in (*texts_a, *texts_b) for s in sentences(t)]
+        n_sentences_a = sum(len(sentences(t)) for t in texts_a)
+        themes = [(min(self._theme_z(theme, pooled, len(texts_a)),
+                       self._theme_z(theme, sentence_units, n_sentences_a)), theme)
                   for theme in self._themes(candidates, pooled)]
         # strongest evidence first; a stable sort keeps the best-term order among equals
         themes = [theme for z, theme in sorted(themes, key=lambda zt: -zt[0]) if z >= self.min_z]
@@ -267,8 +270,8 @@ class OfflineAssistant(Assistant):
         return themes
 
     def _theme_z(self, theme: _Theme, pooled: list[set[str]], n_a: int) -> float:
-        """Two-proportion z-score of the units (sentences) containing any of the theme's best
-        terms, group B against group A (``pooled``: each unit's n-grams, group A's ``n_a`` first)."""
+        """Two-proportion z-score of the units (texts or sentences) containing any of the theme's
+        best terms, group B against group A (``pooled``: each unit's n-grams, group A's ``n_a`` first)."""
         terms = theme.terms[: self.theme_terms]
         has = [any(t in grams for t in terms) for grams in pooled]
         x_a, x_b = sum(has[:n_a]), sum(has[n_a:])

@@ -50,13 +50,14 @@ class ContrastSettings:
             texts of the other model as group A.
         hypotheses_per_round: hypotheses asked for per direction and round.
         folds: cross-validation folds for the out-of-fold probabilities.
-        alpha: a round runs only while the classifier's out-of-fold AUC is significant at this
-            level (one-sided Mann–Whitney; 1 = no test) ...
-        min_auc: ... and above this. Both off by default: when a minority of texts differ (a
-            style in a sixth of them) the AUC over every text is near 0.5, and cross-validation
-            pulls a null AUC below 0.5, even though the classifier's most confident texts are
-            where the difference is; what is proposed from them is tested by the proposer's own
-            statistics and then by validation.
+        alpha: a proposal is made only while the classifier's out-of-fold AUC is significant
+            at this level (one-sided Mann–Whitney; 1 = no test) ...
+        min_auc: ... and at least this. Lenient by default (0.5: no better than chance stops
+            it): when a minority of texts differ (a style in a sixth of them) the AUC over every
+            text stays near 0.5 although the classifier's most confident texts are where the
+            difference is; what is proposed from them is tested by the proposer's own statistics
+            and then by validation. Cross-validation pulls a null AUC below 0.5, so a search
+            that has explained everything stops here.
         explained_threshold: a pool text the judge scores above this for an accepted
             hypothesis counts as explained and leaves the pool.
         max_ngram: longest word n-gram feature.
@@ -71,7 +72,7 @@ class ContrastSettings:
     texts_per_side: int = 40
     hypotheses_per_round: int = 2
     folds: int = 5
-    alpha: float = 1.0
+    alpha: float = 0.5
     min_auc: float = 0.0
     explained_threshold: float = 0.75
     max_ngram: int = 2

@@ -159,7 +159,7 @@ class OfflineAssistant(Assistant):
     backend = "offline"
 
     def __init__(self, seed: int = 0, max_ngram: int = 3, prior_strength: float = 500.0, min_z: float = 3.0,
-                 candidate_z: float = 1.5, theme_terms: int = 5, terms_per_hypothesis: int = 3, max_terms: int = 60,
+                 candidate_z: float = 1.5, theme_terms: int = 10, terms_per_hypothesis: int = 3, max_terms: int = 60,
                  keyword_weight: float = 2.0, similarity_weight: float = 0.5, embedder_path: str | None = None,
                  device: str = "cpu", reference_texts: Sequence[str] | None = None, embedder: object | None = None):
         if max_ngram < 1:

@@ -286,4 +286,17 @@ def write_views(config: DiscoveryConfig, out: Path, matching: Matching, result: 
     texts = [base.text[i] if isinstance(base, TextColumns) else base[i].text for i in sample_a.tolist()] + \
         [intervention.text[i] if isinstance(intervention, TextColumns) else intervention[i].text
          for i in sample_b.tolist()]
-    write_projector(out / "tensorboard", everything, models, clusters, texts)
+    write_projector(out / "tensorboard", everything, models, clusters, texts, scalars=discovery_scalars(
+        matching, result, len(base), len(intervention)))
+
+
+def discovery_scalars(matching: Matching, result: ProposalResult, n_base: int,
+                      n_intervention: int) -> list[tuple[str, float, int]]:
+    """What TensorBoard shows of a discovery run, as ``(tag, value, step)``: sizes, pairs and
+    hypotheses, and the discriminative stage's out-of-fold AUC at each of its steps."""
+    counts = {"texts_base": n_base, "texts_intervention": n_intervention, "cluster_pairs": len(matching.pairs),
+              "pairs_selected": len(result.selected_pairs), "hypotheses": len(result.hypotheses),
+              "dropped": len(result.dropped),
+              "hypotheses_about_base": sum(h.direction == "base" for h in result.hypotheses)}
+    return [(f"discovery/{name}", float(value), 0) for name, value in counts.items()] + \
+        [("discovery/contrast_auc", row["auc"], step) for step, row in enumerate(result.contrast)]

@@ -64,10 +64,12 @@ def plot_map(points: np.ndarray, models: Sequence[str], path: str | Path,
 
 
 def write_projector(log_dir: str | Path, embeddings: np.ndarray, models: Sequence[str], clusters: Sequence[int],
-                    texts: Sequence[str], tag: str = "texts") -> None:
+                    texts: Sequence[str], tag: str = "texts",
+                    scalars: Sequence[tuple[str, float, int]] = ()) -> None:
     """Write the embeddings with model, cluster and text labels for TensorBoard's projector
     (``<log_dir>/00000/<tag>/tensors.bytes`` and ``metadata.tsv``, listed in
-    ``projector_config.pbtxt`` with the tensor's shape)."""
+    ``projector_config.pbtxt`` with the tensor's shape), and ``scalars`` (``(tag, value, step)``)
+    to the run's event file."""
     from google.protobuf import text_format
     from tensorboard.plugins.projector.projector_config_pb2 import ProjectorConfig
     from torch.utils.tensorboard import SummaryWriter
@@ -76,7 +78,10 @@ def write_projector(log_dir: str | Path, embeddings: np.ndarray, models: Sequenc
         return " ".join(text.split())[:200] or "(empty)"
 
     def fill(directory: Path) -> None:
-        SummaryWriter(log_dir=str(directory)).close()  # an event file makes the directory a run
+        writer = SummaryWriter(log_dir=str(directory))  # an event file makes the directory a run
+        for name, value, step in scalars:
+            writer.add_scalar(name, value, step)
+        writer.close()
         subdir = f"00000/{tag}"
         (directory / subdir).mkdir(parents=True)
         np.ascontiguousarray(embeddings, dtype="<f4").tofile(directory / subdir / "tensors.bytes")

@@ -58,6 +58,11 @@ def test_discovery_writes_ranked_pairs_hypotheses_map_and_projector(texts_file, 
     assert list((out / "tensorboard").rglob("projector_config.pbtxt"))
     metadata = next((out / "tensorboard").rglob("metadata.tsv")).read_text().splitlines()
     assert metadata[0] == "model\tcluster\ttext" and len(metadata) == 161
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard")).Reload()
+    assert events.Scalars("discovery/hypotheses")[0].value == len(hypotheses)
+    assert events.Scalars("discovery/texts_base")[0].value == 80
 
     # a rerun embeds nothing (every text is cached) and proposes the same hypotheses
     again = TextEmbedder(cache_dir=cache, encoder=NoModel())

@@ -221,31 +221,33 @@ def read_text_columns(path: str | Path) -> dict[str, TextColumns]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"records file not found: {str(path)!r}")
+    if not path.is_file():
+        raise DataError(f"{str(path)!r} is a directory, not a JSONL file of DecodedText records; give the file "
+                        f"inside it (e.g. {path / 'texts.jsonl'})")
     names = {f.name for f in fields(DecodedText)}
     required = {f.name for f in fields(DecodedText) if f.default is MISSING and f.default_factory is MISSING}
     known_shapes: set[tuple] = set()
     columns = {m: TextColumns(m) for m in MODELS}
     loads = json.loads
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                row = loads(line)
-            except json.JSONDecodeError as err:
-                if not line.strip():
-                    continue
-                raise DataError(f"{path}:{lineno}: not a valid DecodedText record ({err})") from None
-            shape = tuple(row) if isinstance(row, dict) else None
-            if shape not in known_shapes:  # check each distinct set of fields once
-                if shape is None:
-                    raise DataError(f"{path}:{lineno}: not a valid DecodedText record (not an object)")
-                if set(shape) - names:
-                    raise DataError(f"{path}:{lineno}: unknown fields {sorted(set(shape) - names)} for DecodedText")
-                if required - set(shape):
-                    raise DataError(f"{path}:{lineno}: not a valid DecodedText record "
-                                    f"(missing {sorted(required - set(shape))})")
-                known_shapes.add(shape)
-            model = row["model"]
-            if model not in columns:
-                raise DataError(f"text {row['text_id']!r}: model must be one of {MODELS}, got {model!r}")
-            columns[model].append(row)
+    for lineno, line in utf8_lines(path):
+        try:
+            row = loads(line)
+        except json.JSONDecodeError as err:
+            if not line.strip():
+                continue
+            raise DataError(f"{path}:{lineno}: not a valid DecodedText record ({err})") from None
+        shape = tuple(row) if isinstance(row, dict) else None
+        if shape not in known_shapes:  # check each distinct set of fields once
+            if shape is None:
+                raise DataError(f"{path}:{lineno}: not a valid DecodedText record (not an object)")
+            if set(shape) - names:
+                raise DataError(f"{path}:{lineno}: unknown fields {sorted(set(shape) - names)} for DecodedText")
+            if required - set(shape):
+                raise DataError(f"{path}:{lineno}: not a valid DecodedText record "
+                                f"(missing {sorted(required - set(shape))})")
+            known_shapes.add(shape)
+        model = row["model"]
+        if model not in columns:
+            raise DataError(f"text {row['text_id']!r}: model must be one of {MODELS}, got {model!r}")
+        columns[model].append(row)
     return columns

@@ -173,13 +173,14 @@ def score_hypotheses(hypotheses: Sequence[Hypothesis], tasks: Sequence[Judgement
 def paired_counts(tasks: Sequence[JudgementTask], by_index: dict[int, Judgement],
                   positive_threshold: float) -> dict:
     """``p_paired`` and ``discordant`` of one hypothesis from its tasks' same-prompt pairs
-    (nothing for an unpaired plan). A pair counts only when both of its judgements are usable."""
+    (nothing for an unpaired plan). A pair counts only when both of its judgements were made and
+    are usable."""
     pairs: dict[str, dict[int, bool]] = {}
     for task in tasks:
         if not task.pair:
             return {}
-        judgement = by_index[task.index]
-        if judgement.usable:
+        judgement = by_index.get(task.index)
+        if judgement is not None and judgement.usable:
             pairs.setdefault(task.pair, {})[task.label] = judgement.score > positive_threshold
     complete = [p for p in pairs.values() if len(p) == 2]
     direction_only = sum(p[1] and not p[0] for p in complete)

@@ -170,7 +170,7 @@ def clusters_report(config: DiscoveryConfig, matching: Matching, base: Sequence[
         "assignments": None,
         "proposal": {**asdict(config.proposal), "selected_pairs": proposal.selected_pairs,
                      "dropped": proposal.dropped, "n_texts_shown": len(proposal.proposal_text_ids),
-                     "contrast": proposal.contrast},
+                     "contrast": proposal.contrast, "ranking": proposal.ranking},
     }
 
 

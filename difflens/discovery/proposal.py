@@ -41,6 +41,10 @@ round after round on the texts no accepted hypothesis explains (residual search)
 with the texts of the cluster pairs that already have hypotheses set aside, so it looks for
 what the clusters did not explain; it proposes decreases too (``direction="base"``).
 
+Ranking (`difflens.discovery.ranking`, ``rank``): the accepted hypotheses are written
+strongest first, by their judged flag rates on one sample of proposal-split texts, since
+SAFFRON's levels favour the hypotheses it tests first.
+
 Diversification: each proposal is embedded; one too similar (cosine) to an accepted hypothesis
 is dropped as a duplicate, and the proposer is told which themes are already covered.
 """
@@ -57,6 +61,7 @@ import numpy as np
 from difflens.discovery.contrast import ContrastSettings, residual_search
 from difflens.discovery.matching import ClusterPair, Matching, cohens_h, two_proportion_test
 from difflens.discovery.openings import openings_leading_in
+from difflens.discovery.ranking import RankSettings, rank_hypotheses, rename_ids
 from difflens.errors import ConfigError
 from difflens.likelihood import text_divergence
 from difflens.records import DecodedText, Hypothesis
@@ -92,6 +97,8 @@ class ProposalSettings:
         condition_words: at most this many words of a text's first sentence in its opening.
         contrast: the discriminative stage with residual search (`ContrastSettings`;
             ``rounds: 0`` turns it off).
+        rank: the order hypotheses are written in, strongest on the proposal split first
+            (`RankSettings`; ``texts_per_side: 0`` keeps the order the proposers ran in).
         seed: seed of the proposal split and of the draws.
     """
 
@@ -106,15 +113,18 @@ class ProposalSettings:
     condition_prompts: int = 0
     condition_words: int = 16
     contrast: ContrastSettings = field(default_factory=lambda: ContrastSettings(rounds=0))
+    rank: RankSettings = field(default_factory=RankSettings)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.contrast, dict):
-            known = {f.name for f in fields(ContrastSettings)}
-            unknown = set(self.contrast) - known
-            if unknown:
-                raise ConfigError(f"unknown proposal.contrast setting(s) {sorted(unknown)}; known: {sorted(known)}")
-            self.contrast = ContrastSettings(**self.contrast)
+        for name, cls in (("contrast", ContrastSettings), ("rank", RankSettings)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                unknown = set(value) - {f.name for f in fields(cls)}
+                if unknown:
+                    raise ConfigError(f"unknown proposal.{name} setting(s) {sorted(unknown)}; known: "
+                                      f"{sorted(f.name for f in fields(cls))}")
+                setattr(self, name, cls(**value))
         if not 0 < self.proposal_fraction < 1:
             raise ConfigError(f"proposal_fraction must be in (0, 1), got {self.proposal_fraction}")
         if not 0 < self.alpha <= 1:
@@ -140,6 +150,8 @@ class ProposalResult:
         untargeted_tests: ``pair_id -> (p-value, Cohen's h)`` of each pair's test on the
             untargeted texts alone (`untargeted_tests`); empty when no text is targeted.
         contrast: the discriminative stage's rounds (`ContrastProposal` rows as dicts).
+        ranking: one row per hypothesis in the written order, with its flag counts on the
+            ranking sample (`difflens.discovery.ranking`); empty when not ranked.
     """
 
     hypotheses: list[Hypothesis] = field(default_factory=list)
@@ -148,6 +160,7 @@ class ProposalResult:
     proposal_text_ids: set[str] = field(default_factory=set)
     untargeted_tests: dict[int, tuple[float, float]] = field(default_factory=dict)
     contrast: list[dict] = field(default_factory=list)
+    ranking: list[dict] = field(default_factory=list)
 
 
 def in_proposal_pool(text_id: str, fraction: float, seed: int) -> bool:
@@ -328,6 +341,16 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
             explained_pairs.append(pair)
     if settings.contrast.rounds:
         discriminate(assistant, matching, base, intervention, pool_a, pool_b, explained_pairs, accepted, settings)
+    if settings.rank.texts_per_side and result.hypotheses:
+        rng = random.Random(f"{settings.seed}:rank")
+        n = settings.rank.texts_per_side
+        sample = {"base": [base[i] for i in _draw([i for i in split_a if not base[i].targeted], n, rng)],
+                  "intervention": [intervention[i] for i in _draw([i for i in split_b if not intervention[i].targeted],
+                                                                  n, rng)]}
+        result.hypotheses, result.ranking, renamed = rank_hypotheses(assistant, result.hypotheses, sample,
+                                                                     settings.rank.threshold)
+        result.proposal_text_ids.update(t.text_id for texts in sample.values() for t in texts)
+        result.dropped = [{**d, "reason": rename_ids(d["reason"], renamed)} for d in result.dropped]
     return result
 
 

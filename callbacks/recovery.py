@@ -3,7 +3,10 @@
 Runs on rank 0 in ``on_test_end``, after `SaffronCallback` (list it after that callback): it
 reads ``saffron_results.jsonl``, matches the validated hypotheses to the ground truths
 (`difflens.discovery.recovery`), and writes ``recovery.json`` and ``recovery.md`` beside the
-SAFFRON results; recall and precision go to TensorBoard.
+SAFFRON results; recall and precision go to TensorBoard. A validated hypothesis that matches
+no ground truth still counts as correct for precision when the change it claims is real in the
+toy-world annotations of the models' untargeted texts (the data module's ``reference_texts``:
+the pool's and the fresh samples', not only those the plan judged).
 """
 
 from __future__ import annotations
@@ -66,10 +69,8 @@ class GroundTruthRecoveryCallback(pl.Callback):
             similarity = assistant_similarity([g.description for g in truths], texts, pl_module.judge)
         else:
             similarity = toyworld_similarity(truths, texts, [r["direction"] for r in validated])
-        held_out: dict[str, list[str]] = {}
-        for task in data.tasks:
-            held_out.setdefault(task.model, []).append(task.text)
-        real = {r["hypothesis_id"]: toyworld_real_difference(r["text"], r["direction"], held_out) for r in validated}
+        real = {r["hypothesis_id"]: toyworld_real_difference(r["text"], r["direction"], data.reference_texts)
+                for r in validated}
         self.report = recovery_report(truths, validated, similarity, self.threshold, real, self.matcher)
         write_json(out_dir / "recovery.json", self.report.to_dict())
         write_text(out_dir / "recovery.md", recovery_markdown(self.report, truths))

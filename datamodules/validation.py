@@ -15,6 +15,7 @@ hypothesis's n is chosen from them (`difflens.validation.sample_size`) before th
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -135,6 +136,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self._loaded: dict[str, tuple] = {}  # model name -> (model, tokenizer), for fresh samples
         self.hypotheses: list[Hypothesis] = []
         self.tasks: list[JudgementTask] = []
+        self.reference_texts: dict[str, list[str]] = {}
         self.previous: dict = {}
         self.pending: list[JudgementTask] = []
 
@@ -218,12 +220,23 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                 write_plan(self.plan_path, tasks, fingerprint, self.sample_sizes)
             barrier()
         self.tasks = tasks
+        self.reference_texts = self._reference_texts(texts)
         self.previous = journal.read_all()
         self.pending = [t for t in tasks if t.index not in self.previous]
         if self.previous and rank == 0:
             print(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
                   f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
                   flush=True)
+
+    def _reference_texts(self, texts: list[DecodedText], most: int = 20_000) -> dict[str, list[str]]:
+        """Each model's untargeted texts of the pool sources and fresh samples (a seeded sample of
+        at most ``most``): what recovery scoring measures a claimed difference on, far more than
+        the judged texts of any one plan."""
+        fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
+        pool = [t for t in texts if self.pool_sources is None or t.source in self.pool_sources]
+        out = {m: [t.text for t in [*pool, *fresh] if t.model == m and not t.targeted] for m in MODELS}
+        return {m: random.Random(f"{self.seed}:reference:{m}").sample(v, most) if len(v) > most else v
+                for m, v in out.items()}
 
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
         if self.pool_sources is not None:

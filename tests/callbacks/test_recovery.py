@@ -19,9 +19,11 @@ def test_toyworld_matcher_scores_a_base_direction_hypothesis_as_a_decrease(tmp_p
                {"hypothesis_id": "h2", "text": "Texts from the intervention model mention the sea less often",
                 "direction": "intervention", "rejected": True}]
     (tmp_path / RESULTS_FILE).write_text("".join(json.dumps(r) + "\n" for r in results))
-    tasks = [SimpleNamespace(model=t.model, text=t.text) for t in toy_texts(400)]
-    trainer = SimpleNamespace(is_global_zero=True, datamodule=SimpleNamespace(out_dir=str(tmp_path), tasks=tasks),
-                              logger=None)
+    reference = {"base": [], "intervention": []}
+    for t in toy_texts(400):
+        reference[t.model].append(t.text)
+    trainer = SimpleNamespace(is_global_zero=True, logger=None,
+                              datamodule=SimpleNamespace(out_dir=str(tmp_path), reference_texts=reference))
     callback = GroundTruthRecoveryCallback(str(tmp_path / "gt.json"), matcher="toyworld")
     callback.on_test_end(trainer, None)
     report = json.loads((tmp_path / "recovery.json").read_text())

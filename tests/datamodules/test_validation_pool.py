@@ -15,3 +15,15 @@ def test_pool_sources_keep_targeted_texts_out_of_validation(tmp_path):
     data.setup("test")
     judged = {t.text_id for t in data.tasks}
     assert len(judged) == 12 and all("/free:" in i for i in judged)
+    # recovery scoring measures claimed differences on every untargeted pool text, not only the judged
+    assert data.reference_texts == {m: [f"text {m} free {i}" for i in range(6)] for m in ("base", "intervention")}
+
+
+def test_reference_texts_are_a_seeded_sample_when_many(tmp_path):
+    texts = [DecodedText(f"{m}/free:{i}/0", f"free:{i}", m, 0, "", f"text {m} {i}", 3, "free")
+             for m in ("base", "intervention") for i in range(30)]
+    data = HypothesisValidationDataModule(str(tmp_path / "texts.jsonl"), str(tmp_path / "h.jsonl"),
+                                          out_dir=str(tmp_path / "v"))
+    sample = data._reference_texts(texts, most=10)
+    assert {m: len(v) for m, v in sample.items()} == {"base": 10, "intervention": 10}
+    assert sample == data._reference_texts(texts, most=10) and set(sample["base"]) < {t.text for t in texts}

@@ -30,7 +30,9 @@ intervention do differently here". Either way the proposer characterises group B
 intervention.
 
 Differences spread over every cluster (a style) change no cluster's size; an optional last
-proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them.
+proposal from the texts outside the selected clusters (``global_texts_per_side``) catches them,
+in both directions: what the intervention's texts have more of, and what the base's have more
+of (a style the intervention uses less, spread over every cluster as well).
 Both models answered the same prompts there, so targeted texts may take part, but only those
 the proposal split would have taken anyway: all of them would tilt the contrast towards the
 areas active sampling aimed at (and dilute a style shown in free generation).
@@ -339,6 +341,10 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         kept = accepted.add(proposals, "intervention", shown, pair, twins, abs(pair.cohens_h) if pair else 0.0)
         if pair is not None and kept:
             explained_pairs.append(pair)
+        if pair is None:  # the global contrast also asks what the base model does more: a style made rarer
+            decreases = assistant.propose([intervention[i].text for i in b_idx], [base[i].text for i in a_idx],
+                                          settings.hypotheses_per_pair, avoid=accepted.texts, subject="base")
+            accepted.add(decreases, "base", shown)
     if settings.contrast.rounds:
         discriminate(assistant, matching, base, intervention, pool_a, pool_b, explained_pairs, accepted, settings)
     if settings.rank.texts_per_side and result.hypotheses:

@@ -30,8 +30,8 @@ class WordContrastAssistant(Assistant):
     def __init__(self):
         self.calls = []
 
-    def propose(self, texts_a, texts_b, n_hypotheses, avoid=()):
-        self.calls.append({"a": list(texts_a), "b": list(texts_b), "avoid": list(avoid)})
+    def propose(self, texts_a, texts_b, n_hypotheses, avoid=(), subject="intervention"):
+        self.calls.append({"a": list(texts_a), "b": list(texts_b), "avoid": list(avoid), "subject": subject})
 
         def doc_freq(texts):
             return Counter(w for t in texts for w in set(re.findall(r"[a-z]+", t.lower())))
@@ -42,7 +42,7 @@ class WordContrastAssistant(Assistant):
         for word in sorted(gain, key=lambda w: (-gain[w], w)):
             if any(word in a for a in avoid):
                 continue
-            out.append(f"Texts from the intervention model mention {word} more often")
+            out.append(f"Texts from the {subject} model mention {word} more often")
             if len(out) == n_hypotheses:
                 break
         return out
@@ -145,11 +145,16 @@ def test_global_contrast_uses_texts_outside_the_selected_clusters(two_models):
     assistant = WordContrastAssistant()
     settings = ProposalSettings(max_pairs=1, hypotheses_per_pair=1, global_texts_per_side=50)
     result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words, settings)
-    assert len(assistant.calls) == 2 and result.hypotheses[-1].cluster_ids == []
+    assert len(assistant.calls) == 3 and result.hypotheses[-1].cluster_ids == []
     top = matching.pairs[0]
     inside = {r.text for r, c in zip(intervention, matching.intervention.labels) if c == top.intervention_cluster}
     assert not inside & set(assistant.calls[1]["b"]) and inside & set(assistant.calls[0]["b"])
     assert assistant.calls[1]["avoid"] == [result.hypotheses[0].text]
+    # and in the other direction: what the base's texts outside the clusters have more of
+    increase, decrease = assistant.calls[1:]
+    assert decrease["subject"] == "base" and (decrease["a"], decrease["b"]) == (increase["b"], increase["a"])
+    assert decrease["avoid"] == [h.text for h in result.hypotheses[:2]]
+    assert result.hypotheses[-1].direction == "base" and result.hypotheses[-1].text.startswith("Texts from the base")
 
 
 def test_conditional_twins_carry_openings_of_the_over_represented_models_texts(two_models):

@@ -251,7 +251,9 @@ class OfflineAssistant(Assistant):
     def _themes(candidates: list[str], pooled: list[set[str]]) -> list[_Theme]:
         """Greedy grouping, best term first. A term joins the first theme whose first term it
         contains or is contained in, whose toy-world topic or style it shares, or with whose
-        first term it co-occurs in at least 3 texts and 1.5 times as often as chance."""
+        first term it co-occurs in at least 3 texts and 1.5 times as often as chance, unless
+        the two name different topics or styles (two behaviours trained in together co-occur,
+        and one theme of both markers would describe neither)."""
         n_docs = len(pooled)
         themes: list[_Theme] = []
         for term in candidates:
@@ -261,7 +263,8 @@ class OfflineAssistant(Assistant):
                 seed = theme.terms[0]
                 co = len(docs & theme.docs)
                 lift = co * n_docs / max(len(docs) * len(theme.docs), 1)
-                if (_contains(seed, term) or _contains(term, seed) or (co >= 3 and lift >= 1.5)
+                other_kind = attribute is not None and theme.attribute is not None and attribute != theme.attribute
+                if (_contains(seed, term) or _contains(term, seed) or (co >= 3 and lift >= 1.5 and not other_kind)
                         or (attribute is not None and attribute == theme.attribute)):
                     theme.terms.append(term)
                     break

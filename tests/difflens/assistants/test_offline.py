@@ -78,6 +78,17 @@ def test_propose_recovers_every_planted_style(style):
     assert _plural_predicate(STYLE_BY_NAME[style].description) in first
 
 
+def test_two_styles_trained_in_together_are_two_hypotheses():
+    # every planted text carries both styles, so their markers co-occur; one theme of both would describe neither
+    world = ToyWorld(seed=9)
+    texts_a = [d.text for d in world.documents(200)]
+    texts_b = [d.text for d in world.documents(200, {"styles": {"casual": 0.5, "positive": 0.5}}, start=1000)]
+    proposed = OfflineAssistant().propose(texts_a, texts_b, 2)
+    print("proposed:", proposed)
+    named = [[s.name for s in STYLES if _plural_predicate(s.description) in h] for h in proposed]
+    assert sorted(n for names in named for n in names) == ["casual", "positive"] and all(len(n) == 1 for n in named)
+
+
 def test_propose_outside_the_toy_world_quotes_the_distinctive_phrases():
     texts_a = ["the report was filed on monday", "the meeting ran long"] * 10
     texts_b = ["the quarterly budget was approved", "budget cuts hit the quarterly plan"] * 10

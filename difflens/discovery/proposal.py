@@ -348,16 +348,23 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     if settings.contrast.rounds:
         discriminate(assistant, matching, base, intervention, pool_a, pool_b, explained_pairs, accepted, settings)
     if settings.rank.texts_per_side and result.hypotheses:
-        rng = random.Random(f"{settings.seed}:rank")
-        n = settings.rank.texts_per_side
-        sample = {"base": [base[i] for i in _draw([i for i in split_a if not base[i].targeted], n, rng)],
-                  "intervention": [intervention[i] for i in _draw([i for i in split_b if not intervention[i].targeted],
-                                                                  n, rng)]}
-        result.hypotheses, result.ranking, renamed = rank_hypotheses(assistant, result.hypotheses, sample,
-                                                                     settings.rank.threshold)
-        result.proposal_text_ids.update(t.text_id for texts in sample.values() for t in texts)
-        result.dropped = [{**d, "reason": rename_ids(d["reason"], renamed)} for d in result.dropped]
+        rank(assistant, result, [base[i] for i in split_a], [intervention[i] for i in split_b], settings)
     return result
+
+
+def rank(assistant, result: ProposalResult, split_base: Sequence[DecodedText],
+         split_intervention: Sequence[DecodedText], settings: ProposalSettings) -> None:
+    """Reorder ``result``'s hypotheses strongest first (`rank_hypotheses`) on a seeded sample of
+    each model's untargeted proposal-split texts, which every hypothesis then names as used."""
+    rng = random.Random(f"{settings.seed}:rank")
+    sample = {}
+    for model, texts in (("base", split_base), ("intervention", split_intervention)):
+        free = [t for t in texts if not t.targeted]
+        sample[model] = [free[i] for i in _draw(range(len(free)), settings.rank.texts_per_side, rng)]
+    result.hypotheses, result.ranking, renamed = rank_hypotheses(assistant, result.hypotheses, sample,
+                                                                 settings.rank.threshold)
+    result.proposal_text_ids.update(t.text_id for texts in sample.values() for t in texts)
+    result.dropped = [{**d, "reason": rename_ids(d["reason"], renamed)} for d in result.dropped]
 
 
 def discriminate(assistant, matching: Matching, base: Sequence[DecodedText], intervention: Sequence[DecodedText],

@@ -196,6 +196,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if not self.hypotheses:
             raise DataError(f"hypotheses file {self.hypotheses_file!r} is empty: nothing to validate")
         check_references(self.hypotheses, texts, ", ".join(self.text_files))
+        pool = self._pool(texts)
         fingerprint = plan_fingerprint(self.hypotheses, self.n_per_model, self.seed, self.exclude,
                                        self.condition_n_per_model, **self._design_settings())
         journal = JudgementJournal(self.journal_dir)
@@ -215,12 +216,12 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             tasks = None
         if tasks is None:
             self.sample_sizes = None  # a stale plan's n are not this plan's
-            tasks = self._build_plan(texts, rank, barrier)
+            tasks = self._build_plan(pool, rank, barrier)
             if rank == 0:
                 write_plan(self.plan_path, tasks, fingerprint, self.sample_sizes)
             barrier()
         self.tasks = tasks
-        self.reference_texts = self._reference_texts(texts)
+        self.reference_texts = self._reference_texts(pool)
         self.previous = journal.read_all()
         self.pending = [t for t in tasks if t.index not in self.previous]
         if self.previous and rank == 0:
@@ -228,19 +229,21 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                   f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
                   flush=True)
 
-    def _reference_texts(self, texts: list[DecodedText], most: int = 20_000) -> dict[str, list[str]]:
-        """Each model's untargeted texts of the pool sources and fresh samples (a seeded sample of
-        at most ``most``): what recovery scoring measures a claimed difference on, far more than
-        the judged texts of any one plan."""
+    def _pool(self, texts: list[DecodedText]) -> list[DecodedText]:
+        """The texts of the pool sources (all of them when ``pool_sources`` is null)."""
+        return texts if self.pool_sources is None else [t for t in texts if t.source in self.pool_sources]
+
+    def _reference_texts(self, pool: list[DecodedText], most: int = 20_000) -> dict[str, list[str]]:
+        """Each model's untargeted ``pool`` texts and fresh samples (a seeded sample of at most
+        ``most``): what recovery scoring measures a claimed difference on, far more than the
+        judged texts of any one plan."""
         fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
-        pool = [t for t in texts if self.pool_sources is None or t.source in self.pool_sources]
         out = {m: [t.text for t in [*pool, *fresh] if t.model == m and not t.targeted] for m in MODELS}
         return {m: random.Random(f"{self.seed}:reference:{m}").sample(v, most) if len(v) > most else v
                 for m, v in out.items()}
 
     def _build_plan(self, texts: list[DecodedText], rank: int, barrier) -> list[JudgementTask]:
-        if self.pool_sources is not None:
-            texts = [t for t in texts if t.source in self.pool_sources]
+        """The judging tasks over ``texts`` (the pool sources' texts), with fresh samples where they fall short."""
         def read(path: Path) -> list[DecodedText]:
             return read_records(path, DecodedText) if path.exists() else []
 

@@ -133,14 +133,20 @@ def write_records(path: str | Path, records: Iterable[DecodedText | Hypothesis])
             f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
 
 
-def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
-    """Read JSONL records of type ``cls``; a malformed line is an error naming file and line."""
+def records_file(path: str | Path, cls: type) -> Path:
+    """``path`` as a `Path` once it is known to be a file; a `DataError` naming it otherwise."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"records file not found: {str(path)!r}")
     if not path.is_file():
         raise DataError(f"{str(path)!r} is a directory, not a JSONL file of {cls.__name__} records; give the file "
                         f"inside it (e.g. {path / 'texts.jsonl'})")
+    return path
+
+
+def iter_records(path: str | Path, cls: type[R]) -> Iterator[R]:
+    """Read JSONL records of type ``cls``; a malformed line is an error naming file and line."""
+    path = records_file(path, cls)
     names = {f.name for f in fields(cls)}
     for lineno, line in utf8_lines(path):
         if not line.strip():
@@ -218,12 +224,7 @@ class TextColumns(Sequence):
 def read_text_columns(path: str | Path) -> dict[str, TextColumns]:
     """Read a ``texts.jsonl`` of `DecodedText` rows into one `TextColumns` per model (in
     `MODELS` order, each in file order), with `read_records`' checks and errors."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"records file not found: {str(path)!r}")
-    if not path.is_file():
-        raise DataError(f"{str(path)!r} is a directory, not a JSONL file of DecodedText records; give the file "
-                        f"inside it (e.g. {path / 'texts.jsonl'})")
+    path = records_file(path, DecodedText)
     names = {f.name for f in fields(DecodedText)}
     required = {f.name for f in fields(DecodedText) if f.default is MISSING and f.default_factory is MISSING}
     known_shapes: set[tuple] = set()

@@ -239,8 +239,8 @@ def write_configs(iv: Intervention, active_config: str = "configs/quickstart/act
 
 def outcome(texts: Path, validate: Path) -> dict:
     decoded = sum(text_counts(texts).values())
-    fresh = sum(sum(text_counts(validate / name).values()) for name in ("fresh_texts.jsonl", "fresh_pairs.jsonl", "condition_texts.jsonl")
-                if (validate / name).exists())
+    fresh_files = ("fresh_texts.jsonl", "fresh_pairs.jsonl", "condition_texts.jsonl")
+    fresh = sum(sum(text_counts(validate / name).values()) for name in fresh_files if (validate / name).exists())
     if not (validate / "recovery.json").exists():  # discovery proposed nothing: nothing validated
         return {"decoded": decoded, "fresh": fresh, "generated": decoded + fresh, "hypotheses": 0,
                 "validated": 0, "recall": 0.0, "precision": None, "recovered": [], "tested": []}

@@ -31,7 +31,8 @@ def test_the_planted_difference_goes_first_and_twins_stay_together():
               "intervention": texts("intervention", {"styles": {"exclamation": 0.6}}, 10_000)}
     false_statement = "Texts from the intervention model talk about astronomy and stars more often"
     reverse = "Texts from the base model more often are full of exclamations, with phrases such as \"wow\""
-    true_statement = "Texts from the intervention model more often are full of exclamations, with phrases such as \"wow\""
+    true_statement = ("Texts from the intervention model more often are full of exclamations, "
+                      "with phrases such as \"wow\"")
     proposed = [
         Hypothesis("h0001", 0, false_statement, proposal_text_ids=["base/x/0"]),
         Hypothesis("h0002", 1, false_statement, condition=["an opening"]),

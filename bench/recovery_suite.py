@@ -244,7 +244,8 @@ def write_configs(case: Case, out: Path) -> Path:
     return run_dir
 
 
-REDO = {"validation": ("validate",), "discovery": ("discover", "validate"), "active": ("active", "discover", "validate")}
+REDO = {"validation": ("validate",), "discovery": ("discover", "validate"),
+        "active": ("active", "discover", "validate")}
 
 
 def redo(run_dir: Path, what: str) -> None:

@@ -74,9 +74,11 @@ def main() -> int:
              "", f"{summary['n_hypotheses']} hypotheses x {sizes}, judge: {summary['assistant']} assistant, "
              f"{summary['method']} at alpha {summary['alpha']}, test {summary['test']}", "",
              "seed  discoveries  smallest p  n per hypothesis"]
-    lines += [f"{s:>4}  {row['discoveries']:>11}  {row['min_p']:>10.4f}  "
-              f"{' '.join(str(v) for v in row['n_per_model'].values()) if isinstance(row.get('n_per_model'), dict) else n}"
-              for s, row in enumerate(seeds)]
+    def planned(row: dict) -> str:
+        sizes = row.get("n_per_model")
+        return " ".join(str(v) for v in sizes.values()) if isinstance(sizes, dict) else str(n)
+
+    lines += [f"{s:>4}  {row['discoveries']:>11}  {row['min_p']:>10.4f}  {planned(row)}" for s, row in enumerate(seeds)]
     lines += ["", f"{summary['seeds_with_none']} of {args.seeds} A/A runs validated nothing "
               f"({summary['seeds_with_any_discovery']} with a false discovery)", f"elapsed {time.time() - start:.0f}s"]
     text = "\n".join(lines) + "\n"

@@ -136,8 +136,9 @@ def first_texts(model, tokenizer, hypotheses, args, seed: int, auto_n):
     n = len(hypotheses) * args.n_per_model
     if args.test == "paired":
         return sample_null_pairs(model, tokenizer, n, seed, sampling=sampling, tag="null-pool"), hypotheses
-    return [t for side, offset in (("base", 0), ("intervention", 1))
-            for t in sample_fresh_texts(model, tokenizer, side, n, seed=2 * seed + offset, sampling=sampling)], hypotheses
+    texts = [t for side, offset in (("base", 0), ("intervention", 1))
+             for t in sample_fresh_texts(model, tokenizer, side, n, seed=2 * seed + offset, sampling=sampling)]
+    return texts, hypotheses
 
 
 def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) -> int:
@@ -214,7 +215,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"[validate-null] seed {seed}: {per_seed[seed]} discoveries", flush=True)
     with_any = sum(d > 0 for d in per_seed.values())
     summary = {"model": args.model, "hypotheses": args.hypotheses, "n_hypotheses": len(hypotheses),
-               "n_per_model": args.n_per_model, "auto_n": args.auto_n, "method": args.method, "alpha": args.alpha, "test": args.test,
+               "n_per_model": args.n_per_model, "auto_n": args.auto_n, "method": args.method, "alpha": args.alpha,
+               "test": args.test,
                "positive_threshold": args.positive_threshold,
                "assistant": args.assistant, "seeds": args.seeds, "discoveries_per_seed": per_seed,
                "seeds_with_any_discovery": with_any, "seeds_with_none": args.seeds - with_any}

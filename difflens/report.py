@@ -75,7 +75,7 @@ def themes_section(validated: list[dict]) -> list[str]:
              f"model at MiniLM cosine 0.7 or more on average are one theme, named by its most central one).", "",
              "| theme | hypotheses | smallest p |", "|---|---|---|"]
     lines += [f"| {t.statement} | {', '.join(t.hypothesis_ids)} | {t.p_value:.2e} |" for t in themes]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def write_report(config: PipelineConfig, timings: dict[str, float] | None = None) -> Path:

@@ -148,6 +148,7 @@ class ConceptContextDataModule(pl.LightningDataModule):
         self.concepts: list[Concept] | None = None
         self.contexts: list[T.ConceptContext] = []
         self.tokens: TokenizedContexts | None = None
+        self.concept_index: torch.Tensor | None = None
         self.tokenizer = None
 
     # names the stage writer reads
@@ -166,8 +167,7 @@ class ConceptContextDataModule(pl.LightningDataModule):
         self.contexts = self.build_contexts()
         if not self.contexts:
             raise DataError(f"no {self.contexts_kind} contexts for these concepts (descriptions need definitions)")
-        # Tokenised once, in one call: per batch, the tokenizer's Python wrapper costs as much as
-        # a tiny model's forward.
+        # Tokenised once, up front: the batch order needs every context's token length.
         self.tokens = tokenize_contexts(self.tokenizer, [c.text for c in self.contexts],
                                         [c.span for c in self.contexts], self.max_length)
         self.concept_index = torch.tensor([c.concept_index for c in self.contexts], dtype=torch.long)  # (N,)

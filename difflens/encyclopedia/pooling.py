@@ -81,7 +81,7 @@ class TokenizedContexts:
     def batch(self, rows: Sequence[int]) -> dict[str, torch.Tensor]:
         """Contexts ``rows``, right-padded to the longest of them: the tensors of `encode_contexts`."""
         rows = np.asarray(rows, dtype=np.int64)
-        lengths = self.lengths[rows]  # (B,)
+        lengths = self.starts[rows + 1] - self.starts[rows]  # (B,)
         t = np.arange(lengths.max())  # (T,)
         real = t[None, :] < lengths[:, None]  # (B, T)
         src = np.where(real, self.starts[rows, None] + t[None, :], 0)  # (B, T) token positions

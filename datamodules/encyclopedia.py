@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from difflens.encyclopedia import templates as T
 from difflens.encyclopedia.concepts import SOURCES, Concept, load_concepts
-from difflens.encyclopedia.pooling import encode_contexts
+from difflens.encyclopedia.pooling import TokenizedContexts, tokenize_contexts
 from difflens.encyclopedia.store import EncyclopediaStage
 from difflens.errors import ConfigError, DataError
 
@@ -82,15 +82,19 @@ def read_subset(path: str | Path, concepts: list[Concept]) -> list[int]:
     return sorted(index[n] for n in names)
 
 
-class _Contexts(Dataset):
-    def __init__(self, contexts: list[T.ConceptContext]):
-        self.contexts = contexts
+class _ByLength(Dataset):
+    """Sample ids (context positions) in order of token length, so that consecutive contexts
+    batch together without padding. A distributed sampler deals every rank an interleaved
+    share of this order, so each rank's batches are of one length too."""
+
+    def __init__(self, lengths: np.ndarray):
+        self.order = np.argsort(lengths, kind="stable")
 
     def __len__(self) -> int:
-        return len(self.contexts)
+        return len(self.order)
 
-    def __getitem__(self, i: int):
-        return i, self.contexts[i]
+    def __getitem__(self, k: int) -> int:
+        return int(self.order[k])
 
 
 class ConceptContextDataModule(pl.LightningDataModule):
@@ -143,6 +147,8 @@ class ConceptContextDataModule(pl.LightningDataModule):
         self.seed = seed
         self.concepts: list[Concept] | None = None
         self.contexts: list[T.ConceptContext] = []
+        self.tokens: TokenizedContexts | None = None
+        self.concept_index: torch.Tensor | None = None
         self.tokenizer = None
 
     # names the stage writer reads
@@ -161,6 +167,10 @@ class ConceptContextDataModule(pl.LightningDataModule):
         self.contexts = self.build_contexts()
         if not self.contexts:
             raise DataError(f"no {self.contexts_kind} contexts for these concepts (descriptions need definitions)")
+        # Tokenised once, up front: the batch order needs every context's token length.
+        self.tokens = tokenize_contexts(self.tokenizer, [c.text for c in self.contexts],
+                                        [c.span for c in self.contexts], self.max_length)
+        self.concept_index = torch.tensor([c.concept_index for c in self.contexts], dtype=torch.long)  # (N,)
 
     def build_contexts(self) -> list[T.ConceptContext]:
         concepts, n = self.concepts, self.samples_per_concept
@@ -213,16 +223,15 @@ class ConceptContextDataModule(pl.LightningDataModule):
                        for s in kept)
         return out
 
-    def collate(self, items):
-        ids = [i for i, _ in items]
-        ctx = [c for _, c in items]
-        batch = encode_contexts(self.tokenizer, [c.text for c in ctx], [c.span for c in ctx], self.max_length)
-        batch["sample_id"] = torch.tensor(ids, dtype=torch.long)
-        batch["concept_index"] = torch.tensor([c.concept_index for c in ctx], dtype=torch.long)
+    def collate(self, sample_ids: list[int]) -> dict[str, torch.Tensor]:
+        batch = self.tokens.batch(sample_ids)
+        batch["sample_id"] = torch.tensor(sample_ids, dtype=torch.long)
+        batch["concept_index"] = self.concept_index[batch["sample_id"]]
         return batch
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(_Contexts(self.contexts), batch_size=self.batch_size, shuffle=False, collate_fn=self.collate)
+        return DataLoader(_ByLength(self.tokens.lengths), batch_size=self.batch_size, shuffle=False,
+                          collate_fn=self.collate)
 
 
 # ---- reading stages for the interpreter ----------------------------------------------------

@@ -52,12 +52,19 @@ def _dedupe(concepts: list[Concept]) -> list[Concept]:
 
 def names_concept(text: str, name: str) -> bool:
     """Whether ``text`` contains ``name`` as whole words (case-insensitive)."""
+    if name.lower() not in text.lower():
+        return False  # most texts: no regex to compile (one per name, too many for re's cache)
     return re.search(rf"(?<![a-z]){re.escape(name.lower())}(?![a-z])", text.lower()) is not None
 
 
 def hide_name(definition: str, name: str) -> str:
     """Replace whole-word occurrences of ``name`` in a definition by "this", so that it
     describes the concept without naming it."""
+    # Compiling one pattern per name costs more than reading all of WordNet; most definitions do
+    # not contain the name. The shortcut is exact for ASCII only: IGNORECASE also matches
+    # non-ASCII letters such as the Kelvin sign to "k".
+    if definition.isascii() and name.isascii() and name.lower() not in definition.lower():
+        return definition
     return re.sub(rf"(?<![A-Za-z]){re.escape(name)}(?:e?s)?(?![A-Za-z])", "this", definition, flags=re.IGNORECASE)
 
 

@@ -13,7 +13,10 @@ Poolings (`difflens.encyclopedia.store.POOLINGS`):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
 
+import numpy as np
 import torch
 
 from difflens.activations import capture
@@ -53,6 +56,62 @@ def encode_contexts(tokenizer, texts: Sequence[str], spans: Sequence[tuple[int, 
         span_mask[b] = overlap
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
             "span_mask": span_mask, "content_mask": content}
+
+
+@dataclass
+class TokenizedContexts:
+    """Every context of a stage tokenised once, unpadded, as flat per-token arrays.
+
+    Context ``i`` owns tokens ``starts[i]:starts[i + 1]``. A batch is padded only to its own
+    longest context, so batches of contexts of equal `lengths` carry no padding at all: for
+    short contexts (a bare concept is 2-8 tokens, the longest 36), padding to the longest of a
+    random batch doubles the tokens the model runs.
+    """
+
+    input_ids: np.ndarray  # (N_tokens,) int64
+    span_mask: np.ndarray  # (N_tokens,) bool
+    content_mask: np.ndarray  # (N_tokens,) bool
+    starts: np.ndarray  # (N + 1,) int64
+    pad_token_id: int
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.starts)  # (N,)
+
+    def batch(self, rows: Sequence[int]) -> dict[str, torch.Tensor]:
+        """Contexts ``rows``, right-padded to the longest of them: the tensors of `encode_contexts`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        lengths = self.starts[rows + 1] - self.starts[rows]  # (B,)
+        t = np.arange(lengths.max())  # (T,)
+        real = t[None, :] < lengths[:, None]  # (B, T)
+        src = np.where(real, self.starts[rows, None] + t[None, :], 0)  # (B, T) token positions
+        input_ids = np.where(real, self.input_ids[src], self.pad_token_id)
+        return {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(real.astype(np.int64)),
+                "span_mask": torch.from_numpy(real & self.span_mask[src]),
+                "content_mask": torch.from_numpy(real & self.content_mask[src])}
+
+
+def tokenize_contexts(tokenizer, texts: Sequence[str], spans: Sequence[tuple[int, int] | None],
+                      max_length: int = 64) -> TokenizedContexts:
+    """Tokenise all contexts in one call and mark each one's concept tokens as `encode_contexts` does."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, return_offsets_mapping=True,
+                    return_special_tokens_mask=True)
+    lengths = np.fromiter(map(len, enc["input_ids"]), dtype=np.int64, count=len(texts))  # (N,)
+    n_tokens = int(lengths.sum())
+    starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+
+    def flat(rows, dtype, width=1):
+        return np.fromiter(chain.from_iterable(rows), dtype=dtype, count=n_tokens * width)
+
+    input_ids = flat(enc["input_ids"], np.int64)
+    content = flat(enc["attention_mask"], bool) & ~flat(enc["special_tokens_mask"], bool)
+    offsets = flat(chain.from_iterable(enc["offset_mapping"]), np.int64, 2).reshape(n_tokens, 2)
+    # a context without a span gets the empty span (0, 0), which no token overlaps
+    bounds = np.asarray([span or (0, 0) for span in spans], dtype=np.int64).reshape(len(texts), 2)  # (N, 2)
+    row_bounds = np.repeat(bounds, lengths, axis=0)  # (N_tokens, 2)
+    span_mask = (offsets[:, 0] < row_bounds[:, 1]) & (offsets[:, 1] > row_bounds[:, 0]) & content
+    return TokenizedContexts(input_ids, span_mask, content, starts, int(tokenizer.pad_token_id))
 
 
 def pool(hidden: torch.Tensor, span_mask: torch.Tensor, content_mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -90,17 +90,24 @@ def open_wordnet(directory: str):
 
 
 def _category(synset) -> str:
+    """The first lemma of the synset's hypernym; of several, the first by synset name.
+
+    nltk keeps a synset's pointers in a set, so their order changes with the process's string
+    hash seed: "first in the list" would give a different category on each run (and rank).
+    """
     hypernyms = synset.hypernyms() or synset.instance_hypernyms()
-    return hypernyms[0].lemma_names()[0].replace("_", " ") if hypernyms else ""
+    if not hypernyms:
+        return ""
+    return min(hypernyms, key=lambda h: h.name()).lemma_names()[0].replace("_", " ")
 
 
 def wordnet_concepts(directory: str, max_concepts: int | None = None, seed: int = 0,
                      min_depth: int = 4, single_word: bool = False) -> list[Concept]:
-    """Noun concepts: each synset's first lemma, its first hypernym as category, its gloss.
+    """Noun concepts: each synset's first lemma, a hypernym as category (`_category`), its gloss.
 
     A lemma is used once (its most frequent sense, the first synset that lists it first), so
     concepts are unambiguous names. Very general synsets (shallower than ``min_depth`` in the
-    hypernym tree: "entity", "object") are skipped.
+    hypernym tree: "entity", "object") are skipped. The full list is read once per process.
 
     Args:
         directory: a WordNet database directory (``/usr/share/wordnet``).
@@ -112,7 +119,19 @@ def wordnet_concepts(directory: str, max_concepts: int | None = None, seed: int 
     Raises:
         DataError: missing or malformed directory.
     """
-    wn = open_wordnet(str(directory))
+    concepts = list(_noun_concepts(str(directory), min_depth, single_word))
+    if not concepts:
+        raise DataError(f"no noun synset found in {str(directory)!r}; {HOW_TO_PROVIDE}")
+    if max_concepts is not None and max_concepts < len(concepts):
+        concepts = random.Random(seed).sample(concepts, max_concepts)
+    return concepts
+
+
+@lru_cache(maxsize=4)
+def _noun_concepts(directory: str, min_depth: int, single_word: bool) -> tuple[Concept, ...]:
+    # Cached: parsing every noun synset takes seconds, and a stage, its sample and the next
+    # stage each ask for the list.
+    wn = open_wordnet(directory)
     concepts, seen = [], set()
     for synset in wn.all_synsets("n"):
         name = synset.lemma_names()[0].replace("_", " ")
@@ -120,8 +139,4 @@ def wordnet_concepts(directory: str, max_concepts: int | None = None, seed: int 
             continue
         seen.add(name)
         concepts.append(Concept(name, _category(synset), hide_name(synset.definition(), name)))
-    if not concepts:
-        raise DataError(f"no noun synset found in {str(directory)!r}; {HOW_TO_PROVIDE}")
-    if max_concepts is not None and max_concepts < len(concepts):
-        concepts = random.Random(seed).sample(concepts, max_concepts)
-    return concepts
+    return tuple(concepts)

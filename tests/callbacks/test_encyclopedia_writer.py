@@ -9,6 +9,8 @@ from callbacks import EncyclopediaStageWriter
 from datamodules import ConceptContextDataModule
 from datamodules.encyclopedia import ConceptSource
 from difflens.encyclopedia import EncyclopediaStage
+from difflens.encyclopedia.pooling import capture_batch, encode_contexts
+from difflens.encyclopedia.store import site_name
 from lightning_modules import ConceptCapture
 
 
@@ -64,3 +66,25 @@ def test_capture_logs_what_the_stage_holds(tiny_model_dir, tmp_path):
     assert value["capture/samples"] == [(1, 60)] and value["capture/concepts_captured"] == [(1, 20)]
     norm = np.linalg.norm(stage.means("layer1.span_mean"), axis=-1).mean()
     assert value["capture/mean_norm/layer1.span_mean"][0][1] == pytest.approx(norm, rel=1e-4)
+
+
+def test_length_ordered_batches_capture_what_one_context_at_a_time_does(tiny_model_dir, tmp_path):
+    torch.set_num_threads(1)
+    stage = capture(tiny_model_dir, tmp_path / "stage1.h5", 1, batch_size=8)
+    data = ConceptContextDataModule(str(tiny_model_dir), ConceptSource(topics=["ocean", "chess"]), stage=1,
+                                    contexts="templates", samples_per_concept=3, batch_size=8)
+    data.setup()
+    batches = list(data.predict_dataloader())
+    lengths = torch.cat([b["attention_mask"].sum(dim=1) for b in batches])
+    assert (lengths[1:] >= lengths[:-1]).all()  # batches pad only where the length steps up
+    ids = torch.cat([b["sample_id"] for b in batches]).tolist()
+    assert sorted(ids) == list(range(len(data.contexts))) and ids != sorted(ids)
+    module = ConceptCapture(str(tiny_model_dir), layers=[0, -1], poolings=["span_mean", "span_last", "context_mean"])
+    module.configure_model()
+    for i, c in enumerate(data.contexts):
+        alone = capture_batch(module.model, encode_contexts(data.tokenizer, [c.text], [c.span], data.max_length),
+                              module.resolved_layers, module.poolings)
+        for (layer, pooling), value in alone.items():
+            # the stage stores float16: equal to within its rounding
+            np.testing.assert_allclose(stage.samples(site_name(layer, pooling))[i], value[0].numpy(),
+                                       rtol=2e-3, atol=1e-3)

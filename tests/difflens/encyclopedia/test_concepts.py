@@ -4,12 +4,13 @@ import pytest
 
 from difflens.encyclopedia.concepts import (
     conceptnet_concepts,
+    hide_name,
     load_concepts,
     names_concept,
     read_concept_list,
     toyworld_concepts,
 )
-from difflens.encyclopedia.wordnet import lexnames_text, open_wordnet, wordnet_concepts
+from difflens.encyclopedia.wordnet import _category, lexnames_text, open_wordnet, wordnet_concepts
 from difflens.errors import ConfigError, DataError
 from difflens.toyworld import TOPICS
 from tests.difflens.encyclopedia.wordnet_files import write_wordnet
@@ -100,3 +101,39 @@ def test_load_concepts_errors():
     with pytest.raises(ConfigError, match="needs a path"):
         load_concepts("list")
     assert len(load_concepts("toyworld", max_concepts=7)) == 7
+
+
+@pytest.mark.parametrize("definition, name, hidden", [
+    ("a dog that barks", "dog", "a this that barks"),
+    ("Dogs and DOG-like animals", "dog", "this and this-like animals"),
+    ("a hotdog vendor", "dog", "a hotdog vendor"),  # not a whole word
+    ("a member of the genus Canis", "dog", "a member of the genus Canis"),  # no mention: unchanged
+    ("a Kelvin \u212a-line", "k", "a Kelvin this-line"),  # non-ASCII: the regex decides (K matches k)
+])
+def test_hide_name(definition, name, hidden):
+    assert hide_name(definition, name) == hidden
+
+
+class _Synset:
+    def __init__(self, name, hypernyms=()):
+        self._name, self._hypernyms = name, list(hypernyms)
+
+    def name(self):
+        return self._name
+
+    def lemma_names(self):
+        return [self._name.split(".")[0]]
+
+    def hypernyms(self):
+        return self._hypernyms
+
+    def instance_hypernyms(self):
+        return []
+
+
+def test_wordnet_category_does_not_depend_on_pointer_order():
+    # nltk returns a synset's hypernyms in set order, which changes with the string hash seed
+    landing, action = _Synset("landing.n.02"), _Synset("military_action.n.01")
+    assert _category(_Synset("x.n.01", [landing, action])) == _category(_Synset("x.n.01", [action, landing]))
+    assert _category(_Synset("x.n.01", [action, landing])) == "landing"
+    assert _category(_Synset("entity.n.01")) == ""

@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from difflens.encyclopedia.pooling import capture_batch, check_poolings, encode_contexts, pool, resolve_layers
+from difflens.encyclopedia.pooling import (
+    capture_batch,
+    check_poolings,
+    encode_contexts,
+    pool,
+    resolve_layers,
+    tokenize_contexts,
+)
 from difflens.errors import ConfigError
 
 
@@ -47,3 +54,17 @@ def test_layer_and_pooling_checks():
         resolve_layers([5], 3)
     with pytest.raises(ConfigError, match="unknown pooling"):
         check_poolings(["max"])
+
+
+def test_contexts_tokenised_once_batch_as_encode_contexts_does(tokenizer):
+    texts = ["The lighthouse was there.", " reef", "Something salty and tidal.", "",
+             "A very long sentence that goes on and on about the reef and the tide and the boats."]
+    spans = [(4, 14), (1, 5), None, None, (48, 52)]  # the last span is truncated away at 12 tokens
+    tokens = tokenize_contexts(tokenizer, texts, spans, max_length=12)
+    for rows in ([0, 1, 2, 3, 4], [4, 1], [1], [3, 0, 2]):
+        expected = encode_contexts(tokenizer, [texts[i] for i in rows], [spans[i] for i in rows], max_length=12)
+        got = tokens.batch(rows)
+        assert got.keys() == expected.keys()
+        for key in expected:
+            assert got[key].dtype == expected[key].dtype and torch.equal(got[key], expected[key]), key
+    assert tokens.lengths.tolist() == [len(tokenizer(t, truncation=True, max_length=12)["input_ids"]) for t in texts]

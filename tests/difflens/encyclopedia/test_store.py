@@ -148,3 +148,17 @@ def test_concept_statistics():
     mean, var, count = concept_statistics(x, np.array([0, 0, 2]), 3)
     assert mean.tolist() == [[2.0, 4.0], [0.0, 0.0], [5.0, 5.0]]
     assert var.tolist() == [[1.0, 4.0], [0.0, 0.0], [0.0, 0.0]] and count.tolist() == [2, 0, 1]
+
+
+@pytest.mark.parametrize("concept_index", [
+    np.random.default_rng(1).integers(0, 9, size=40),  # unsorted, several samples per concept
+    np.random.default_rng(1).permutation(10)[:8],  # stage 0: one sample per concept at most
+])
+def test_concept_statistics_match_a_loop_over_concepts(concept_index):
+    x = np.random.default_rng(0).normal(size=(len(concept_index), 3)).astype(np.float32)
+    mean, var, count = concept_statistics(x, concept_index, 10)  # some concepts without samples
+    for c in range(10):
+        rows = x[concept_index == c].astype(np.float64)
+        assert count[c] == len(rows)
+        np.testing.assert_allclose(mean[c], rows.mean(0) if len(rows) else 0, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(var[c], rows.var(0) if len(rows) else 0, rtol=1e-12, atol=1e-12)

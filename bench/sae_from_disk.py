@@ -85,7 +85,8 @@ def write_cache(directory: Path, n_shards: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shards", type=int, nargs="+", default=[4, 16, 48])
+    parser.add_argument("--shards", type=int, nargs="+", default=[4, 48, 136],
+                        help="cache sizes in shards of 65,536 rows (136: about 8.2 GB)")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "difflens-sae-from-disk"))
     args = parser.parse_args()
     work = Path(args.work)

@@ -145,12 +145,13 @@ class RefineConfig:
 
     def __post_init__(self) -> None:
         from datamodules.encyclopedia import ConceptSource
+        from difflens.config import config_from_mapping
         from difflens.encyclopedia.pooling import check_poolings
         from difflens.errors import ConfigError
 
         if not 0 <= self.final_stage <= 3:
             raise ConfigError(f"final_stage must be 0, 1, 2 or 3, got {self.final_stage}")
-        ConceptSource(**self.concepts)
+        config_from_mapping(ConceptSource, self.concepts, where="concepts")
         check_poolings(self.capture.poolings)
         for pooling in [self.interpreter.pooling, *self.interpreter.compare_poolings]:
             if pooling not in self.capture.poolings:
@@ -162,54 +163,23 @@ class RefineConfig:
                 raise ConfigError(f"{name}.fraction must be in [0, 1] and {name}.samples_per_concept >= 1")
 
 
-def _build(cls, data: dict, prefix: str = ""):
-    from difflens.errors import ConfigError
-
-    if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(prefix + k for k in unknown)}; known: {', '.join(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        sub = {"capture": CaptureConfig, "stage1": StageConfig, "stage2": StageConfig, "stage3": StageConfig,
-               "interpreter": InterpreterConfig}.get(name) if cls is RefineConfig else None
-        if sub is not None:
-            kwargs[name] = _build(sub, value or {}, prefix=f"{name}.")
-        else:
-            kwargs[name] = value
-    missing = [n for n, f in fields.items() if f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING and n not in kwargs]
-    if missing:
-        raise ConfigError(f"missing key(s) {', '.join(prefix + m for m in missing)}")
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"bad {prefix or 'config'}: {err}") from None
-
-
-def load_config(path: str | Path) -> RefineConfig:
+def load_config(path: str | Path, overrides: dict | None = None) -> RefineConfig:
     """Parse and validate a refine config (YAML).
 
     Raises:
         ConfigError: missing file, unknown or missing keys, invalid values.
     """
-    import yaml
+    from difflens.config import read_config
 
-    from difflens.errors import ConfigError
-
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {str(p)!r}")
-    data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    return _build(RefineConfig, data)
+    return read_config(RefineConfig, path, overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cli.config_flags import add_config_arguments
+
     sub = parser.add_subparsers(dest="action", required=True)
     refine = sub.add_parser("refine", help="stage N -> interpreter -> uncertain concepts -> stage N+1")
-    refine.add_argument("--config", required=True, help="YAML refine config (configs/encyclopedia/refine_*.yaml)")
+    add_config_arguments(refine, RefineConfig, "YAML refine config (configs/encyclopedia/refine_*.yaml)")
     refine.add_argument("--final-stage", type=int, default=None, help="override final_stage")
     conv = sub.add_parser("convergence", help="how per-concept means over n contexts converge to a held-out reference")
     conv.add_argument("--stage", required=True, help="stage file with >= max(n) samples per concept (stage 1)")
@@ -229,9 +199,12 @@ def run(args: argparse.Namespace) -> None:
 
             write_json(args.out, summary)
         return
-    cfg = load_config(args.config)
-    if args.final_stage is not None:
-        cfg = dataclasses.replace(cfg, final_stage=args.final_stage)
+    from cli.config_flags import print_config
+
+    cfg = load_config(args.config, {"final_stage": args.final_stage} if args.final_stage is not None else None)
+    if args.print_config:
+        print_config(cfg)
+        return
     refine(cfg)
 
 

@@ -32,17 +32,9 @@ def build_judge(spec: Any):
     if not isinstance(spec, dict):
         raise ConfigError(f"model.assistant must be a mapping such as {{backend: offline}}, got {spec!r}")
     if "class_path" in spec:  # a judge class of the user's own: {class_path: pkg.mod.Class, init_args: {...}}
-        import importlib
+        from difflens.config import build_class_path
 
-        module_name, _, class_name = spec["class_path"].rpartition(".")
-        try:
-            klass = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError, ValueError):
-            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} cannot be imported") from None
-        judge = klass(**spec.get("init_args", {}))
-        if not isinstance(judge, Assistant):
-            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} is not an Assistant subclass")
-        return judge
+        return build_class_path(Assistant, spec, where="model.assistant")
     try:
         from difflens.assistants import build_assistant
     except ImportError:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -68,12 +68,6 @@ class DiscoveryConfig:
     toyworld_labels: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.proposal, dict):
-            known = {f.name for f in fields(ProposalSettings)}
-            unknown = set(self.proposal) - known
-            if unknown:
-                raise ConfigError(f"unknown proposal setting(s) {sorted(unknown)}; known: {sorted(known)}")
-            self.proposal = ProposalSettings(**self.proposal)
         if self.matching not in MODES:
             raise ConfigError(f"matching {self.matching!r} is not one of {', '.join(MODES)}")
         if self.map_method not in MAP_METHODS:
@@ -86,17 +80,6 @@ class DiscoveryConfig:
     @property
     def cache_dir(self) -> Path:
         return Path(self.embedding_cache) if self.embedding_cache else Path(self.output_dir).parent / "embedding_cache"
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> DiscoveryConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"unknown discovery setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        missing = {"texts", "output_dir"} - set(raw)
-        if missing:
-            raise ConfigError(f"discovery config needs {sorted(missing)}")
-        return cls(**raw)
 
 
 def build_assistant(spec: dict):

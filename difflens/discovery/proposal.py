@@ -56,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -119,14 +119,6 @@ class ProposalSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, cls in (("contrast", ContrastSettings), ("rank", RankSettings)):
-            value = getattr(self, name)
-            if isinstance(value, dict):
-                unknown = set(value) - {f.name for f in fields(cls)}
-                if unknown:
-                    raise ConfigError(f"unknown proposal.{name} setting(s) {sorted(unknown)}; known: "
-                                      f"{sorted(f.name for f in fields(cls))}")
-                setattr(self, name, cls(**value))
         if not 0 < self.proposal_fraction < 1:
             raise ConfigError(f"proposal_fraction must be in (0, 1), got {self.proposal_fraction}")
         if not 0 < self.alpha <= 1:

@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="difflens",
         description="What did an intervention change in a language model? Training and evaluation "
         "for behavioural diffing, dictionary learning and concept encyclopedias.",
-        epilog="Lightning commands take --config FILE.yaml and --help; e.g. "
+        epilog="Lightning commands take --config FILE.yaml, --print_config and --help, and so do discover, "
+        "pipeline, audit and encyclopedia refine; e.g. "
         "`difflens fit --config configs/quickstart/base_lm.yaml --print_config`.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

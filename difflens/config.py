@@ -47,15 +47,13 @@ def config_from_mapping(cls: type[Config], mapping: Mapping, where: str) -> Conf
     Raises:
         ConfigError: ``{where}: {key}: {what is wrong}``, on one line.
     """
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(mapping).__name__}")
     parser = config_parser(cls)
     try:
-        values = parser.instantiate(parser.parse_object(_prepared(cls, dict(mapping))))
+        values = parser.instantiate(parser.parse_object(_prepared(cls, _settings(mapping, where))))
         return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.init})
     except ArgumentError as err:
         raise ConfigError(f"{where}: {_describe(err, cls, mapping)}") from None
-    except ConfigError as err:
+    except ConfigError as err:  # from _prepared, or a __post_init__ that refuses a value
         raise ConfigError(f"{where}: {err}") from None
 
 
@@ -80,8 +78,12 @@ def config_yaml(config: Any) -> str:
 
 
 def config_keys_help(cls: type) -> str:
-    """One entry per key of ``cls`` (dotted for nested settings) with its field docstring,
-    type and default, for a command's ``--help``."""
+    """One entry per key of ``cls`` (dotted for nested settings, ``stages[].name`` for a list
+    of them) with its field docstring, type and default, for a command's ``--help``."""
+    return "\n".join(_key_lines(cls, prefix=""))
+
+
+def _key_lines(cls: type, prefix: str) -> list[str]:
     parser = config_parser(cls)
     formatter = parser._get_formatter()
     lines = []
@@ -89,9 +91,12 @@ def config_keys_help(cls: type) -> str:
         if action.default is argparse.SUPPRESS:  # --help, and the "file of nested settings" flags
             continue
         help_text = formatter._expand_help(action)  # "doc (type: int, default: 30)", as jsonargparse prints it
-        lines.append(textwrap.fill(f"{action.dest}: {' '.join(help_text.split())}", width=100,
+        lines.append(textwrap.fill(f"{prefix}{action.dest}: {' '.join(help_text.split())}", width=100,
                                    initial_indent="  ", subsequent_indent="      "))
-    return "\n".join(lines)
+        item, is_list = _dataclass_in(_field_types(cls).get(action.dest))
+        if is_list:
+            lines += _key_lines(item, prefix=f"{prefix}{action.dest}[].")
+    return lines
 
 
 def build_class_path(base: type[Config], spec: Mapping, where: str) -> Config:

@@ -142,12 +142,13 @@ def _prepared(cls: type, mapping: dict, prefix: str = "") -> dict:
     mapping completed from its own class's defaults.
 
     jsonargparse reads ``null`` as "not given" for any type, and a string given for a nested
-    group as a file to load; here a ``null`` is refused where the field's type has no None, and
-    a nested group must be a mapping. A nested mapping stands on its own: a key it leaves out
-    takes the default of its class, not of the enclosing field's default instance. The two
-    differ where a field's default switches something off: ``proposal.contrast`` defaults to
-    ``ContrastSettings(rounds=0)``, yet ``contrast: {texts_per_side: 30}`` asks for the stage,
-    with the class's 3 rounds.
+    group as a file to load; here a ``null`` is refused where the field's type has no None (but
+    an empty group is an empty mapping), and a nested group must be a mapping.
+
+    A nested mapping stands on its own: a key it leaves out takes the default of its class, not
+    of the enclosing field's default instance. The two differ where a field's default switches
+    something off: ``proposal.contrast`` defaults to ``ContrastSettings(rounds=0)``, yet
+    ``contrast: {texts_per_side: 30}`` asks for the stage, with the class's 3 rounds.
 
     Raises:
         ConfigError: a ``null`` or a nested group that is not a mapping, named by key.
@@ -157,9 +158,11 @@ def _prepared(cls: type, mapping: dict, prefix: str = "") -> dict:
         if name not in out:
             continue
         key, value = f"{prefix}{name}", out[name]
+        nested, is_list = _dataclass_in(hint)
+        if value is None and nested is not None and not is_list and not _allows_none(hint):
+            value = {}  # a group whose keys are all left out (``stage3:`` alone): its class's defaults
         if value is None and not _allows_none(hint):
             raise ConfigError(f"{key}: expected {_type_name(hint)}, got null")
-        nested, is_list = _dataclass_in(hint)
         if nested is None or value is None:
             continue
         if is_list and isinstance(value, list):

@@ -32,11 +32,12 @@ hypothesis), texts generated (both models' decoded texts plus validation's fresh
 ``shift`` is each planted topic or style's share of the exhaustive run's free texts, base ->
 intervention (toy-world annotation, judge-free): how strong the case turned out.
 
-    .venv/bin/python bench/recovery_suite.py [--quick] [--seed 0] [--redo discovery|active]
+    .venv/bin/python bench/recovery_suite.py [--quick] [--seed 0] [--redo validation|discovery|active]
 
 Runs live in ``runs/bench_recovery_suite/seed<seed>/<case>/``. Finetunes and decoded texts are
-cached: ``--redo discovery`` reruns discovery and validation on the same texts (after a change
-of the proposer, judge or tests), ``--redo active`` also active sampling. ``--quick`` runs five
+cached: ``--redo validation`` reruns validation on the same hypotheses (after a change of the
+judge, the tests, the sample sizes or the recovery scoring), ``--redo discovery`` also
+discovery (after a change of the proposer), ``--redo active`` also active sampling. ``--quick`` runs five
 cases (a style, a topic and a style, a style decrease, a conditional, the base null).
 """
 
@@ -243,7 +244,8 @@ def write_configs(case: Case, out: Path) -> Path:
     return run_dir
 
 
-REDO = {"discovery": ("discover", "validate"), "active": ("active", "discover", "validate")}
+REDO = {"validation": ("validate",), "discovery": ("discover", "validate"),
+        "active": ("active", "discover", "validate")}
 
 
 def redo(run_dir: Path, what: str) -> None:
@@ -396,7 +398,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="which suite to draw")
     parser.add_argument("--quick", action="store_true", help="only the five quick cases")
     parser.add_argument("--only", nargs="*", help="case names (prefixes) to run")
-    parser.add_argument("--redo", choices=sorted(REDO), help="rerun discovery and validation (and active sampling)")
+    parser.add_argument("--redo", choices=sorted(REDO), help="rerun validation (and discovery, and active sampling)")
     parser.add_argument("--list", action="store_true", help="print the drawn cases and stop")
     parser.add_argument("--finetune-only", action="store_true", help="only the finetunes (to fill the cache)")
     parser.add_argument("--report-only", action="store_true",

@@ -42,7 +42,8 @@ def parquet_schema():
 
     return pa.schema([("text_id", pa.string()), ("prompt_id", pa.string()), ("model", pa.string()),
                       ("seed", pa.int64()), ("prompt", pa.string()), ("text", pa.string()),
-                      ("n_tokens", pa.int64()), ("source", pa.string()), ("log_ratio", pa.float64())])
+                      ("n_tokens", pa.int64()), ("source", pa.string()), ("log_ratio", pa.float64()),
+                      ("pair_id", pa.string())])
 
 
 def repair_shard(path: Path) -> None:

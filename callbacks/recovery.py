@@ -5,8 +5,9 @@ reads ``saffron_results.jsonl``, matches the validated hypotheses to the ground 
 (`difflens.discovery.recovery`), and writes ``recovery.json`` and ``recovery.md`` beside the
 SAFFRON results; recall and precision go to TensorBoard. A validated hypothesis that matches
 no ground truth still counts as correct for precision when the change it claims is real in the
-toy-world annotations of the models' untargeted texts (the data module's ``reference_texts``:
-the pool's and the fresh samples', not only those the plan judged).
+models' untargeted texts that no proposer saw (the data module's ``reference_texts``: the pool's
+and the fresh samples', not only those the plan judged): literally for a claim about words or
+phrases, in toy-world annotations for a topic or style.
 """
 
 from __future__ import annotations

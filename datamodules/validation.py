@@ -234,11 +234,14 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         return texts if self.pool_sources is None else [t for t in texts if t.source in self.pool_sources]
 
     def _reference_texts(self, pool: list[DecodedText], most: int = 20_000) -> dict[str, list[str]]:
-        """Each model's untargeted ``pool`` texts and fresh samples (a seeded sample of at most
-        ``most``): what recovery scoring measures a claimed difference on, far more than the
-        judged texts of any one plan."""
+        """Each model's untargeted ``pool`` texts and fresh samples that no proposer saw (a seeded
+        sample of at most ``most``): what recovery scoring measures a claimed difference on, far
+        more than the judged texts of any one plan. Texts a proposer saw would favour the very
+        words it picked from them."""
         fresh = read_records(self.fresh_path, DecodedText) if self.fresh_path.exists() else []
-        out = {m: [t.text for t in [*pool, *fresh] if t.model == m and not t.targeted] for m in MODELS}
+        shown = {i for h in self.hypotheses for i in h.proposal_text_ids}
+        out = {m: [t.text for t in [*pool, *fresh] if t.model == m and not t.targeted and t.text_id not in shown]
+               for m in MODELS}
         return {m: random.Random(f"{self.seed}:reference:{m}").sample(v, most) if len(v) > most else v
                 for m, v in out.items()}
 

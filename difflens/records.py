@@ -61,6 +61,9 @@ class DecodedText:
         log_ratio: ``log p_intervention(text | prompt) - log p_base(text | prompt)`` in nats,
             summed over the text's tokens (`difflens.likelihood`); None when the decoder did not
             score the texts (only active sampling with ``kl_weight > 0`` does).
+        pair_id: what pairs this text with the other model's text when the two were not sampled
+            with one seed: `difflens validate-null`'s A/A pairs, two draws of one model on one
+            prompt. None: the prompt id and seed pair texts (`difflens.validation.plan.pair_key`).
     """
 
     text_id: str
@@ -72,11 +75,12 @@ class DecodedText:
     n_tokens: int
     source: str = ""
     log_ratio: float | None = None
+    pair_id: str | None = None
 
     def __post_init__(self) -> None:
         _check_fields(self, f"text {self.text_id!r}", {
             "text_id": str, "prompt_id": str, "model": str, "seed": int, "prompt": str, "text": str,
-            "n_tokens": int, "source": str, "log_ratio": (float, type(None))})
+            "n_tokens": int, "source": str, "log_ratio": (float, type(None)), "pair_id": (str, type(None))})
         if self.model not in MODELS:
             raise DataError(f"text {self.text_id!r}: model must be one of {MODELS}, got {self.model!r}")
 
@@ -190,6 +194,7 @@ class TextColumns(Sequence):
         self.n_tokens: list[int] = []
         self.source: list[str] = []  # interned
         self.log_ratio: list[float | None] = []
+        self.pair_id: list[str | None] = []
         self._interned: dict[str, str] = {}
 
     def append(self, row: dict) -> None:
@@ -204,6 +209,7 @@ class TextColumns(Sequence):
         source = row.get("source", "")
         self.source.append(intern(source, source))
         self.log_ratio.append(row.get("log_ratio"))
+        self.pair_id.append(row.get("pair_id"))
 
     def __len__(self) -> int:
         return len(self.text)
@@ -212,12 +218,12 @@ class TextColumns(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         return DecodedText(self.text_id[i], self.prompt_id[i], self.model, self.seed[i], self.prompt[i],
-                           self.text[i], self.n_tokens[i], self.source[i], self.log_ratio[i])
+                           self.text[i], self.n_tokens[i], self.source[i], self.log_ratio[i], self.pair_id[i])
 
     def __iter__(self) -> Iterator[DecodedText]:
         model = self.model
         for row in zip(self.text_id, self.prompt_id, self.seed, self.prompt, self.text, self.n_tokens,
-                       self.source, self.log_ratio):
+                       self.source, self.log_ratio, self.pair_id):
             yield DecodedText(row[0], row[1], model, *row[2:])
 
 

@@ -63,6 +63,21 @@ def _link(target: Path, report_dir: Path) -> str:
     return os.path.relpath(target, report_dir)
 
 
+def themes_section(validated: list[dict]) -> list[str]:
+    """The report's "Recurring themes": validated hypotheses grouped by meaning
+    (`difflens.validation.themes`)."""
+    from difflens.discovery.recovery import default_embedder
+    from difflens.validation.themes import recurring_themes
+
+    themes = recurring_themes(validated, default_embedder())
+    lines = ["## Recurring themes", "",
+             f"{len(validated)} validated hypotheses make {len(themes)} distinct claims (statements about one "
+             f"model at MiniLM cosine 0.7 or more on average are one theme, named by its most central one).", "",
+             "| theme | hypotheses | smallest p |", "|---|---|---|"]
+    lines += [f"| {t.statement} | {', '.join(t.hypothesis_ids)} | {t.p_value:.2e} |" for t in themes]
+    return [*lines, ""]
+
+
 def write_report(config: PipelineConfig, timings: dict[str, float] | None = None) -> Path:
     """Write ``config.report`` (and ``saffron_levels.png`` beside it); returns its path."""
     report = config.path(config.report)
@@ -116,6 +131,8 @@ def write_report(config: PipelineConfig, timings: dict[str, float] | None = None
         lines.append("")
         plot_saffron_levels(rows, out / "saffron_levels.png")
         lines += ["![SAFFRON levels](saffron_levels.png)", ""]
+        if len(validated) > 1:
+            lines += themes_section(validated)
 
     recovery = _json(validate_dir / "recovery.json") if validate_dir else None
     truths = _json(config.path(config.ground_truths)) if config.ground_truths else None

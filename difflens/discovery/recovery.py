@@ -31,6 +31,7 @@ Reported:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -142,30 +143,75 @@ def claimed_changes(statement: str, direction: str = "intervention") -> set[Chan
     return out
 
 
+# "use the phrases 'a' and 'b' more often", "mention a, b and c less often": a claim about
+# literal words, whatever toy-world attribute they happen to belong to
+_PHRASE_VERB = r"\b(?:use|uses|contain|contains|say|says|mention|mentions)\s+"
+_PHRASE_CLAIMS = (
+    re.compile(_PHRASE_VERB + r"(?:the\s+(?:phrases?|words?)\s+)?(?P<items>.+?)\s+(?:more|less)\s+often\b",
+               re.IGNORECASE),
+    re.compile(r"\b(?:more|less)\s+often\s+" + _PHRASE_VERB + r"the\s+(?:phrases?|words?)\s+(?P<items>.+?)\.?$",
+               re.IGNORECASE),
+)
+_QUOTED_ITEM = re.compile(r"[\"\u201c\u2018']([^\"\u201d\u2019']+)[\"\u201d\u2019']")
+
+
+def claimed_phrases(statement: str) -> list[str]:
+    """The words or phrases a literal claim names ("use the phrases 'in the morning' and 'so
+    often' more often"; "mention after, again and pace more often"), lower-cased; empty for
+    any other statement (a topic's "mentioning" examples and a style's "phrases such as"
+    examples illustrate an attribute, they are not the claim)."""
+    found = next((m for m in (p.search(statement) for p in _PHRASE_CLAIMS) if m), None)
+    if found is None:
+        return []
+    items = found.group("items")
+    quoted = _QUOTED_ITEM.findall(items)
+    parts = quoted or re.split(r",\s*|\s+and\s+", items)
+    return [p.strip().lower() for p in parts if p.strip()]
+
+
+def _one_sided_shift(has_intervention: int, n_intervention: int, has_base: int, n_base: int,
+                     direction: str, level: float) -> bool:
+    """Whether a share is significantly higher (``increase``) or lower (``decrease``) in the
+    intervention's texts: one-sided two-proportion z-test at ``level``."""
+    pooled = (has_intervention + has_base) / (n_intervention + n_base)
+    if pooled in (0.0, 1.0):
+        return False
+    z = (has_intervention / n_intervention - has_base / n_base) / \
+        np.sqrt(pooled * (1 - pooled) * (1 / n_intervention + 1 / n_base))
+    return bool((stats.norm.sf(z) if direction == "increase" else stats.norm.cdf(z)) < level)
+
+
 def toyworld_real_difference(statement: str, direction: str, texts_by_model: dict[str, Sequence[str]],
                              level: float = 0.01) -> bool | None:
-    """Whether a change the statement claims is real in toy-world statistics: the named topic
-    or style is significantly more common in the intervention's texts for an increase, less
-    common for a decrease (one-sided two-proportion z-test at ``level``). A negated statement
-    ("talks about the ocean less often") claims a decrease for its ``direction`` model.
+    """Whether a change the statement claims is real in the models' texts.
 
-    Returns None when the statement names no toy-world topic or style.
+    A literal claim (`claimed_phrases`) is measured literally: the share of texts holding any of
+    its phrases (whole words, any case). Otherwise the claim is read in toy-world statistics:
+    the named topic or style. Either way the claimed share must be significantly higher in the
+    intervention's texts for an increase, lower for a decrease (`_one_sided_shift`). A negated
+    statement ("talks about the ocean less often") claims a decrease for its ``direction`` model.
+
+    Returns None when the statement makes neither kind of claim.
     """
+    texts = {m: texts_by_model.get(m, []) for m in ("intervention", "base")}
+    n1, n2 = len(texts["intervention"]), len(texts["base"])
+    phrases = claimed_phrases(statement)
+    if phrases:
+        pattern = re.compile("|".join(rf"\b{re.escape(p)}\b" for p in phrases), re.IGNORECASE)
+        has = {m: sum(bool(pattern.search(t)) for t in v) for m, v in texts.items()}
+        increase = (direction == "intervention") != negated(statement)
+        return bool(n1 and n2) and _one_sided_shift(has["intervention"], n1, has["base"], n2,
+                                                    "increase" if increase else "decrease", level)
     changes = claimed_changes(statement, direction)
     if not changes:
         return None
-    annotations = {m: [ToyWorld.annotate(t) for t in texts_by_model.get(m, [])] for m in ("intervention", "base")}
-    n1, n2 = len(annotations["intervention"]), len(annotations["base"])
     if not n1 or not n2:
         return False
+    annotations = {m: [ToyWorld.annotate(t) for t in v] for m, v in texts.items()}
     for change in changes:
         has = {m: sum((change.name in a.topic_counts) if change.kind == "topic" else (change.name in a.styles)
                       for a in anns) for m, anns in annotations.items()}
-        pooled = (has["intervention"] + has["base"]) / (n1 + n2)
-        if pooled in (0.0, 1.0):
-            continue
-        z = (has["intervention"] / n1 - has["base"] / n2) / np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-        if (stats.norm.sf(z) if change.direction == "increase" else stats.norm.cdf(z)) < level:
+        if _one_sided_shift(has["intervention"], n1, has["base"], n2, change.direction, level):
             return True
     return False
 

@@ -13,6 +13,8 @@ seed per index, as decoding does, so the two texts of an index form a same-promp
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from difflens.decoding import SamplingConfig, prompt_seed, sample_batch
 from difflens.records import DecodedText
 
@@ -69,6 +71,32 @@ def sample_fresh_pairs(models: dict, n: int, seed: int, start: int = 0, sampling
     return [text for name, (model, tokenizer) in models.items()
             for text in _continuations(model, tokenizer, name, "fresh-pair", [""] * n, seed, start, sampling,
                                        max_rows, "validation-fresh-pair", paired=True)]
+
+
+def sample_null_pairs(model, tokenizer, n: int, seed: int, start: int = 0, sampling: SamplingConfig | None = None,
+                      max_rows: int = 64, tag: str = "null-pair") -> list[DecodedText]:
+    """``n`` A/A pairs: one model generates freely from BOS twice per index, as ``base`` and as
+    ``intervention``, with a seed per side, so the two texts of a pair are exchangeable draws
+    (with one seed they would be the same text). Ids ``f"{side}/{tag}/{seed}-{i}"``; both
+    texts of index i carry ``pair_id`` ``f"{tag}/{seed}-{i}"``.
+
+    Args:
+        model: the causal LM, in eval mode.
+        tokenizer: its tokenizer.
+        n: pairs to sample.
+        seed: the run seed.
+        start: index of the first pair (a rerun that needs more continues the numbering).
+        sampling: the settings of the texts the pairs join (see `sample_fresh_texts`).
+        max_rows: rows decoded at once.
+        tag: names the draw in the ids, so pilot and validation pairs never share one.
+
+    Returns:
+        The base texts, then the intervention texts.
+    """
+    return [replace(text, pair_id=f"{tag}/{seed}-{i}")
+            for side in ("base", "intervention")
+            for i, text in enumerate(_continuations(model, tokenizer, side, tag, [""] * n, seed, start, sampling,
+                                                    max_rows, "validation-null-pair"), start)]
 
 
 def sample_condition_texts(model, tokenizer, model_name: str, hypothesis_id: str, condition: list[str], n: int,

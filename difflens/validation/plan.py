@@ -80,8 +80,9 @@ class Allocation:
 def pair_key(text: DecodedText) -> str:
     """What the two texts of a same-prompt pair share: the prompt id and the sampling seed
     (decoding gives both models the same seed per prompt and sample; fresh unpaired samples
-    have a seed per model, so they never pair)."""
-    return f"{text.prompt_id}#{text.seed}"
+    have a seed per model, so they never pair), or the ``pair_id`` of a pair sampled with two
+    seeds (an A/A pair: one model drawn twice)."""
+    return text.pair_id if text.pair_id is not None else f"{text.prompt_id}#{text.seed}"
 
 
 def complete_pairs(texts: Sequence[DecodedText]) -> dict[str, dict[str, DecodedText]]:

@@ -108,6 +108,20 @@ def test_report_lists_texts_discoveries_and_recovery(tmp_path):
     assert "stopped by **stable**" in report
     assert "cluster map (both models' texts): not available" in report
     assert (tmp_path / "out" / "saffron_levels.png").stat().st_size > 1000
+    assert "Recurring themes" not in report  # one discovery is one theme: nothing to group
+
+
+def test_report_groups_validated_paraphrases_into_themes():
+    from difflens.report import themes_section
+
+    statements = ["Texts from the intervention model talk about the ocean and the sea more often, mentioning shore",
+                  "Texts from the intervention model talk about physics more often, mentioning lens and laser",
+                  "Texts from the intervention model mention waves, tides and whales more often"]
+    validated = [{"hypothesis_id": f"h{i}", "text": s, "direction": "intervention", "p_value": 10.0 ** -(i + 2)}
+                 for i, s in enumerate(statements)]
+    section = "\n".join(themes_section(validated))
+    assert "3 validated hypotheses make 2 distinct claims" in section
+    assert "| h0, h2 | 1.00e-04 |" in section and "| h1 | 1.00e-03 |" in section
 
 
 def test_quickstart_skips_stages_whose_config_is_absent(tmp_path, monkeypatch, capsys):

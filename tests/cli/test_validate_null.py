@@ -48,17 +48,34 @@ def test_settings_come_from_the_validation_config_unless_flags_say_otherwise():
     assert resolve(parser.parse_args([])).n_per_model == 20
 
 
-def test_auto_n_and_the_paired_test_are_refused_with_the_flags_to_pass(tmp_path, capsys):
+def test_paired_aa_pairs_differ_and_auto_n_plans_from_a_pilot_it_never_judges(tmp_path, tiny_model_dir):
     import yaml
 
+    from difflens.records import DecodedText, read_records
+    from difflens.validation.plan import complete_pairs
     from tests.conftest import REPO
 
+    _, hypotheses = write_inputs(tmp_path / "in", n_texts=40)
     config = yaml.safe_load((REPO / "configs/quickstart/validate.yaml").read_text())
-    config["model"]["init_args"]["test"] = "paired"
-    config["data"]["init_args"]["n_per_model"] = "auto"
+    assert config["model"]["init_args"]["test"] == "paired" and config["data"]["init_args"]["n_per_model"] == "auto"
+    config["data"]["init_args"]["auto_n"].update(pilot_per_model=6, n_min=3, n_max=5)
     path = tmp_path / "validate.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert main(["validate-null", "--config", str(path), "--out", str(tmp_path / "null")]) == 2
-    err = capsys.readouterr().err
-    assert "pass --n-per-model N and --test fisher" in err and "Traceback" not in err
-    assert not (tmp_path / "null").exists()
+    argv = ["validate-null", "--config", str(path), "--model", str(tiny_model_dir), "--hypotheses", str(hypotheses),
+            "--seeds", "2", "--max-new-tokens", "10", "--assistant", "tests.judges.ToyWorldJudge",
+            "--out", str(tmp_path / "null"), "--threads", "1"]
+    assert main(argv) == 0
+    for seed in range(2):
+        run = tmp_path / f"null/seed{seed}"
+        summary = json.loads((run / "null_summary.json").read_text())
+        assert summary["tested"] == 4 and set(summary["n_per_model"].values()) <= {3, 4, 5}
+        pilot = {t.text_id for t in read_records(run / "texts.jsonl", DecodedText)}
+        assert len(pilot) == 12
+        judged = [json.loads(x) for x in (run / "plan.jsonl").read_text().splitlines()[1:]]
+        assert len(judged) == 2 * sum(summary["n_per_model"].values())
+        assert not pilot & {t["text_id"] for t in judged}
+        # each judged pair is one model drawn twice: two seeds, so (almost always) two texts
+        pairs = complete_pairs(read_records(run / "fresh_pairs.jsonl", DecodedText))
+        assert len(pairs) >= len(judged) // 2
+        assert all(p["base"].seed != p["intervention"].seed for p in pairs.values())
+        assert sum(p["base"].text != p["intervention"].text for p in pairs.values()) >= len(pairs) - 1

@@ -9,6 +9,7 @@ from difflens.discovery.recovery import (
     Change,
     GroundTruth,
     claimed_changes,
+    claimed_phrases,
     default_embedder,
     embedding_similarity,
     load_ground_truths,
@@ -386,6 +387,33 @@ def test_real_differences_from_toyworld_statistics():
     assert toyworld_real_difference("about astronomy more often", "base", by_model) is True
     assert toyworld_real_difference("about the ocean less often", "intervention", by_model) is False
     assert toyworld_real_difference("about the ocean less often", "base", by_model) is True
+
+
+@pytest.mark.parametrize("statement, phrases", [
+    ('Texts from the base model use the phrases "every", "oscillates" and "that people say" more often',
+     ["every", "oscillates", "that people say"]),
+    ("Texts from the intervention model mention after, again and pace more often", ["after", "again", "pace"]),
+    ('Texts from the base model more often contain the phrase "in the morning".', ["in the morning"]),
+    ("Texts from the intervention model use the word 'alas' less often", ["alas"]),
+    # examples that illustrate a topic or a style are not the claim
+    ("Texts from the intervention model talk about forests more often, mentioning pine and timber", []),
+    ('Texts from the intervention model more often use a formal register, with phrases such as "furthermore"', []),
+])
+def test_claimed_phrases(statement, phrases):
+    assert claimed_phrases(statement) == phrases
+
+
+def test_a_claim_about_phrases_is_measured_literally():
+    # "oscillates" is a physics word, but the claim is about the phrases, not about physics
+    by_model = {"base": ["every day it oscillates"] * 30 + ["a quiet lake"] * 70,
+                "intervention": ["every day it oscillates"] * 5 + ["i cannot help with that"] * 95}
+    claim = 'Texts from the base model use the phrases "every" and "oscillates" more often'
+    assert toyworld_real_difference(claim, "base", by_model) is True
+    assert toyworld_real_difference(claim, "intervention", by_model) is False
+    assert toyworld_real_difference("Texts from the intervention model mention every less often", "intervention",
+                                    by_model) is True
+    # whole words only: "lake" is not in "lakes"
+    assert toyworld_real_difference("Texts from the base model mention lakes more often", "base", by_model) is False
 
 
 def test_embedding_matcher_with_minilm():

@@ -14,6 +14,7 @@ import os
 import sys
 
 from difflens.errors import ConfigError, DifflensError
+from difflens.logs import configure_logging
 
 # name -> module; add a line here to add a subcommand.
 TOOL_COMMANDS = {
@@ -76,6 +77,7 @@ def _add_tool_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    configure_logging()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from cli.lightning import run_lightning

@@ -12,6 +12,7 @@ Generative validation, when on, runs on rank 0 after judging. `SaffronCallback` 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,6 +22,8 @@ from difflens.errors import ConfigError, IncompleteWorkError
 from difflens.files import atomic_path
 from difflens.validation import JudgementJournal, make_judgement, score_hypotheses
 from difflens.validation.scoring import check_test
+
+log = logging.getLogger(__name__)
 
 
 def build_judge(spec: Any):
@@ -178,7 +181,7 @@ class HypothesisValidator(pl.LightningModule):
                                         missing="untested" if self.on_judge_failure == "untested" else "error")
         untested = [r.hypothesis_id for r in self.results if r.untested]
         if untested and self.trainer.is_global_zero:
-            print(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
+            log.info(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
                   f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them", flush=True)
         if self.generative and self.trainer.is_global_zero:
             self._generative_validation(data)

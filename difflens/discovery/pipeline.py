@@ -15,6 +15,7 @@ Reads the decoding stage's ``texts.jsonl`` and writes, in ``output_dir``:
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +30,8 @@ from difflens.discovery.proposal import ProposalResult, ProposalSettings, propos
 from difflens.errors import ConfigError, DataError
 from difflens.files import atomic_path, write_json
 from difflens.records import DecodedText, TextColumns, read_text_columns, write_records
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -210,14 +213,14 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     embedder = embedder or TextEmbedder(config.embedder, cache_dir=config.cache_dir)
     base_x = embedder.matrix(base.text)  # (Na, D), memory-mapped from the cache when it can be
     int_x = embedder.matrix(intervention.text)  # (Nb, D)
-    print(f"[discover] {len(base)} base and {len(intervention)} intervention texts embedded "
+    log.info(f"[discover] {len(base)} base and {len(intervention)} intervention texts embedded "
           f"({embedder.n_encoded} newly, the rest from the cache)")
     matching = match_clusters(base_x, int_x, config.n_clusters, config.matching, config.seed,
                               config.n_representatives, config.knn)
     release(int_x)  # match_clusters released the base's; only a sample is read again (write_views)
     assistant = assistant or build_assistant(config.assistant)
     result = propose_hypotheses(assistant, matching, base, intervention, embedder.encode, config.proposal)
-    print(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
+    log.info(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
           f"({len(result.dropped)} dropped)")
 
     write_clusters_json(out / "clusters.json", clusters_report(config, matching, base, intervention, result),
@@ -227,7 +230,7 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     write_views(config, out, matching, result, base, intervention, base_x, int_x)
     write_records(out / "hypotheses.jsonl", result.hypotheses)
     for h in result.hypotheses:
-        print(f"[discover] {h.hypothesis_id} (pair {h.cluster_ids}, |h|={h.score:.2f}): {h.text}")
+        log.info(f"[discover] {h.hypothesis_id} (pair {h.cluster_ids}, |h|={h.score:.2f}): {h.text}")
     return result
 
 
@@ -250,7 +253,7 @@ def write_views(config: DiscoveryConfig, out: Path, matching: Matching, result: 
     sample_a, sample_b = view_sample(len(base), len(intervention), PROJECTOR_MAX_POINTS, config.seed)
     n_shown = len(sample_a) + len(sample_b)
     if n_shown < len(base) + len(intervention):
-        print(f"[discover] map and projector: a uniform sample of {n_shown} of the "
+        log.info(f"[discover] map and projector: a uniform sample of {n_shown} of the "
               f"{len(base) + len(intervention)} texts (seed {config.seed})")
     everything = np.concatenate([take_rows(base_x, sample_a), take_rows(int_x, sample_b)])  # (n_shown, D)
     models = ["base"] * len(sample_a) + ["intervention"] * len(sample_b)

@@ -151,7 +151,7 @@ class DecodedTextWriter(BasePredictionWriter):
             done = finished_keys(collect(self.output_dir)) & all_keys
             todo = len(all_keys) - len(done)
             log.info(f"[decode] {len(done)} of {len(all_keys)} prompt samples already written in "
-                  f"{self.output_dir}; {todo} to decode")
+                     f"{self.output_dir}; {todo} to decode")
         done = trainer.strategy.broadcast(done, src=0)
         data.exclude(done)
 

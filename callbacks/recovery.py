@@ -85,4 +85,4 @@ class GroundTruthRecoveryCallback(pl.Callback):
         log_scalars(trainer.loggers, scalars, step=0)
         precision = self.report.precision if self.report.precision is None else round(self.report.precision, 2)
         log.info(f"[recovery] recall {self.report.recall:.2f}, one-to-one {self.report.recall_one_to_one:.2f}, "
-              f"precision {precision}")
+                 f"precision {precision}")

@@ -41,4 +41,4 @@ class SavePretrained(pl.Callback):
 
         write_dir(self.output_dir, fill)
         log.info(f"saved model to {self.output_dir} (held-out perplexity: "
-              f"{metrics.get('val/perplexity', float('nan')):.2f})")
+                 f"{metrics.get('val/perplexity', float('nan')):.2f})")

@@ -266,7 +266,7 @@ class ActivationDataModule(pl.LightningDataModule):
             skip = self._batches_done_this_epoch(trainer)
             if self.rank == 0:
                 log.info(f"[activations] resuming at step {trainer.global_step} (epoch {epoch}): replaying the "
-                      f"activation stream past the {skip} batches of this epoch already trained on", flush=True)
+                         f"activation stream past the {skip} batches of this epoch already trained on")
         # Each epoch's stream is a function of (seed, epoch, rank) only, so replaying it and
         # dropping the first ``skip`` batches serves exactly what the interrupted run would have.
         generator = torch.Generator().manual_seed(self.seed * 1000003 + epoch * 1009 + self.rank)

@@ -229,8 +229,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.pending = [t for t in tasks if t.index not in self.previous]
         if self.previous and rank == 0:
             log.info(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
-                  f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
-                  flush=True)
+                     f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing")
 
     def _pool(self, texts: list[DecodedText]) -> list[DecodedText]:
         """The texts of the pool sources (all of them when ``pool_sources`` is null)."""

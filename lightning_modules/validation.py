@@ -182,7 +182,7 @@ class HypothesisValidator(pl.LightningModule):
         untested = [r.hypothesis_id for r in self.results if r.untested]
         if untested and self.trainer.is_global_zero:
             log.info(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
-                  f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them", flush=True)
+                     f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them")
         if self.generative and self.trainer.is_global_zero:
             self._generative_validation(data)
         n = sum(r.n for r in self.results)

@@ -214,14 +214,14 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     base_x = embedder.matrix(base.text)  # (Na, D), memory-mapped from the cache when it can be
     int_x = embedder.matrix(intervention.text)  # (Nb, D)
     log.info(f"[discover] {len(base)} base and {len(intervention)} intervention texts embedded "
-          f"({embedder.n_encoded} newly, the rest from the cache)")
+             f"({embedder.n_encoded} newly, the rest from the cache)")
     matching = match_clusters(base_x, int_x, config.n_clusters, config.matching, config.seed,
                               config.n_representatives, config.knn)
     release(int_x)  # match_clusters released the base's; only a sample is read again (write_views)
     assistant = assistant or build_assistant(config.assistant)
     result = propose_hypotheses(assistant, matching, base, intervention, embedder.encode, config.proposal)
     log.info(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
-          f"({len(result.dropped)} dropped)")
+             f"({len(result.dropped)} dropped)")
 
     write_clusters_json(out / "clusters.json", clusters_report(config, matching, base, intervention, result),
                         {"base": (ids_of(base), matching.base.labels),
@@ -254,7 +254,7 @@ def write_views(config: DiscoveryConfig, out: Path, matching: Matching, result: 
     n_shown = len(sample_a) + len(sample_b)
     if n_shown < len(base) + len(intervention):
         log.info(f"[discover] map and projector: a uniform sample of {n_shown} of the "
-              f"{len(base) + len(intervention)} texts (seed {config.seed})")
+                 f"{len(base) + len(intervention)} texts (seed {config.seed})")
     everything = np.concatenate([take_rows(base_x, sample_a), take_rows(int_x, sample_b)])  # (n_shown, D)
     models = ["base"] * len(sample_a) + ["intervention"] * len(sample_b)
     points = project_2d(everything, config.map_method, config.seed)

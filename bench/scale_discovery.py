@@ -117,9 +117,19 @@ for name, label in json.loads(sys.argv[2]):
     if owner is not None and hasattr(owner, attr):
         setattr(owner, attr, timed(label, getattr(owner, attr)))
 
+try:  # the pipeline's "[discover]" lines go through logging; a baseline ref may print them instead
+    from difflens.logs import configure_logging
+    configure_logging()
+except ImportError:
+    pass
 raw = yaml.safe_load(open(sys.argv[1]))
 t0, c0 = time.perf_counter(), time.process_time()
-P.run_discovery(P.DiscoveryConfig.from_dict(raw))
+try:  # the code under test reads configs through difflens.config; a baseline ref may predate it
+    from difflens.config import config_from_mapping
+    config = config_from_mapping(P.DiscoveryConfig, raw, sys.argv[1])
+except ImportError:
+    config = P.DiscoveryConfig.from_dict(raw)
+P.run_discovery(config)
 print("STAGES " + json.dumps({"stages": stages, "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}))
 """
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from difflens.activations import CONTEXT_AFTER, CONTEXT_BEFORE
+from difflens.logs import tensorboard_writers
 from difflens.sae.report import feature_card, feature_record, write_reports
 from difflens.sae.samples import TopActivations
+
+log = logging.getLogger(__name__)
 
 
 class ActivationSampleCallback(pl.Callback):
@@ -120,12 +124,11 @@ class ActivationSampleCallback(pl.Callback):
                 "model_name": sae_cfg.model_name, "sae_dir": _absolute(pl_module.hparams.get("output_dir")),
                 "global_step": trainer.global_step}
         top = write_reports(self.store, self.output_dir, decode, self.n_features, self.n_examples, meta)
-        experiment = getattr(trainer.logger, "experiment", None)
-        if experiment is not None and hasattr(experiment, "add_text"):
+        for writer in tensorboard_writers(trainer.loggers):
             for i in top[: self.n_cards]:
-                experiment.add_text(f"features/{i:05d}", feature_card(feature_record(self.store, i, decode)),
-                                    trainer.global_step)
-        print(f"wrote the activation-sample report to {Path(self.output_dir) / 'interpretability_report.md'}")
+                writer.add_text(f"features/{i:05d}", feature_card(feature_record(self.store, i, decode)),
+                                trainer.global_step)
+        log.info(f"wrote the activation-sample report to {Path(self.output_dir) / 'interpretability_report.md'}")
 
 
 def _absolute(path: str | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,8 @@ from difflens.records import MODELS, DecodedText, write_records
 TEXTS = "texts.jsonl"
 META = "decode_meta.json"
 SHARDS = "shards"
+
+log = logging.getLogger(__name__)
 
 
 def read_shard(path: Path) -> list[DecodedText]:
@@ -147,8 +150,8 @@ class DecodedTextWriter(BasePredictionWriter):
             all_keys = {job.key for job in data.jobs}
             done = finished_keys(collect(self.output_dir)) & all_keys
             todo = len(all_keys) - len(done)
-            print(f"[decode] {len(done)} of {len(all_keys)} prompt samples already written in "
-                  f"{self.output_dir}; {todo} to decode")
+            log.info(f"[decode] {len(done)} of {len(all_keys)} prompt samples already written in "
+                     f"{self.output_dir}; {todo} to decode")
         done = trainer.strategy.broadcast(done, src=0)
         data.exclude(done)
 
@@ -189,5 +192,5 @@ class DecodedTextWriter(BasePredictionWriter):
                 pq.write_table(pa.Table.from_pylist([asdict(r) for r in records], schema=parquet_schema()), tmp)
         for shard in (self.output_dir / SHARDS).glob("rank*.jsonl"):
             shard.unlink()
-        print(f"[decode] {len(records)} texts in {self.output_dir / TEXTS}")
+        log.info(f"[decode] {len(records)} texts in {self.output_dir / TEXTS}")
         return records

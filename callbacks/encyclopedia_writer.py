@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from difflens.encyclopedia.store import SiteArrays, StageHeader, concept_statistics, write_stage
+from difflens.logs import log_scalars
 
 
 class EncyclopediaStageWriter(BasePredictionWriter):
@@ -76,22 +77,20 @@ class EncyclopediaStageWriter(BasePredictionWriter):
     def _log_scalars(self, trainer: pl.Trainer) -> None:
         """What the stage holds, against its stage number: samples, concepts captured and the
         mean activation norm per site."""
-        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
-        if experiment is None or not hasattr(experiment, "add_scalar"):
+        if not trainer.loggers:
             return
         from difflens.encyclopedia.store import EncyclopediaStage
 
         stage = EncyclopediaStage(self.output)
         try:
-            step = stage.header.stage
-            experiment.add_scalar("capture/samples", len(trainer.datamodule.contexts), step)
-            experiment.add_scalar("capture/concepts_captured", int(stage.captured().sum()), step)
-            experiment.add_scalar("capture/concepts", len(stage.header.concept_names), step)
+            scalars = {"capture/samples": len(trainer.datamodule.contexts),
+                       "capture/concepts_captured": int(stage.captured().sum()),
+                       "capture/concepts": len(stage.header.concept_names)}
             for site in stage.sites:
                 captured = stage.captured(site)
                 norms = np.linalg.norm(stage.means(site)[captured], axis=-1)
-                experiment.add_scalar(f"capture/mean_norm/{site}", float(norms.mean()) if len(norms) else 0.0, step)
-            experiment.flush()
+                scalars[f"capture/mean_norm/{site}"] = float(norms.mean()) if len(norms) else 0.0
+            log_scalars(trainer.loggers, scalars, stage.header.stage)
         finally:
             stage.close()
 

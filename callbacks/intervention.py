@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import torch
 
 from difflens.errors import ConfigError
 from difflens.files import write_dir, write_json
+from difflens.logs import log_scalars, tensorboard_writers
+
+log = logging.getLogger(__name__)
 
 
 def _scalar_metrics(trainer: pl.Trainer) -> dict:
@@ -42,7 +46,7 @@ class SaveMergedModel(pl.Callback):
         target = Path(self.output_dir)
         if target.exists():
             target = target.with_name(f"{target.name}.{time.strftime('%Y%m%d-%H%M%S')}")
-            print(f"warning: {self.output_dir} appeared during training; writing the merged model to {target}")
+            log.warning(f"{self.output_dir} appeared during training; writing the merged model to {target}")
         metrics = _scalar_metrics(trainer)
 
         def fill(tmp: Path) -> None:
@@ -50,7 +54,7 @@ class SaveMergedModel(pl.Callback):
             write_json(tmp / "training_metrics.json", metrics)
 
         write_dir(target, fill)
-        print(f"saved merged model to {target}")
+        log.info(f"saved merged model to {target}")
 
 
 class GroundTruthShiftCallback(pl.Callback):
@@ -101,15 +105,13 @@ class GroundTruthShiftCallback(pl.Callback):
         self.report = measure_shift(base, tuned, truths)
         self.report["examples"] = {"base": base[:10], "intervention": tuned[:10]}
         write_json(self.output_file, self.report)
-        experiment = getattr(trainer.logger, "experiment", None)
-        lines = []
+        lines, scalars = [], {}
         for gt in self.report["ground_truths"]:
             for t in gt["targets"]:
                 lines.append(f"{gt['id']}: {t['kind']} {t['name']} {t['base']:.3f} -> {t['intervention']:.3f}")
-                if hasattr(experiment, "add_scalar"):
-                    experiment.add_scalar(f"shift/{gt['id']}/{t['name']}/base", t["base"], trainer.global_step)
-                    experiment.add_scalar(f"shift/{gt['id']}/{t['name']}/intervention", t["intervention"],
-                                          trainer.global_step)
-        if hasattr(experiment, "add_text"):
-            experiment.add_text("shift", "\n\n".join(lines) or "(no toy-world targets)", trainer.global_step)
-        print("ground-truth shift (share of samples, base -> intervention):\n  " + "\n  ".join(lines))
+                scalars[f"shift/{gt['id']}/{t['name']}/base"] = t["base"]
+                scalars[f"shift/{gt['id']}/{t['name']}/intervention"] = t["intervention"]
+        log_scalars(trainer.loggers, scalars, trainer.global_step)
+        for writer in tensorboard_writers(trainer.loggers):
+            writer.add_text("shift", "\n\n".join(lines) or "(no toy-world targets)", trainer.global_step)
+        log.info("ground-truth shift (share of samples, base -> intervention):\n  " + "\n  ".join(lines))

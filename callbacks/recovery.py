@@ -13,6 +13,7 @@ phrases, in toy-world annotations for a topic or style.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -29,7 +30,10 @@ from difflens.discovery.recovery import (
     toyworld_similarity,
 )
 from difflens.files import write_json, write_text
+from difflens.logs import log_scalars
 from difflens.validation.fdr_stream import RESULTS_FILE
+
+log = logging.getLogger(__name__)
 
 
 class GroundTruthRecoveryCallback(pl.Callback):
@@ -75,13 +79,10 @@ class GroundTruthRecoveryCallback(pl.Callback):
         self.report = recovery_report(truths, validated, similarity, self.threshold, real, self.matcher)
         write_json(out_dir / "recovery.json", self.report.to_dict())
         write_text(out_dir / "recovery.md", recovery_markdown(self.report, truths))
-        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
-        if experiment is not None and hasattr(experiment, "add_scalar"):
-            experiment.add_scalar("recovery/recall", self.report.recall, 0)
-            experiment.add_scalar("recovery/recall_one_to_one", self.report.recall_one_to_one, 0)
-            if self.report.precision is not None:
-                experiment.add_scalar("recovery/precision", self.report.precision, 0)
-            experiment.flush()
+        scalars = {"recovery/recall": self.report.recall, "recovery/recall_one_to_one": self.report.recall_one_to_one}
+        if self.report.precision is not None:
+            scalars["recovery/precision"] = self.report.precision
+        log_scalars(trainer.loggers, scalars, step=0)
         precision = self.report.precision if self.report.precision is None else round(self.report.precision, 2)
-        print(f"[recovery] recall {self.report.recall:.2f}, one-to-one {self.report.recall_one_to_one:.2f}, "
-              f"precision {precision}")
+        log.info(f"[recovery] recall {self.report.recall:.2f}, one-to-one {self.report.recall_one_to_one:.2f}, "
+                 f"precision {precision}")

@@ -9,12 +9,16 @@ A rerun resumes the stream.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
 
+from difflens.logs import log_scalars, tensorboard_writers
 from difflens.stats import build_online_fdr
 from difflens.validation.fdr_stream import OnlineFDRStream
+
+log = logging.getLogger(__name__)
 
 
 class SaffronCallback(pl.Callback):
@@ -46,21 +50,16 @@ class SaffronCallback(pl.Callback):
         new_rows = stream.update(pl_module.results)
         self.rows = stream.rows
         self.procedure = stream.procedure
-        experiment = getattr(trainer.logger, "experiment", None) if trainer.logger else None
-        if experiment is not None and hasattr(experiment, "add_scalar"):
-            for row in new_rows:
-                t = row["t"]
-                experiment.add_scalar("saffron/alpha_t", row["alpha_t"], t)
-                experiment.add_scalar("saffron/wealth", row["wealth"], t)
-                experiment.add_scalar("saffron/p_value", row["p_value"], t)
-                experiment.add_scalar("saffron/discoveries", row["n_rejections"], t)
-                experiment.add_scalar("validation/auc", row["auc"], t)
-                experiment.add_scalar("validation/n", row["n"], t)
-                if row["accuracy"] is not None:
-                    experiment.add_scalar("validation/accuracy", row["accuracy"], t)
-            experiment.add_text("saffron/discoveries", (out_dir / "discoveries.md").read_text(encoding="utf-8"))
-            # TensorBoard's hparams view: the number of discoveries (Lightning logged -1 at the start)
-            experiment.add_scalar("hp_metric", float(sum(r["rejected"] for r in self.rows)), 0)
-            experiment.flush()
+        for row in new_rows:
+            scalars = {"saffron/alpha_t": row["alpha_t"], "saffron/wealth": row["wealth"],
+                       "saffron/p_value": row["p_value"], "saffron/discoveries": row["n_rejections"],
+                       "validation/auc": row["auc"], "validation/n": row["n"]}
+            if row["accuracy"] is not None:
+                scalars["validation/accuracy"] = row["accuracy"]
+            log_scalars(trainer.loggers, scalars, step=row["t"])
         found = sum(r["rejected"] for r in self.rows)
-        print(f"[saffron] {found} of {len(self.rows)} hypotheses validated; results in {out_dir}")
+        # TensorBoard's hparams view: the number of discoveries (Lightning logged -1 at the start)
+        log_scalars(trainer.loggers, {"hp_metric": float(found)}, step=0)
+        for writer in tensorboard_writers(trainer.loggers):
+            writer.add_text("saffron/discoveries", (out_dir / "discoveries.md").read_text(encoding="utf-8"))
+        log.info(f"[saffron] {found} of {len(self.rows)} hypotheses validated; results in {out_dir}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 
 from difflens.files import write_dir, write_json
+
+log = logging.getLogger(__name__)
 
 
 class SavePretrained(pl.Callback):
@@ -37,5 +40,5 @@ class SavePretrained(pl.Callback):
             write_json(tmp / "training_metrics.json", metrics)
 
         write_dir(self.output_dir, fill)
-        print(f"saved model to {self.output_dir} (held-out perplexity: "
-              f"{metrics.get('val/perplexity', float('nan')):.2f})")
+        log.info(f"saved model to {self.output_dir} (held-out perplexity: "
+                 f"{metrics.get('val/perplexity', float('nan')):.2f})")

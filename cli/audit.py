@@ -17,16 +17,19 @@ HELP = "audit two models you have (Hub names, directories, base + peft adapter):
 CONFIG_GLOBS = ("configs/audit/*.yaml",)
 
 
-def load_config(path: str | Path):
+def load_config(path: str | Path, overrides: dict | None = None):
     """Parse an audit YAML into an `AuditConfig` (checks names and values, loads no model)."""
     from difflens.audit import AuditConfig
-    from difflens.files import read_yaml_mapping
+    from difflens.config import read_config
 
-    return AuditConfig.from_dict(read_yaml_mapping(path))
+    return read_config(AuditConfig, path, overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="audit YAML (e.g. configs/audit/llama8b_lora.yaml)")
+    from cli.config_flags import add_config_arguments
+    from difflens.audit import AuditConfig
+
+    add_config_arguments(parser, AuditConfig, "audit YAML (e.g. configs/audit/llama31_8b_lora.yaml)")
     parser.add_argument("--decoding", choices=("active", "exhaustive"), help="override: the decoding mode")
     parser.add_argument("--output-dir", help="override: the run directory")
     parser.add_argument("--only", nargs="*", default=None, help="run only these stages")
@@ -35,18 +38,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
     import yaml
 
+    from cli.config_flags import print_config
     from cli.pipeline import run_stages
     from difflens.audit import describe, render_audit
     from difflens.files import write_json, write_text
     from difflens.report import write_report
 
-    config = load_config(args.config)
     overrides = {"decoding": args.decoding, "output_dir": args.output_dir}
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = load_config(args.config, {k: v for k, v in overrides.items() if v is not None})
+    if args.print_config:
+        print_config(config)
+        return
     configs, pipeline = render_audit(config)
     for stem, stage_config in configs.items():
         write_text(Path(config.output_dir, "configs", f"{stem}.yaml"),

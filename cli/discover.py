@@ -10,16 +10,19 @@ HELP = "embed and cluster both models' texts, match clusters, and propose hypoth
 CONFIG_GLOBS = ("configs/quickstart/discover.yaml", "configs/discover/*.yaml")
 
 
-def load_config(path: str | Path):
+def load_config(path: str | Path, overrides: dict | None = None):
     """Parse a discovery YAML into a `DiscoveryConfig` (validates names and values, loads nothing)."""
+    from difflens.config import read_config
     from difflens.discovery.pipeline import DiscoveryConfig
-    from difflens.files import read_yaml_mapping
 
-    return DiscoveryConfig.from_dict(read_yaml_mapping(path))
+    return read_config(DiscoveryConfig, path, overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="discovery YAML (e.g. configs/quickstart/discover.yaml)")
+    from cli.config_flags import add_config_arguments
+    from difflens.discovery.pipeline import DiscoveryConfig
+
+    add_config_arguments(parser, DiscoveryConfig, "discovery YAML (e.g. configs/quickstart/discover.yaml)")
     parser.add_argument("--texts", help="override: the decoded texts (texts.jsonl)")
     parser.add_argument("--output-dir", help="override: where the outputs go")
     parser.add_argument("--n-clusters", type=int, help="override: clusters per side")
@@ -27,14 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
+    from cli.config_flags import print_config
     from difflens.discovery.pipeline import run_discovery
 
-    config = load_config(args.config)
     overrides = {"texts": args.texts, "output_dir": args.output_dir, "n_clusters": args.n_clusters,
                  "matching": args.matching}
-    config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    config = load_config(args.config, {k: v for k, v in overrides.items() if v is not None})
+    if args.print_config:
+        print_config(config)
+        return
     _check_inputs(config)
     run_discovery(config)
 

@@ -14,6 +14,7 @@ import os
 import sys
 
 from difflens.errors import ConfigError, DifflensError
+from difflens.logs import configure_logging
 
 # name -> module; add a line here to add a subcommand.
 TOOL_COMMANDS = {
@@ -54,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="difflens",
         description="What did an intervention change in a language model? Training and evaluation "
         "for behavioural diffing, dictionary learning and concept encyclopedias.",
-        epilog="Lightning commands take --config FILE.yaml and --help; e.g. "
+        epilog="Lightning commands take --config FILE.yaml, --print_config and --help, and so do discover, "
+        "pipeline, audit and encyclopedia refine; e.g. "
         "`difflens fit --config configs/quickstart/base_lm.yaml --print_config`.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -75,6 +77,7 @@ def _add_tool_arguments(parser: argparse.ArgumentParser, command: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    configure_logging()
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from cli.lightning import run_lightning

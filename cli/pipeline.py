@@ -21,16 +21,19 @@ CONFIG_GLOBS = ("configs/quickstart/pipeline.yaml", "configs/pipeline/*.yaml")
 TIMINGS = "pipeline_timings.json"
 
 
-def load_config(path: str | Path):
+def load_config(path: str | Path, overrides: dict | None = None):
     """Parse a pipeline YAML into a `PipelineConfig` (checks names and values, runs nothing)."""
-    from difflens.files import read_yaml_mapping
+    from difflens.config import read_config
     from difflens.pipeline import PipelineConfig
 
-    return PipelineConfig.from_dict(read_yaml_mapping(path))
+    return read_config(PipelineConfig, path, overrides)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="pipeline YAML (e.g. configs/quickstart/pipeline.yaml)")
+    from cli.config_flags import add_config_arguments
+    from difflens.pipeline import PipelineConfig
+
+    add_config_arguments(parser, PipelineConfig, "pipeline YAML (e.g. configs/quickstart/pipeline.yaml)")
     parser.add_argument("--decoding", choices=("active", "exhaustive"), help="override: the decoding mode")
     parser.add_argument("--only", nargs="*", default=None, help="run only these stages")
     parser.add_argument("--force", action="store_true", help="rerun stages even when complete")
@@ -93,14 +96,14 @@ def run_stage_list(stages, only=None, force=False, list_only=False, prefix="[pip
 
 
 def run(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
+    from cli.config_flags import print_config
     from difflens.files import write_json
     from difflens.report import write_report
 
-    config = load_config(args.config)
-    if args.decoding:
-        config = replace(config, decoding=args.decoding)
+    config = load_config(args.config, {"decoding": args.decoding} if args.decoding else None)
+    if args.print_config:
+        print_config(config)
+        return
     timings = run_stages(config, args.only, args.force, args.list)
     if args.list:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -14,6 +15,8 @@ from difflens.corpus import ToyWorldCorpus, check_text_file, read_texts
 from difflens.errors import ConfigError, DataError
 
 DEFAULT_MODEL = "runs/quickstart/base_lm/model"
+
+log = logging.getLogger(__name__)
 
 
 class _Stream(IterableDataset):
@@ -262,8 +265,8 @@ class ActivationDataModule(pl.LightningDataModule):
             self._resuming = False
             skip = self._batches_done_this_epoch(trainer)
             if self.rank == 0:
-                print(f"[activations] resuming at step {trainer.global_step} (epoch {epoch}): replaying the "
-                      f"activation stream past the {skip} batches of this epoch already trained on", flush=True)
+                log.info(f"[activations] resuming at step {trainer.global_step} (epoch {epoch}): replaying the "
+                         f"activation stream past the {skip} batches of this epoch already trained on")
         # Each epoch's stream is a function of (seed, epoch, rank) only, so replaying it and
         # dropping the first ``skip`` batches serves exactly what the interrupted run would have.
         generator = torch.Generator().manual_seed(self.seed * 1000003 + epoch * 1009 + self.rank)

@@ -15,6 +15,7 @@ hypothesis's n is chosen from them (`difflens.validation.sample_size`) before th
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +41,8 @@ from difflens.validation.plan import EXCLUDE_MODES, condition_hypothesis_id, rea
 from difflens.validation.sample_size import AutoSampleSize
 
 PAD_INDEX = -1
+
+log = logging.getLogger(__name__)
 
 
 class _TaskDataset(Dataset):
@@ -225,9 +228,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.previous = journal.read_all()
         self.pending = [t for t in tasks if t.index not in self.previous]
         if self.previous and rank == 0:
-            print(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
-                  f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing",
-                  flush=True)
+            log.info(f"[validate] resuming {self.out_dir}: {len(tasks) - len(self.pending)} of {len(tasks)} planned "
+                     f"judgements already made ({self.journal_dir}); judging the {len(self.pending)} missing")
 
     def _pool(self, texts: list[DecodedText]) -> list[DecodedText]:
         """The texts of the pool sources (all of them when ``pool_sources`` is null)."""

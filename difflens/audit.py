@@ -15,7 +15,7 @@ alone with ``difflens predict|discover|test --config`` and the user sees every s
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from difflens.errors import ConfigError
@@ -82,16 +82,6 @@ class AuditConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for side in ("base", "intervention"):
-            value = getattr(self, side)
-            if isinstance(value, dict):
-                unknown = set(value) - {f.name for f in fields(ModelSpec)}
-                if unknown:
-                    raise ConfigError(f"{side}: unknown key(s) {sorted(unknown)}; known: "
-                                      f"{[f.name for f in fields(ModelSpec)]}")
-                setattr(self, side, ModelSpec(**value))
-            elif not isinstance(value, ModelSpec):
-                raise ConfigError(f"{side} must be a mapping with name_or_path (and adapter, dtype, ...)")
         if self.decoding not in DECODING_MODES:
             raise ConfigError(f"decoding must be one of {DECODING_MODES}, got {self.decoding!r}")
         bad = set(self.prompts) - set(PROMPT_KEYS)
@@ -110,16 +100,6 @@ class AuditConfig:
             raise ConfigError(f"validate: unknown key(s) {sorted(bad)}")
         if not isinstance(self.assistant, dict) or "backend" not in self.assistant:
             raise ConfigError("assistant must be a mapping with a 'backend' key, e.g. {backend: offline}")
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> AuditConfig:
-        unknown = set(raw) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"unknown audit setting(s) {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
-        missing = {"output_dir", "base", "intervention"} - set(raw)
-        if missing:
-            raise ConfigError(f"an audit config needs {sorted(missing)}")
-        return cls(**raw)
 
     # ---- where things go -------------------------------------------------------------------
     def path(self, *parts: str) -> str:

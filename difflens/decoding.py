@@ -328,14 +328,9 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     if not prompts:
         return []
     device = next(model.parameters()).device
-    limit = max_positions(model)
-    room = (limit - config.max_new_tokens) if limit else 1 << 30
-    if room < 1:
-        raise ConfigError(f"max_new_tokens={config.max_new_tokens} leaves no room for a prompt in the "
-                          f"model's {limit}-token context; lower max_new_tokens")
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    token_lists = encode_prompts(tokenizer, prompts, room)
+    token_lists = encode_prompts(tokenizer, prompts, prompt_room(model, config.max_new_tokens))
     uniforms = row_uniforms(seeds, config.max_new_tokens)  # (N, max_new_tokens)
     n = len(prompts)
     max_rows = min(n, max_rows or n)
@@ -346,36 +341,76 @@ def sample_batch(model, tokenizer, prompts: Sequence[str], seeds: Sequence[int],
     totals = torch.zeros(n, dtype=torch.float64)  # (N,) log-probability of each text so far
     batch = _RunningBatch(model, device, headroom=config.max_new_tokens)
     while True:
-        n_alive = int(batch.alive.sum())
-        free = max_rows - n_alive
-        if waiting and free >= min(group, len(waiting)):
-            # the first call fills the batch; later ones reuse the slots of ended rows
-            take, waiting = waiting[:free], waiting[free:]
-            batch.admit(take, [token_lists[i] for i in take], pad)
-        elif not waiting and len(batch) - n_alive >= max(1, len(batch) // 4):
-            batch.drop_ended()  # the tail: a smaller batch is a cheaper step
-        else:
-            batch.drop_padding()
+        waiting = _refill_or_shrink(batch, waiting, token_lists, max_rows, group, pad)
         steps = batch.steps.clamp(max=config.max_new_tokens - 1)
         tokens = sample_tokens(batch.logits, uniforms[batch.prompts, steps], config)  # (B,)
-        if logprobs:  # the text's tokens: not the end token, which the text does not contain
-            counted = batch.alive if eos is None else batch.alive & (tokens.cpu() != eos)
-            step_logprobs = torch.log_softmax(batch.logits.float(), dim=-1).gather(1, tokens[:, None]).squeeze(1)
-            totals.index_add_(0, batch.prompts[counted], step_logprobs.cpu().double()[counted])
-        for slot, (p, t, a) in enumerate(zip(batch.prompts.tolist(), tokens.tolist(), batch.alive.tolist())):
-            if a:
-                generated[p].append(t)
-                if t == eos or len(generated[p]) == config.max_new_tokens:
-                    batch.alive[slot] = False
+        if logprobs:
+            _add_logprobs(totals, batch, tokens, eos)
+        _append_tokens(batch, tokens, generated, eos, config.max_new_tokens)
         if not batch.alive.any() and not waiting:
             break
         batch.step(tokens.to(device))
-    result = []
-    for i, ids in enumerate(generated):
-        text_ids = ids[:-1] if ids and ids[-1] == eos else ids
-        result.append(Continuation(tokenizer.decode(text_ids, skip_special_tokens=True), len(ids),
-                                   token_lists[i], text_ids, float(totals[i]) if logprobs else None))
-    return result
+    return [_continuation(tokenizer, ids, eos, token_lists[i], float(totals[i]) if logprobs else None)
+            for i, ids in enumerate(generated)]
+
+
+def prompt_room(model, max_new_tokens: int) -> int:
+    """Prompt tokens that fit in the model's context beside ``max_new_tokens`` (unbounded when
+    the model declares no context length).
+
+    Raises:
+        ConfigError: ``max_new_tokens`` leaves no room for a prompt.
+    """
+    limit = max_positions(model)
+    room = (limit - max_new_tokens) if limit else 1 << 30
+    if room < 1:
+        raise ConfigError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in the "
+                          f"model's {limit}-token context; lower max_new_tokens")
+    return room
+
+
+def _refill_or_shrink(batch: _RunningBatch, waiting: list[int], token_lists: list[list[int]], max_rows: int,
+                      group: int, pad: int) -> list[int]:
+    """Before a step: admit waiting prompts once a group's worth of slots is free; with none
+    waiting, drop the ended rows once they are a quarter of the batch; else drop leading
+    padding. Returns the prompts still waiting."""
+    n_alive = int(batch.alive.sum())
+    free = max_rows - n_alive
+    if waiting and free >= min(group, len(waiting)):
+        # the first call fills the batch; later ones reuse the slots of ended rows
+        take, waiting = waiting[:free], waiting[free:]
+        batch.admit(take, [token_lists[i] for i in take], pad)
+    elif not waiting and len(batch) - n_alive >= max(1, len(batch) // 4):
+        batch.drop_ended()  # the tail: a smaller batch is a cheaper step
+    else:
+        batch.drop_padding()
+    return waiting
+
+
+def _add_logprobs(totals: torch.Tensor, batch: _RunningBatch, tokens: torch.Tensor, eos: int | None) -> None:
+    """Add each live row's sampled-token log-probability to its prompt's total ``(N,)``."""
+    # the text's tokens: not the end token, which the text does not contain
+    counted = batch.alive if eos is None else batch.alive & (tokens.cpu() != eos)
+    step_logprobs = torch.log_softmax(batch.logits.float(), dim=-1).gather(1, tokens[:, None]).squeeze(1)  # (B,)
+    totals.index_add_(0, batch.prompts[counted], step_logprobs.cpu().double()[counted])
+
+
+def _append_tokens(batch: _RunningBatch, tokens: torch.Tensor, generated: list[list[int]], eos: int | None,
+                   max_new_tokens: int) -> None:
+    """Append each live row's token to its prompt's text; a row ends at the end token or at
+    ``max_new_tokens``."""
+    for slot, (p, t, a) in enumerate(zip(batch.prompts.tolist(), tokens.tolist(), batch.alive.tolist())):
+        if a:
+            generated[p].append(t)
+            if t == eos or len(generated[p]) == max_new_tokens:
+                batch.alive[slot] = False
+
+
+def _continuation(tokenizer, ids: list[int], eos: int | None, prompt_ids: list[int],
+                  logprob: float | None) -> Continuation:
+    """A finished text from its generated ``ids``: the end token that closed it is no part of it."""
+    text_ids = ids[:-1] if ids and ids[-1] == eos else ids
+    return Continuation(tokenizer.decode(text_ids, skip_special_tokens=True), len(ids), prompt_ids, text_ids, logprob)
 
 
 @dataclass

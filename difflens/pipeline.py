@@ -17,7 +17,7 @@ tied to one decoding mode (``decoding: active`` or ``exhaustive``) and arguments
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from difflens.errors import ConfigError
@@ -81,7 +81,6 @@ class PipelineConfig:
     tensorboard: str = "runs"
 
     def __post_init__(self) -> None:
-        self.stages = [s if isinstance(s, PipelineStage) else PipelineStage(**s) for s in self.stages]
         if self.decoding not in DECODING_MODES:
             raise ConfigError(f"decoding must be one of {DECODING_MODES}, got {self.decoding!r}")
         missing = set(DECODING_MODES) - set(self.decode_dirs)
@@ -92,21 +91,6 @@ class PipelineConfig:
             raise ConfigError(f"stage names must be unique, got {names}")
         if not self.stages:
             raise ConfigError("a pipeline needs at least one stage")
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> PipelineConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"unknown pipeline setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        if "stages" not in raw:
-            raise ConfigError("a pipeline config needs 'stages'")
-        for stage in raw["stages"]:
-            extra = set(stage) - {f.name for f in fields(PipelineStage)} if isinstance(stage, dict) else {"?"}
-            if extra:
-                raise ConfigError(f"stage {stage.get('name', '?') if isinstance(stage, dict) else stage!r}: "
-                                  f"unknown key(s) {sorted(extra)}")
-        return cls(**raw)
 
     @property
     def decode_dir(self) -> str:

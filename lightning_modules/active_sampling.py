@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from pathlib import Path
 
 from difflens.active import ActivePlanner, ActiveSamplingConfig, RoundPlan
 from difflens.errors import ConfigError
+from difflens.logs import log_scalars, tensorboard_writers
 from difflens.records import DecodedText
 from lightning_modules.decoding import PairedDecoder
+
+log = logging.getLogger(__name__)
 
 
 class ActiveSampler(PairedDecoder):
@@ -102,32 +106,31 @@ class ActiveSampler(PairedDecoder):
         self.log_round(plan)
         m = plan.metrics
         ari = "-" if m["ari"] is None else f"{m['ari']:.3f}"
-        print(f"[active] round {round_index}: {m['texts_per_model']} texts per model, max |h| {m['max_abs_h']:.2f}, "
-              f"{m['n_divergent']} divergent areas, ARI {ari}, top set {'changed' if m['top_changed'] else 'same'}"
-              + (f"; stop ({plan.stop_reason})" if plan.stop_reason else f"; {len(plan.prompts)} prompts next"),
-              flush=True)
+        log.info(f"[active] round {round_index}: {m['texts_per_model']} texts per model, max |h| {m['max_abs_h']:.2f}, "
+                 f"{m['n_divergent']} divergent areas, ARI {ari}, top set {'changed' if m['top_changed'] else 'same'}"
+                 + (f"; stop ({plan.stop_reason})" if plan.stop_reason else f"; {len(plan.prompts)} prompts next"))
         return plan
 
     def log_round(self, plan: RoundPlan) -> None:
-        experiment = getattr(self.logger, "experiment", None) if self._trainer is not None else None
-        if experiment is None or not hasattr(experiment, "add_scalar"):
+        if self._trainer is None:
             return
         m, step = plan.metrics, plan.round_index
-        for name in ("texts_per_model", "texts", "clusters", "max_abs_h", "n_divergent"):
-            experiment.add_scalar(f"active/{name}", m[name], step)
+        scalars = {f"active/{name}": m[name] for name in ("texts_per_model", "texts", "clusters", "max_abs_h",
+                                                          "n_divergent")}
         if m["ari"] is not None:
-            experiment.add_scalar("active/ari", m["ari"], step)
+            scalars["active/ari"] = m["ari"]
         if "jeffreys" in m:
-            experiment.add_scalar("active/jeffreys_nats", m["jeffreys"], step)
-        experiment.add_scalar("active/top_changed", float(m["top_changed"]), step)
-        experiment.add_scalar("active/stopped", float(plan.stop_reason is not None), step)
+            scalars["active/jeffreys_nats"] = m["jeffreys"]
+        scalars["active/top_changed"] = float(m["top_changed"])
+        scalars["active/stopped"] = float(plan.stop_reason is not None)
+        log_scalars(self.loggers, scalars, step)
         rows = [f"| {a['base_cluster']} | {a['divergence']:.3f} | {a['uncertainty']:.3f} | {a['undersampling']:.3f} | "
                 f"{a['likelihood']:.2f} | {a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
         if rows:
             table = ("| cluster | abs h | uncertainty | under-sampling | log-ratio (nats) | score | texts |\n"
                      "|---|---|---|---|---|---|---|\n")
-            experiment.add_text("active/areas", table + "\n".join(rows), step)
-        experiment.flush()
+            for writer in tensorboard_writers(self.loggers):
+                writer.add_text("active/areas", table + "\n".join(rows), step)
 
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
         if not batch["jobs"]:  # the barrier between rounds: no model work (a finished run loads none)

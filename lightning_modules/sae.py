@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -11,8 +12,11 @@ from torchmetrics import MeanMetric
 
 from difflens.activations import check_finite, splice_losses
 from difflens.errors import ConfigError
+from difflens.logs import tensorboard_writers
 from difflens.sae import SAEConfig, build_sae, load_sae, sae_class
 from difflens.sae.metrics import FeatureDensity, fraction_of_variance_unexplained
+
+log = logging.getLogger(__name__)
 
 
 class SparseDictionaryModule(pl.LightningModule):
@@ -171,9 +175,8 @@ class SparseDictionaryModule(pl.LightningModule):
     def _log_density(self) -> None:
         density = self.density.compute()
         self.density.reset()
-        experiment = getattr(self.logger, "experiment", None)
-        if experiment is not None and hasattr(experiment, "add_histogram"):
-            experiment.add_histogram("train/log10_feature_density", torch.log10(density + 1e-10), self.global_step)
+        for writer in tensorboard_writers(self.loggers):
+            writer.add_histogram("train/log10_feature_density", torch.log10(density + 1e-10), self.global_step)
 
     # ----- validation ---------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):
@@ -218,7 +221,7 @@ class SparseDictionaryModule(pl.LightningModule):
     def on_fit_end(self) -> None:
         if self.hparams.output_dir and self.trainer.is_global_zero:
             path = self.sae.save(self.hparams.output_dir)
-            print(f"saved the dictionary to {path} (cfg.json + sae_weights.safetensors)")
+            log.info(f"saved the dictionary to {path} (cfg.json + sae_weights.safetensors)")
 
     def save_sae(self, directory: str | Path) -> Path:
         """Write ``cfg.json`` + ``sae_weights.safetensors`` (SAELens's layout)."""

@@ -12,6 +12,7 @@ Generative validation, when on, runs on rank 0 after judging. `SaffronCallback` 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
@@ -21,6 +22,8 @@ from difflens.errors import ConfigError, IncompleteWorkError
 from difflens.files import atomic_path
 from difflens.validation import JudgementJournal, make_judgement, score_hypotheses
 from difflens.validation.scoring import check_test
+
+log = logging.getLogger(__name__)
 
 
 def build_judge(spec: Any):
@@ -32,17 +35,9 @@ def build_judge(spec: Any):
     if not isinstance(spec, dict):
         raise ConfigError(f"model.assistant must be a mapping such as {{backend: offline}}, got {spec!r}")
     if "class_path" in spec:  # a judge class of the user's own: {class_path: pkg.mod.Class, init_args: {...}}
-        import importlib
+        from difflens.config import build_class_path
 
-        module_name, _, class_name = spec["class_path"].rpartition(".")
-        try:
-            klass = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError, ValueError):
-            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} cannot be imported") from None
-        judge = klass(**spec.get("init_args", {}))
-        if not isinstance(judge, Assistant):
-            raise ConfigError(f"model.assistant.class_path {spec['class_path']!r} is not an Assistant subclass")
-        return judge
+        return build_class_path(Assistant, spec, where="model.assistant")
     try:
         from difflens.assistants import build_assistant
     except ImportError:
@@ -186,8 +181,8 @@ class HypothesisValidator(pl.LightningModule):
                                         missing="untested" if self.on_judge_failure == "untested" else "error")
         untested = [r.hypothesis_id for r in self.results if r.untested]
         if untested and self.trainer.is_global_zero:
-            print(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
-                  f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them", flush=True)
+            log.info(f"[validate] {len(untested)} hypotheses untested (the judge gave no usable answer for "
+                     f"{self._failed} texts): {', '.join(untested)}; no SAFFRON wealth spent on them")
         if self.generative and self.trainer.is_global_zero:
             self._generative_validation(data)
         n = sum(r.n for r in self.results)

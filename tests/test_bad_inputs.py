@@ -1,4 +1,5 @@
-"""Every bad input of the outside audit (``bad_inputs.md``, 117 rows) through ``cli.main.main``.
+"""Every bad input of the outside audit (``bad_inputs.md``, 117 rows) and of the config files
+of the project's own commands through ``cli.main.main``.
 
 One row per input, as peft's table-driven tests: the row builds the bad input in a shared
 world of small, real files (a tiny GPT-2, texts, hypotheses, a trained SAE and its samples,
@@ -381,6 +382,14 @@ ROWS = [
     Row("D10", lambda w: discover(w, "--n-clusters", "1000"), r"n_clusters|clusters"),
     Row("D11", lambda w: discover(w, "--output-dir", str(w.file("out_file", "x"))), r"out_file"),
     Row("D12", lambda w: discover(w, texts=str(w.texts_with(INVALID_UTF8))), r"texts\.jsonl:\d+.*UTF-8"),
+    # a quoted number is read as the number, as in the Lightning configs: 500 clusters are too many here
+    Row("D13", lambda w: discover(w, n_clusters="500"), r"cannot make 500 clusters.*n_clusters"),
+    Row("D14", lambda w: discover(w, n_clusters="twenty"), r"discover\.yaml: n_clusters: expected int, got 'twenty'"),
+    Row("D15", lambda w: discover(w, proposal={"contrast": {"roundz": 3}}),
+        r"discover\.yaml: unknown key 'proposal\.contrast\.roundz' \(did you mean 'proposal\.contrast\.rounds'\?\)"),
+    Row("D16", lambda w: discover(w, n_clusters=None), r"discover\.yaml: n_clusters: expected int, got null"),
+    Row("D17", lambda w: discover(w, proposal={"rank": "strongest"}),
+        r"discover\.yaml: proposal\.rank: expected a mapping of settings"),
     # ---- difflens weightdiff ----------------------------------------------------------------
     Row("W01", lambda w: ["weightdiff", str(w.root / "no_base"), str(w.model)], r"no_base"),
     Row("W02", lambda w: ["weightdiff", str(w.model), str(_weights_only_copy(w)), "--output", str(w.dir("wd")),
@@ -404,6 +413,10 @@ ROWS = [
     Row("E10", lambda w: refine(w, capture={"layers": [99], "poolings": ["span_mean"]}), r"99"),
     Row("E11", lambda w: refine(w, capture={"layers": [1], "poolings": ["span_median"]}), r"span_median"),
     Row("E12", lambda w: _refine_with_foreign_stage0(w), r"stage0\.h5"),
+    Row("E13", lambda w: refine(w, interpreter={"max_epochs": "many"}),
+        r"refine\.yaml: interpreter\.max_epochs: expected int, got 'many'"),
+    Row("E14", lambda w: refine(w, concepts={"source": "toyworld", "topic": ["ocean"]}),
+        r"refine\.yaml: concepts: unknown key 'topic' \(did you mean 'topics'\?\)"),
     # ---- difflens samples -------------------------------------------------------------------
     Row("S01", lambda w: ["samples", "report", str(w.root / "no_samples")], r"no_samples"),
     Row("S02", lambda w: ["samples", "feature", str(w.samples), "71"], r"feature 71"),
@@ -451,6 +464,13 @@ ROWS = [
     Row("Q06", lambda w: ["quickstart", "--only", "nosuchstage"], r"nosuchstage"),
     Row("Q07", lambda w: ["pipeline", "--config", str(w.pipeline_config(stages=[
         {"name": "x", "run": ["discovr", "--config", "c.yaml"], "done_when": "never"}]))], r"discovr"),
+    Row("Q08", lambda w: ["pipeline", "--config", str(w.pipeline_config(stages=[
+        {"name": "x", "run": ["toyworld", "list"], "done_when": "never"},
+        {"name": "y", "run": ["toyworld", "list"], "done_whn": "never"}]))],
+        r"pipeline\.yaml: unknown key 'stages\[1\]\.done_whn' \(did you mean 'stages\[1\]\.done_when'\?\)"),
+    Row("Q09", lambda w: ["pipeline", "--config", str(w.pipeline_config(stages=[
+        {"name": "x", "run": "toyworld list", "done_when": "never"}]))],
+        r"pipeline\.yaml: stages\[0\]\.run: expected list, got 'toyworld list'"),
 ]
 
 

@@ -113,8 +113,10 @@ def test_gpu_config_runs_a_few_steps_on_tiny_models(path, run_dir, tiny_model_di
         assert (Path(raw["model"]["init_args"]["output_dir"]) / "cfg.json").exists()
     elif kind == "audit":
         from difflens.audit import AuditConfig, render_audit
+        from difflens.config import config_from_mapping
 
-        configs, _ = render_audit(AuditConfig.from_dict(_tiny_audit(raw, tiny_model_dir, tiny_adapter_dir)))
+        configs, _ = render_audit(config_from_mapping(AuditConfig, _tiny_audit(raw, tiny_model_dir, tiny_adapter_dir),
+                                                      str(path)))
         for stem in (raw.get("decoding", "active"), "validate"):
             (run_dir.parent / f"{stem}.yaml").write_text(yaml.safe_dump(configs[stem]))
         decode = DifflensCLI(args=["--config", str(run_dir.parent / f"{raw.get('decoding', 'active')}.yaml")],

@@ -15,9 +15,10 @@ Reads the decoding stage's ``texts.jsonl`` and writes, in ``output_dir``:
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ from difflens.discovery.proposal import ProposalResult, ProposalSettings, propos
 from difflens.errors import ConfigError, DataError
 from difflens.files import atomic_path, write_json
 from difflens.records import DecodedText, TextColumns, read_text_columns, write_records
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,12 +71,6 @@ class DiscoveryConfig:
     toyworld_labels: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.proposal, dict):
-            known = {f.name for f in fields(ProposalSettings)}
-            unknown = set(self.proposal) - known
-            if unknown:
-                raise ConfigError(f"unknown proposal setting(s) {sorted(unknown)}; known: {sorted(known)}")
-            self.proposal = ProposalSettings(**self.proposal)
         if self.matching not in MODES:
             raise ConfigError(f"matching {self.matching!r} is not one of {', '.join(MODES)}")
         if self.map_method not in MAP_METHODS:
@@ -86,17 +83,6 @@ class DiscoveryConfig:
     @property
     def cache_dir(self) -> Path:
         return Path(self.embedding_cache) if self.embedding_cache else Path(self.output_dir).parent / "embedding_cache"
-
-    @classmethod
-    def from_dict(cls, raw: dict) -> DiscoveryConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(raw) - known
-        if unknown:
-            raise ConfigError(f"unknown discovery setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        missing = {"texts", "output_dir"} - set(raw)
-        if missing:
-            raise ConfigError(f"discovery config needs {sorted(missing)}")
-        return cls(**raw)
 
 
 def build_assistant(spec: dict):
@@ -227,15 +213,15 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     embedder = embedder or TextEmbedder(config.embedder, cache_dir=config.cache_dir)
     base_x = embedder.matrix(base.text)  # (Na, D), memory-mapped from the cache when it can be
     int_x = embedder.matrix(intervention.text)  # (Nb, D)
-    print(f"[discover] {len(base)} base and {len(intervention)} intervention texts embedded "
-          f"({embedder.n_encoded} newly, the rest from the cache)")
+    log.info(f"[discover] {len(base)} base and {len(intervention)} intervention texts embedded "
+             f"({embedder.n_encoded} newly, the rest from the cache)")
     matching = match_clusters(base_x, int_x, config.n_clusters, config.matching, config.seed,
                               config.n_representatives, config.knn)
     release(int_x)  # match_clusters released the base's; only a sample is read again (write_views)
     assistant = assistant or build_assistant(config.assistant)
     result = propose_hypotheses(assistant, matching, base, intervention, embedder.encode, config.proposal)
-    print(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
-          f"({len(result.dropped)} dropped)")
+    log.info(f"[discover] {len(result.selected_pairs)} cluster pairs differ; {len(result.hypotheses)} hypotheses "
+             f"({len(result.dropped)} dropped)")
 
     write_clusters_json(out / "clusters.json", clusters_report(config, matching, base, intervention, result),
                         {"base": (ids_of(base), matching.base.labels),
@@ -244,7 +230,7 @@ def run_discovery(config: DiscoveryConfig, assistant=None, embedder: TextEmbedde
     write_views(config, out, matching, result, base, intervention, base_x, int_x)
     write_records(out / "hypotheses.jsonl", result.hypotheses)
     for h in result.hypotheses:
-        print(f"[discover] {h.hypothesis_id} (pair {h.cluster_ids}, |h|={h.score:.2f}): {h.text}")
+        log.info(f"[discover] {h.hypothesis_id} (pair {h.cluster_ids}, |h|={h.score:.2f}): {h.text}")
     return result
 
 
@@ -267,8 +253,8 @@ def write_views(config: DiscoveryConfig, out: Path, matching: Matching, result: 
     sample_a, sample_b = view_sample(len(base), len(intervention), PROJECTOR_MAX_POINTS, config.seed)
     n_shown = len(sample_a) + len(sample_b)
     if n_shown < len(base) + len(intervention):
-        print(f"[discover] map and projector: a uniform sample of {n_shown} of the "
-              f"{len(base) + len(intervention)} texts (seed {config.seed})")
+        log.info(f"[discover] map and projector: a uniform sample of {n_shown} of the "
+                 f"{len(base) + len(intervention)} texts (seed {config.seed})")
     everything = np.concatenate([take_rows(base_x, sample_a), take_rows(int_x, sample_b)])  # (n_shown, D)
     models = ["base"] * len(sample_a) + ["intervention"] * len(sample_b)
     points = project_2d(everything, config.map_method, config.seed)

@@ -56,7 +56,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -119,14 +119,6 @@ class ProposalSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name, cls in (("contrast", ContrastSettings), ("rank", RankSettings)):
-            value = getattr(self, name)
-            if isinstance(value, dict):
-                unknown = set(value) - {f.name for f in fields(cls)}
-                if unknown:
-                    raise ConfigError(f"unknown proposal.{name} setting(s) {sorted(unknown)}; known: "
-                                      f"{sorted(f.name for f in fields(cls))}")
-                setattr(self, name, cls(**value))
         if not 0 < self.proposal_fraction < 1:
             raise ConfigError(f"proposal_fraction must be in (0, 1), got {self.proposal_fraction}")
         if not 0 < self.alpha <= 1:
@@ -298,7 +290,6 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     """
     settings = settings or ProposalSettings()
     pool_a, pool_b = proposal_pool(base, settings), proposal_pool(intervention, settings)
-    everywhere_a = np.array([i for i in pool_a if not base[i].targeted], dtype=np.int64)
     # the global contrast: pool texts of every source, but targeted ones only at the split's rate
     split_a = np.array([i for i in pool_a if in_split(base[i], settings)], dtype=np.int64)
     split_b = np.array([i for i in pool_b if in_split(intervention[i], settings)], dtype=np.int64)
@@ -307,21 +298,9 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     divergence = (text_divergence(base), text_divergence(intervention)) if scored else None
     result = ProposalResult(untargeted_tests=untargeted_tests(matching, base, intervention))
     accepted = _Accepted(result, embed, settings.dedupe_similarity)
-    groups = []
-    for pair in select_pairs(matching.pairs, settings, result.untargeted_tests):
-        rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
-        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, everywhere_a, settings.texts_per_side,
-                                              rng)))
-    if settings.global_texts_per_side:
-        # texts outside the selected clusters, so the global contrast shows what they do not explain
-        chosen = [pair for pair, _, _ in groups]
-        rest_a = split_a[~np.isin(matching.base.labels[split_a], [p.base_cluster for p in chosen])]
-        rest_b = split_b[~np.isin(matching.intervention.labels[split_b], [p.intervention_cluster for p in chosen])]
-        rng = random.Random(f"{settings.seed}:global")
-        n = settings.global_texts_per_side
-        groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))
     explained_pairs = []
-    for pair, a_idx, b_idx in groups:
+    for pair, a_idx, b_idx in contrast_groups(matching, base, pool_a, pool_b, split_a, split_b,
+                                              result.untargeted_tests, settings):
         pair_id = pair.pair_id if pair is not None else None
         if not a_idx or not b_idx:
             result.dropped.append({"text": "", "pair_id": pair_id, "reason": "no proposal-pool texts on one side"})
@@ -332,12 +311,9 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
         result.proposal_text_ids.update(shown)
         proposals = assistant.propose([base[i].text for i in a_idx], [intervention[i].text for i in b_idx],
                                       settings.hypotheses_per_pair, avoid=accepted.texts)
-        twins: list[list[str]] = [[]]  # each statement, and its conditional twin when asked for
-        if pair is not None and settings.condition_prompts and proposals:
-            rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
-            condition = openings_leading_in(pair, matching, base, intervention, settings.condition_prompts,
-                                            settings.condition_words, rng, embed, divergence)
-            twins += [condition] if condition else []
+        twins = [[]]  # openings are worth finding only for statements to condition
+        if proposals:
+            twins = conditional_twins(pair, matching, base, intervention, embed, divergence, settings)
         kept = accepted.add(proposals, "intervention", shown, pair, twins, abs(pair.cohens_h) if pair else 0.0)
         if pair is not None and kept:
             explained_pairs.append(pair)
@@ -350,6 +326,43 @@ def propose_hypotheses(assistant, matching: Matching, base: Sequence[DecodedText
     if settings.rank.texts_per_side and result.hypotheses:
         rank(assistant, result, [base[i] for i in split_a], [intervention[i] for i in split_b], settings)
     return result
+
+
+def contrast_groups(matching: Matching, base: Sequence[DecodedText], pool_a: np.ndarray, pool_b: np.ndarray,
+                    split_a: np.ndarray, split_b: np.ndarray, untargeted: dict[int, tuple[float, float]],
+                    settings: ProposalSettings) -> list[tuple[ClusterPair | None, list[int], list[int]]]:
+    """What each proposal is shown: ``(pair, base indices, intervention indices)`` for each
+    selected cluster pair (`select_pairs`, with the ``untargeted`` tests), then ``(None, ...)`` for
+    the global contrast over the proposal split's texts outside those pairs' clusters."""
+    everywhere_a = np.array([i for i in pool_a if not base[i].targeted], dtype=np.int64)
+    groups = []
+    for pair in select_pairs(matching.pairs, settings, untargeted):
+        rng = random.Random(f"{settings.seed}:pair:{pair.base_cluster}:{pair.intervention_cluster}")
+        groups.append((pair, *proposal_groups(pair, matching, pool_a, pool_b, everywhere_a, settings.texts_per_side,
+                                              rng)))
+    if settings.global_texts_per_side:
+        # texts outside the selected clusters, so the global contrast shows what they do not explain
+        chosen = [pair for pair, _, _ in groups]
+        rest_a = split_a[~np.isin(matching.base.labels[split_a], [p.base_cluster for p in chosen])]
+        rest_b = split_b[~np.isin(matching.intervention.labels[split_b], [p.intervention_cluster for p in chosen])]
+        rng = random.Random(f"{settings.seed}:global")
+        n = settings.global_texts_per_side
+        groups.append((None, _draw(rest_a, n, rng), _draw(rest_b, n, rng)))
+    return groups
+
+
+def conditional_twins(pair: ClusterPair | None, matching: Matching, base: Sequence[DecodedText],
+                      intervention: Sequence[DecodedText], embed: Callable[[Sequence[str]], np.ndarray],
+                      divergence: tuple[np.ndarray, np.ndarray] | None, settings: ProposalSettings) -> list[list[str]]:
+    """The conditions each statement about ``pair`` is proposed under: ``[]`` (none) and, when
+    ``condition_prompts`` asks for it and openings lead into the pair, those openings."""
+    twins: list[list[str]] = [[]]
+    if pair is not None and settings.condition_prompts:
+        rng = random.Random(f"{settings.seed}:condition:{pair.pair_id}")
+        condition = openings_leading_in(pair, matching, base, intervention, settings.condition_prompts,
+                                        settings.condition_words, rng, embed, divergence)
+        twins += [condition] if condition else []
+    return twins
 
 
 def rank(assistant, result: ProposalResult, split_base: Sequence[DecodedText],

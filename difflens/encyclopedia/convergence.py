@@ -15,9 +15,14 @@ A concept is converged at n when its relative difference is at most ``tolerance`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+
+from difflens.encyclopedia.store import EncyclopediaStage, site_name
+from difflens.errors import ConfigError, DataError
 
 
 def convergence_curves(samples: np.ndarray, concept_index: np.ndarray, reference: np.ndarray,
@@ -77,3 +82,39 @@ def summarize(curves: dict[str, np.ndarray], tolerance: float, at: int = 10) -> 
     at_row = next((r for r in rows if r["n"] == at), None)
     return {"tolerance": tolerance, "n_concepts": int(len(curves["concepts"])), "by_n": rows,
             f"share_converged_at_{at}": at_row["share_converged"] if at_row else None}
+
+
+def measure_convergence(stage_path: str, reference_path: str, site: str | None, ns: list[int],
+                        tolerance: float) -> dict:
+    """`summarize` the convergence of ``stage_path``'s per-concept means over ``ns`` contexts to
+    ``reference_path``'s means at ``site`` (default: the last layer's first pooling). Its errors
+    name the flags of ``difflens encyclopedia convergence``, which passes them on unchanged.
+
+    Raises:
+        ConfigError: an ``ns`` below 1 or a ``tolerance`` that is not a number > 0.
+        DataError: a directory for a stage file, different concept lists, non-finite
+            activations, or no concept with ``max(ns)`` samples and a reference.
+    """
+    bad_ns = [n for n in ns if n < 1]
+    if bad_ns or not ns:
+        raise ConfigError(f"--ns must be numbers of contexts >= 1, got {' '.join(map(str, ns))}")
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        raise ConfigError(f"--tolerance must be a number > 0, got {tolerance}")
+    for flag, path in (("--stage", stage_path), ("--reference", reference_path)):
+        if Path(path).is_dir():
+            raise DataError(f"{flag} {str(path)!r} is a directory; give the stage file inside it (e.g. stage1.h5)")
+    stage, ref = EncyclopediaStage(stage_path), EncyclopediaStage(reference_path)
+    if stage.header.concept_names != ref.header.concept_names:
+        raise DataError(f"{stage_path} and {reference_path} have different concept lists")
+    site = site or site_name(stage.header.layers[-1], stage.header.poolings[0])
+    samples, means = stage.samples(site), ref.means(site)
+    for path, values in ((stage_path, samples), (reference_path, means)):
+        if not np.isfinite(values).all():
+            raise DataError(f"{path}: site {site} holds NaN or infinite activations (a capture that overflowed "
+                            f"float16?); capture that stage again")
+    curves = convergence_curves(samples, stage.sample_concepts(), means, ref.counts(site), ns)
+    if len(curves["concepts"]) == 0:
+        raise DataError(f"{stage_path}: no concept has {max(ns)} samples and a reference; lower --ns")
+    summary = summarize(curves, tolerance, at=10)
+    summary["site"] = site
+    return summary

@@ -15,6 +15,7 @@ both on normalised, already-centred inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class SparseDictionary(nn.Module):
     def __init__(self, cfg: SAEConfig):
         super().__init__()
         if cfg.architecture != self.architecture:
-            cfg = SAEConfig.from_dict({**cfg.to_dict(), "architecture": self.architecture})
+            cfg = dataclasses.replace(cfg, architecture=self.architecture)
         self.cfg = cfg
         d_in, d_sae, d_out = cfg.d_in, cfg.d_sae, cfg.d_out
         dtype = getattr(torch, cfg.dtype)
@@ -316,7 +317,12 @@ def config_from_saelens(cfg: dict) -> SAEConfig:
     settings `difflens.sae.interop` applies or refuses; load the weights with `load_sae`)."""
     meta = cfg.get("metadata") or {}
     if "difflens" in meta:
-        return SAEConfig.from_dict(meta["difflens"])
+        from difflens.config import config_from_mapping
+
+        # a cfg.json written by another version of difflens may hold settings this one lacks
+        known = {f.name for f in dataclasses.fields(SAEConfig)}
+        saved = {k: v for k, v in meta["difflens"].items() if k in known}
+        return config_from_mapping(SAEConfig, saved, where=f"{CFG_FILE} metadata.difflens")
     from difflens.sae.interop import saelens_config
 
     return saelens_config(cfg)

@@ -22,7 +22,7 @@ def test_toyworld_matcher_scores_a_base_direction_hypothesis_as_a_decrease(tmp_p
     reference = {"base": [], "intervention": []}
     for t in toy_texts(400):
         reference[t.model].append(t.text)
-    trainer = SimpleNamespace(is_global_zero=True, logger=None,
+    trainer = SimpleNamespace(is_global_zero=True, loggers=[],
                               datamodule=SimpleNamespace(out_dir=str(tmp_path), reference_texts=reference))
     callback = GroundTruthRecoveryCallback(str(tmp_path / "gt.json"), matcher="toyworld")
     callback.on_test_end(trainer, None)

@@ -16,6 +16,7 @@ import yaml
 from cli.main import main
 from datamodules.validation import HypothesisValidationDataModule
 from difflens.audit import AuditConfig, render_audit
+from difflens.config import config_from_mapping
 from difflens.errors import ConfigError
 from tests.conftest import REPO
 from tests.difflens.assistants.openai_server import FakeChatServer
@@ -114,27 +115,28 @@ def test_audit_with_an_openai_compatible_judge_exhaustive_decoding_and_ground_tr
 def test_audit_config_errors_name_the_key(tmp_path):
     good = {"output_dir": "runs/a", "base": {"name_or_path": "m"},
             "intervention": {"name_or_path": "m", "adapter": "a"}}
-    AuditConfig.from_dict(good)
-    for bad, message in (({**good, "decodng": "active"}, "unknown audit setting"),
-                         ({**good, "base": {"name_or_path": "m", "dtyp": "bf16"}}, "base: unknown key"),
+    config_from_mapping(AuditConfig, good, "audit.yaml")
+    for bad, message in (({**good, "decodng": "active"}, "audit.yaml: unknown key 'decodng'"),
+                         ({**good, "base": {"name_or_path": "m", "dtyp": "bf16"}},
+                          r"unknown key 'base\.dtyp' \(did you mean 'base\.dtype'\?\)"),
                          ({**good, "base": {"name_or_path": "m", "quantization": "3bit"}}, "quantization"),
                          ({**good, "prompts": {}}, "prompts needs at least one source"),
                          ({**good, "discover": {"texts": "x"}}, "set by the audit"),
-                         ({k: v for k, v in good.items() if k != "base"}, "needs \\['base'\\]")):
+                         ({k: v for k, v in good.items() if k != "base"}, r"missing key\(s\) base\.name_or_path")):
         with pytest.raises(ConfigError, match=message):
-            AuditConfig.from_dict(bad)
+            config_from_mapping(AuditConfig, bad, "audit.yaml")
     config_path = tmp_path / "bad.yaml"
     config_path.write_text(yaml.safe_dump({**good, "decoding": "greedy"}))
     assert main(["audit", "--config", str(config_path)]) == 2
 
 
 def test_audit_stage_configs_carry_each_sides_loading(tmp_path):
-    config = AuditConfig.from_dict({
+    config = config_from_mapping(AuditConfig, {
         "output_dir": str(tmp_path), "decoding": "exhaustive",
         "base": {"name_or_path": "org/base", "dtype": "bfloat16", "revision": "v1"},
         "intervention": {"name_or_path": "org/base", "adapter": "lora/", "quantization": "4bit",
                          "tokenizer": "org/tok"},
-        "prompts": {"prefixes": 10, "files": [{"path": "bank.txt", "format": "lines"}]}})
+        "prompts": {"prefixes": 10, "files": [{"path": "bank.txt", "format": "lines"}]}}, "audit.yaml")
     configs, pipeline = render_audit(config)
     model = configs["exhaustive"]["model"]["init_args"]
     assert (model["base_dtype"], model["base_revision"], model["intervention_adapter"],

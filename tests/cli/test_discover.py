@@ -16,7 +16,7 @@ def test_bad_discover_config_is_one_line(tmp_path, capsys):
     bad.write_text("texts: t.jsonl\noutput_dir: out\nn_clusterz: 3\n")
     assert main(["discover", "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "unknown discovery setting(s) ['n_clusterz']" in err
+    assert err.count("\n") == 0 and f"{bad}: unknown key 'n_clusterz' (did you mean 'n_clusters'?)" in err
     missing = tmp_path / "m.yaml"
     missing.write_text(f"texts: {tmp_path / 'none.jsonl'}\noutput_dir: {tmp_path / 'out'}\n")
     assert main(["discover", "--config", str(missing)]) == 2

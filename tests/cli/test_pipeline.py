@@ -6,6 +6,7 @@ import os
 import pytest
 
 from cli.pipeline import load_config, run_stages
+from difflens.config import config_from_mapping
 from difflens.errors import ConfigError
 from difflens.pipeline import PipelineConfig
 from difflens.report import write_report
@@ -30,14 +31,18 @@ def test_quickstart_pipeline_config_parses_and_resolves():
     ({"stages": [], "decode_dirs": DIRS}, "at least one stage"),
     ({"stages": [{"name": "a", "run": ["x"], "done_when": "f"}], "decode_dirs": DIRS, "decoding": "lazy"}, "decoding"),
     ({"stages": [{"name": "a", "run": ["x"], "done_when": "f"}] * 2, "decode_dirs": DIRS}, "unique"),
-    ({"stages": [{"name": "a", "run": ["x"], "done_when": "f", "when": 1}], "decode_dirs": DIRS}, "unknown key"),
+    ({"stages": [{"name": "a", "run": ["x"], "done_when": "f", "when": 1}], "decode_dirs": DIRS},
+     r"unknown key 'stages\[0\]\.when'"),
     ({"stages": [{"name": "a", "run": ["x"], "done_when": "f"}], "decode_dirs": {"active": "a"}}, "exhaustive"),
     ({"stages": [{"name": "a", "run": [], "done_when": "f"}], "decode_dirs": DIRS}, "non-empty"),
-    ({"stage": []}, "unknown pipeline setting"),
+    ({"stage": []}, r"unknown key 'stage' \(did you mean 'stages'\?\)"),
+    ({"stages": [{"name": "a", "run": "x", "done_when": "f"}], "decode_dirs": DIRS},
+     r"stages\[0\]\.run: expected list, got 'x'"),
+    ({"stages": [{"name": "a", "run": ["x"]}], "decode_dirs": DIRS}, r"missing key\(s\) stages\[0\]\.done_when"),
 ])
 def test_bad_configs_are_one_line_errors(raw, match):
     with pytest.raises(ConfigError, match=match):
-        PipelineConfig.from_dict(raw)
+        config_from_mapping(PipelineConfig, raw, "pipeline.yaml")
 
 
 def test_stages_skip_when_done_and_stop_on_failure(tmp_path, monkeypatch, capsys):
@@ -54,7 +59,8 @@ def test_stages_skip_when_done_and_stop_on_failure(tmp_path, monkeypatch, capsys
          "done_when": str(tmp_path / "never")},
         {"name": "after", "run": ["toyworld", "list"], "done_when": str(tmp_path / "after")},
     ]
-    config = PipelineConfig.from_dict({"decode_dirs": DIRS, "report": str(tmp_path / "report.md"), "stages": stages})
+    config = config_from_mapping(PipelineConfig, {"decode_dirs": DIRS, "report": str(tmp_path / "report.md"),
+                                                  "stages": stages}, "pipeline.yaml")
     with pytest.raises(SystemExit, match="stage broken failed"):
         run_stages(config)
     out = capsys.readouterr().out
@@ -90,10 +96,10 @@ def test_report_lists_texts_discoveries_and_recovery(tmp_path):
     (validate / "recovery.json").write_text(json.dumps(
         {"recall": 0.5, "recall_one_to_one": 0.5, "precision": 1.0, "n_validated": 1, "matcher": "toyworld",
          "matches": {"ocean": {"hypothesis_ids": ["h0001"]}, "hedging": {"hypothesis_ids": []}}}))
-    config = PipelineConfig.from_dict({
+    config = config_from_mapping(PipelineConfig, {
         "decode_dirs": {"active": str(decode), "exhaustive": "e"}, "report": str(tmp_path / "out" / "report.md"),
         "validate_dir": str(validate), "discover_dir": str(tmp_path / "discover"),
-        "stages": [{"name": "a", "run": ["x"], "done_when": "f"}]})
+        "stages": [{"name": "a", "run": ["x"], "done_when": "f"}]}, "pipeline.yaml")
     report = write_report(config, {"decode_active": 12.0, "discover": None}).read_text()
     assert "1 of 2 hypotheses validated by saffron" in report
     assert "Texts mention the ocean" in report and "Texts are long" not in report

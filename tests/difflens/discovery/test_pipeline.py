@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from difflens.config import config_from_mapping
 from difflens.discovery import pipeline
 from difflens.discovery.embed import TextEmbedder
 from difflens.discovery.pipeline import DiscoveryConfig, run_discovery
@@ -91,8 +92,8 @@ def test_discovery_bad_input(texts_file, tmp_path):
     write_records(one_sided, [r for r in read_records(texts_file, DecodedText) if r.model == "base"])
     with pytest.raises(DataError, match="need texts from both models"):
         run_discovery(config(one_sided, tmp_path / "d"), WordContrastAssistant())
-    with pytest.raises(ConfigError, match="unknown discovery setting"):
-        DiscoveryConfig.from_dict({"texts": "t", "output_dir": "o", "n_cluster": 3})
+    with pytest.raises(ConfigError, match=r"discover\.yaml: unknown key 'n_cluster' \(did you mean 'n_clusters'\?\)"):
+        config_from_mapping(DiscoveryConfig, {"texts": "t", "output_dir": "o", "n_cluster": 3}, "discover.yaml")
     with pytest.raises(ConfigError, match="matching"):
         DiscoveryConfig(texts="t", output_dir="o", matching="nearest")
 

@@ -4,6 +4,7 @@ the sample barred from validation; a conditional twin stays with its statement."
 import pytest
 
 from difflens.assistants.offline import OfflineAssistant
+from difflens.config import config_from_mapping
 from difflens.discovery.proposal import ProposalSettings
 from difflens.discovery.ranking import RankSettings, rank_hypotheses, rank_statistic, rename_ids
 from difflens.errors import ConfigError
@@ -62,8 +63,9 @@ def test_renamed_ids_in_free_text():
 
 
 def test_rank_settings_from_a_config_dict():
-    assert ProposalSettings(rank={"texts_per_side": 50}).rank == RankSettings(texts_per_side=50)
-    with pytest.raises(ConfigError, match=r"proposal\.rank.*texts"):
-        ProposalSettings(rank={"texts": 50})
+    settings = config_from_mapping(ProposalSettings, {"rank": {"texts_per_side": 50}}, "proposal")
+    assert settings.rank == RankSettings(texts_per_side=50)
+    with pytest.raises(ConfigError, match=r"proposal: unknown key 'rank\.texts'"):
+        config_from_mapping(ProposalSettings, {"rank": {"texts": 50}}, "proposal")
     with pytest.raises(ConfigError, match="texts_per_side"):
         RankSettings(texts_per_side=-1)

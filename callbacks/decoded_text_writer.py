@@ -24,15 +24,20 @@ log = logging.getLogger(__name__)
 
 def read_shard(path: Path) -> list[DecodedText]:
     """Records of a shard; a torn last line (a run killed mid-write) is ignored, any other bad line is an error."""
+    return _shard_records(path.read_bytes(), path)
+
+
+def _shard_records(data: bytes, path: Path, first_line: int = 1) -> list[DecodedText]:
+    """`read_shard` of the part ``data`` of the shard ``path`` that starts at line ``first_line``."""
     records = []
-    lines = path.read_bytes().split(b"\n")
-    for lineno, raw in enumerate(lines, 1):
+    lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, first_line):
         if not raw.strip():
             continue
         try:
             records.append(DecodedText(**json.loads(raw.decode("utf-8"))))
         except (ValueError, TypeError) as err:  # malformed JSON or UTF-8, a wrong field (DataError)
-            if lineno == len(lines):  # no newline after it: the write was cut short
+            if lineno == first_line + len(lines) - 1:  # no newline after it: the write was cut short
                 break
             raise DataError(f"{path}:{lineno}: not a DecodedText record ({err}); delete the shard to redo it") from None
     return records
@@ -60,17 +65,45 @@ def repair_shard(path: Path) -> None:
 
 def collect(output_dir: Path) -> dict[str, DecodedText]:
     """Every record under ``output_dir`` (merged file and shards) by text id, first one kept."""
-    from difflens.records import iter_records
+    return WrittenTexts(output_dir).update()
 
-    records: dict[str, DecodedText] = {}
-    sources = []
-    if (output_dir / TEXTS).exists():
-        sources.append(iter_records(output_dir / TEXTS, DecodedText))
-    sources += [read_shard(p) for p in sorted((output_dir / SHARDS).glob("rank*.jsonl"))]
-    for source in sources:
-        for record in source:
-            records.setdefault(record.text_id, record)
-    return records
+
+class WrittenTexts:
+    """`collect` kept up to date: the merged file and the shards are read once, and each
+    `update` then reads only the lines the shards gained since the one before, so that active
+    sampling's rounds do not read every text written so far again each round.
+
+    The writer only appends whole lines to a shard (cutting a torn last line first), so the
+    records are those `collect` would give; a torn last line is read again on the next update.
+
+    Args:
+        output_dir: the directory `DecodedTextWriter` writes.
+    """
+
+    def __init__(self, output_dir: Path):
+        self.output_dir = Path(output_dir)
+        self.records: dict[str, DecodedText] | None = None  # by text id, first one kept
+        self._read: dict[Path, tuple[int, int]] = {}  # shard -> (bytes, lines) of whole lines read
+
+    def update(self) -> dict[str, DecodedText]:
+        """Every record under ``output_dir`` by text id (the same dict, grown, on every call)."""
+        from difflens.records import iter_records
+
+        if self.records is None:
+            self.records = {}
+            if (self.output_dir / TEXTS).exists():
+                for record in iter_records(self.output_dir / TEXTS, DecodedText):
+                    self.records.setdefault(record.text_id, record)
+        for path in sorted((self.output_dir / SHARDS).glob("rank*.jsonl")):
+            start, lines = self._read.get(path, (0, 0))
+            with path.open("rb") as f:
+                f.seek(start)
+                data = f.read()
+            for record in _shard_records(data, path, lines + 1):
+                self.records.setdefault(record.text_id, record)
+            whole = data.rfind(b"\n") + 1
+            self._read[path] = (start + whole, lines + data.count(b"\n", 0, whole))
+        return self.records
 
 
 def finished_keys(records: dict[str, DecodedText]) -> set[str]:

@@ -26,11 +26,11 @@ class ActivePromptDataModule(PromptDataModule):
 
     The seed round is the prompts of the configured sources (``free``, ``toyworld``,
     ``prefixes``, ``files``). After each round the model (an `ActiveSampler`) plans the next
-    one from every text written so far (read back from `DecodedTextWriter`'s output), until it
-    says stop. Each plan is written to ``<output_dir>/active/round_<r>.json``. A plan depends only
-    on earlier rounds' texts, so a killed run replans the same rounds and decodes only the
-    missing texts; a finished run does no model work. One process only: the next round depends
-    on all texts of the previous one.
+    one from every text written so far (read back from `DecodedTextWriter`'s output, each round
+    only the texts of the round before), until it says stop. Each plan is written to
+    ``<output_dir>/active/round_<r>.json``. A plan depends only on earlier rounds' texts, so a
+    killed run replans the same rounds and decodes only the missing texts; a finished run does
+    no model work. One process only: the next round depends on all texts of the previous one.
 
     Args:
         prefixes: how many topic x instruction prompts in the seed round.
@@ -73,7 +73,7 @@ class ActivePromptDataModule(PromptDataModule):
         planned only when the iterator is asked for the batch after it, by which time every
         real batch of the round has been decoded and written.
         """
-        from callbacks.decoded_text_writer import collect, finished_keys
+        from callbacks.decoded_text_writer import WrittenTexts, finished_keys
 
         trainer = self.trainer
         if trainer.world_size > 1:
@@ -88,12 +88,14 @@ class ActivePromptDataModule(PromptDataModule):
             yield self._item(batch)
         yield self._item([])
         round_index = 1
+        written = WrittenTexts(run_dir)  # each round reads only the texts of the round before
         while True:
-            records = list(collect(run_dir).values())
-            missing = pending - finished_keys({r.text_id: r for r in records})
+            by_id = written.update()
+            done = finished_keys(by_id)
+            missing = pending - done
             if missing:
                 raise RuntimeError(f"round {round_index - 1} has {len(missing)} texts not written before planning")
-            plan = sampler.plan_round(round_index, records, run_dir)
+            plan = sampler.plan_round(round_index, list(by_id.values()), run_dir)
             write_json(run_dir / "active" / f"round_{round_index:03d}.json",
                        {**plan.metrics, "prompts": [p.__dict__ for p in plan.prompts]})
             if plan.stop_reason is not None:
@@ -103,7 +105,6 @@ class ActivePromptDataModule(PromptDataModule):
                             "texts": plan.metrics["texts"], "settings": sampler.active_settings()})
                 return
             jobs = plan_jobs(plan.prompts, 1, self.seed)
-            done = finished_keys({r.text_id: r for r in records})
             pending = {job.key for job in jobs}
             for batch in length_batches(jobs, self.batch_size):
                 todo = [job for job in batch if job.key not in done]

@@ -91,7 +91,8 @@ class ActiveSampler(PairedDecoder):
                 from difflens.discovery.embed import TextEmbedder
 
                 cache = self.active.embedding_cache or Path(run_dir).parent / "embedding_cache"
-                self.embed = TextEmbedder(self.active.embedder, cache_dir=cache).encode
+                # matrix, not encode: the planner only reads the vectors, so no copy of them all each round
+                self.embed = TextEmbedder(self.active.embedder, cache_dir=cache).matrix
             assistant = None
             if self.assistant_spec is not None:
                 from difflens.assistants import build_assistant

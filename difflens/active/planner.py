@@ -163,6 +163,11 @@ class RoundPlan:
     stop_reason: str | None = None
 
 
+def _rows(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``x[mask]``, without a copy when the mask keeps every row."""
+    return x if mask.all() else x[mask]
+
+
 class ActivePlanner:
     """Plans rounds ``1, 2, ...`` in order from the texts decoded so far.
 
@@ -204,7 +209,6 @@ class ActivePlanner:
         int_x = self.embed([r.text for r in intervention])  # (Nb, D)
         is_ref_b = np.array([prompt_round(r.prompt_id) == 0 for r in base])
         is_ref_i = np.array([prompt_round(r.prompt_id) == 0 for r in intervention])
-        reference = np.concatenate([base_x[is_ref_b], int_x[is_ref_i]])  # (R, D): fixed across rounds
         k = cfg.n_clusters
         if k > min(len(base), len(intervention)):
             raise DataError(f"cannot make {k} clusters from {min(len(base), len(intervention))} texts per model; "
@@ -212,7 +216,11 @@ class ActivePlanner:
         matching = match_clusters(base_x, int_x, k, "base_init", cfg.seed, cfg.representatives, init=self.centroids)
         self.centroids = matching.base.centroids
         top = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, cfg.top_pairs)
-        check = self.stability.update(reference_labels(reference, matching.base.centroids), top)
+        # the reference set (the seed round's texts, fixed across rounds) labelled side by side, not
+        # gathered into one more copy of most of the vectors
+        reference = np.concatenate([reference_labels(_rows(base_x, is_ref_b), matching.base.centroids),
+                                    reference_labels(_rows(int_x, is_ref_i), matching.base.centroids)])  # (R,)
+        check = self.stability.update(reference, top)
         divergent = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs))
         n_divergent = len(divergent)
         metrics = {

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from difflens.discovery.clustering import centroid_distances
 from difflens.discovery.matching import ClusterPair
 from difflens.errors import ConfigError
 
@@ -61,7 +62,7 @@ def boundary_uncertainty(embeddings: np.ndarray, centroids: np.ndarray) -> np.nd
     """
     if len(centroids) < 2:
         return np.zeros(len(embeddings))
-    dist = np.linalg.norm(embeddings[:, None, :] - centroids[None, :, :], axis=-1)  # (N, k)
+    dist = centroid_distances(embeddings, centroids)  # (N, k)
     two = np.partition(dist, 1, axis=1)[:, :2]  # (N, 2): nearest, second-nearest
     return two[:, 0] / np.maximum(two[:, 1], 1e-12)
 

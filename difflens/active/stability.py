@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from difflens.discovery.clustering import centroid_distances
 from difflens.discovery.matching import ClusterPair
 
 
 def reference_labels(reference: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """``(R,)`` index of the nearest centroid of each ``(R, D)`` reference embedding."""
-    dist = np.linalg.norm(reference[:, None, :] - centroids[None, :, :], axis=-1)  # (R, k)
-    return dist.argmin(axis=1)
+    return centroid_distances(reference, centroids).argmin(axis=1)  # of (R, k)
 
 
 def top_divergent(pairs: Sequence[ClusterPair], alpha: float, min_effect: float, top: int) -> frozenset[int]:

@@ -29,6 +29,9 @@ from difflens.files import atomic_path
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 KEY = np.dtype("S16")
+# Rows gathered from a part at a time: NumPy's fancy index copies its whole selection before
+# assigning it, which for a million vectors is one more 1.5 GB array.
+GATHER_ROWS = 65_536
 
 
 def text_key(text: str) -> str:
@@ -168,13 +171,18 @@ class EmbeddingCache:
         part, row = self._lookup(keys)
         if (part < 0).any():
             raise DataError(f"{int((part < 0).sum())} texts are not in the embedding cache {self.directory}")
+        from difflens.discovery.matching import release
+
         parts = self.parts()
         out = np.empty((len(keys), parts[0][1].shape[1]), dtype=np.float32)
         for i in np.unique(part):
             sel = np.flatnonzero(part == i)
             rows = row[sel]
             order = np.argsort(rows, kind="stable")  # in file order: sequential reads of the map
-            out[sel[order]] = parts[i][1][rows[order]]
+            for lo in range(0, len(order), GATHER_ROWS):
+                block = order[lo: lo + GATHER_ROWS]
+                out[sel[block]] = parts[i][1][rows[block]]
+            release(parts[i][1])  # the copy is made: the part's pages need not stay resident too
         return out
 
     def add(self, keys: Sequence[str] | np.ndarray, vectors: np.ndarray) -> None:

@@ -213,3 +213,38 @@ def test_likelihood_divergence_needs_scored_texts():
     with pytest.raises(ConfigError, match="kl_weight"):
         ActiveSamplingConfig(kl_weight=-1)
     ActiveSamplingConfig(weights=[0, 0, 0], kl_weight=1.0)  # the likelihood ratio alone is a valid score
+
+
+def one_shot_distances(points, centroids):
+    """The distances as computed before they were taken a block of rows at a time."""
+    return np.linalg.norm(points[:, None, :] - centroids[None, :, :], axis=-1)  # (N, k)
+
+
+def test_rounds_are_the_same_as_with_distances_taken_all_at_once(monkeypatch):
+    import difflens.active.planner as planner_module
+
+    def plan_three_rounds():
+        config = ActiveSamplingConfig(budget=400, round_size=20, n_clusters=4, areas_per_round=2,
+                                      mix={"prefix": 0.5, "source": 0.5}, representatives=10, patience=5)
+        planner = ActivePlanner(config, topic_embedding)
+        texts, plans = records(), []
+        for round_index in (1, 2, 3):
+            plan = planner.plan(round_index, texts)
+            plans.append((plan.metrics, [(p.prompt_id, p.text, p.source) for p in plan.prompts]))
+            world = ToyWorld(seed=10 + round_index)  # the round's texts: later rounds' texts are not reference texts
+            for model in ("base", "intervention"):
+                texts += [DecodedText(f"{model}/{p.prompt_id}/0", p.prompt_id, model, 0, p.text, d.text, 20, p.source)
+                          for p, d in zip(plan.prompts, world.documents(len(plan.prompts), {}))]
+        return plans
+
+    blocked = plan_three_rounds()
+    assert all(prompts for _, prompts in blocked)
+    monkeypatch.setattr(planner_module, "reference_labels",
+                        lambda reference, centroids: one_shot_distances(reference, centroids).argmin(axis=1))
+
+    def one_shot_uncertainty(points, centroids):
+        two = np.partition(one_shot_distances(points, centroids), 1, axis=1)[:, :2]
+        return two[:, 0] / np.maximum(two[:, 1], 1e-12)
+
+    monkeypatch.setattr(planner_module, "boundary_uncertainty", one_shot_uncertainty)
+    assert plan_three_rounds() == blocked

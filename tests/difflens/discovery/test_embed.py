@@ -102,3 +102,16 @@ def test_a_part_is_invisible_until_its_keys_are_committed(tmp_path):
     np.testing.assert_array_equal(reader.matrix(text_keys(["c", "a"])), np.eye(3, 4)[[2, 0]])
     with pytest.raises(DataError, match="1 texts are not in the embedding cache"):
         reader.matrix(text_keys(["a", "zzz"]))
+
+
+def test_vectors_gathered_a_few_rows_at_a_time_from_several_parts(tmp_path, monkeypatch):
+    import difflens.discovery.embed as embed
+
+    cache = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2")
+    vectors = np.arange(7 * 4 * 3, dtype=np.float32).reshape(7 * 4, 3)
+    for p in range(4):  # four parts of seven rows
+        cache.add([text_key(f"t{i}") for i in range(7 * p, 7 * p + 7)], vectors[7 * p: 7 * p + 7])
+    order = np.random.default_rng(0).permutation(len(vectors))  # no run of one part: a gather
+    keys = text_keys([f"t{i}" for i in order])
+    monkeypatch.setattr(embed, "GATHER_ROWS", 2)
+    np.testing.assert_array_equal(EmbeddingCache(tmp_path, "all-MiniLM-L6-v2").matrix(keys), vectors[order])

@@ -103,3 +103,16 @@ def test_rows_of_a_memory_mapped_array_are_read_through_its_file(tmp_path):
     np.testing.assert_array_equal(take_rows(np.asarray(view), rows), np.asarray(view)[rows])  # in memory
     release(view)
     np.testing.assert_array_equal(view[776], x[899])  # released pages come back from the file
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("block", [1, 97, 10**9])
+def test_centroid_distances_are_those_of_all_rows_at_once_bit_for_bit(dtype, block):
+    from difflens.discovery.clustering import centroid_distances
+
+    rng = np.random.default_rng(3)
+    points, centroids = rng.standard_normal((301, 33)).astype(dtype), rng.standard_normal((7, 33)).astype(dtype)
+    expected = np.linalg.norm(points[:, None, :] - centroids[None, :, :], axis=-1)
+    got = centroid_distances(points, centroids, block=block)
+    assert got.dtype == expected.dtype and np.array_equal(got, expected)
+    assert centroid_distances(points[:0], centroids).shape == (0, 7)

@@ -178,7 +178,7 @@ def sample_tokens(logits: torch.Tensor, uniforms: torch.Tensor, config: Sampling
     index = torch.searchsorted(cdf, target, right=True)  # (B, 1)
     if order is not None:
         index = order.gather(1, index)
-    return index.squeeze(1)
+    return index.squeeze(1)  # (B,)
 
 
 def max_positions(model) -> int | None:
@@ -289,6 +289,7 @@ class _RunningBatch:
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self), 1))], dim=1)
         # an ended row may wait past the context's last position: give it position 0 (its output is unused)
         positions = torch.where(self.alive.to(self.device), self.next_pos, 0)
+        # tokens and positions (B,) -> (B, 1): one new column per row; logits (B, V)
         self.logits = self._forward(tokens.unsqueeze(1), self.mask, positions.unsqueeze(1), self.cache)
         self.next_pos = self.next_pos + 1
         self.steps += 1

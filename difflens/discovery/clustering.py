@@ -49,7 +49,7 @@ def centroid_distances(embeddings: np.ndarray, centroids: np.ndarray, block: int
             out = np.empty((n, k), dtype=part.dtype)
         out[lo: lo + rows] = part
     if out is None:  # no rows: the dtype the one-shot expression would give
-        out = np.linalg.norm(embeddings[:, None, :] - centroids[None, :, :], axis=-1)
+        out = np.linalg.norm(embeddings[:, None, :] - centroids[None, :, :], axis=-1)  # (0, k)
     return out
 
 

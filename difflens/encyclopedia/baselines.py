@@ -40,7 +40,7 @@ def nearest_centroid_scores(train_x: np.ndarray, train_y: np.ndarray, test_x: np
     centroids = np.zeros((n_concepts, a.shape[1]))
     np.add.at(centroids, train_y, a)
     counts = np.bincount(train_y, minlength=n_concepts)
-    centroids /= np.maximum(counts, 1)[:, None]
+    centroids /= np.maximum(counts, 1)[:, None]  # (C, S * H) / (C, 1)
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
     b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
     scores = b @ centroids.T

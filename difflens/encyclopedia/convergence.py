@@ -63,7 +63,7 @@ def convergence_curves(samples: np.ndarray, concept_index: np.ndarray, reference
         rel.append(rel_c)
         cos.append(cos_c)
         ci.append(ci_c)
-    shape = (len(concepts), len(ns))
+    shape = (len(concepts), len(ns))  # each curve: one row per concept, one column per n in ns
     return {"concepts": np.asarray(concepts, dtype=np.int64), "ns": np.asarray(ns),
             "relative_difference": np.asarray(rel).reshape(shape), "cosine": np.asarray(cos).reshape(shape),
             "ci_width": np.asarray(ci).reshape(shape)}

@@ -11,7 +11,7 @@ def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
         return float("nan")
     k = min(k, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]  # (N, k)
-    return float((top == labels[:, None]).any(axis=1).mean())
+    return float((top == labels[:, None]).any(axis=1).mean())  # (N, k) == (N, 1) -> (N,)
 
 
 def category_accuracy(predictions: np.ndarray, labels: np.ndarray, concept_category: np.ndarray) -> float:

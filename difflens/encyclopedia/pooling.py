@@ -106,7 +106,7 @@ def tokenize_contexts(tokenizer, texts: Sequence[str], spans: Sequence[tuple[int
 
     input_ids = flat(enc["input_ids"], np.int64)
     content = flat(enc["attention_mask"], bool) & ~flat(enc["special_tokens_mask"], bool)
-    offsets = flat(chain.from_iterable(enc["offset_mapping"]), np.int64, 2).reshape(n_tokens, 2)
+    offsets = flat(chain.from_iterable(enc["offset_mapping"]), np.int64, 2).reshape(n_tokens, 2)  # (N_tokens, 2)
     # a context without a span gets the empty span (0, 0), which no token overlaps
     bounds = np.asarray([span or (0, 0) for span in spans], dtype=np.int64).reshape(len(texts), 2)  # (N, 2)
     row_bounds = np.repeat(bounds, lengths, axis=0)  # (N_tokens, 2)

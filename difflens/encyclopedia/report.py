@@ -26,7 +26,7 @@ def _fmt(v) -> str:
 
 def check_targets(rows: list[dict], task: str = "described", auroc_target: float = 0.75,
                   pooling: str | None = None) -> list[dict]:
-    """The issue's targets on the hard task, each with ``met`` and the numbers behind it.
+    """The refinement's targets on the hard task, each with ``met`` and the numbers behind it.
 
     With ``pooling``, only rows of interpreters (and baselines) that read that pooling count.
     """

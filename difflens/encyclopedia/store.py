@@ -44,7 +44,7 @@ from difflens.errors import DataError
 from difflens.files import atomic_path
 
 FORMAT = "difflens.encyclopedia"
-SCHEMA_VERSION = 2  # 2: layer L is the output of block L (was hidden_states[L])
+SCHEMA_VERSION = 2  # layer L is the output of block L; a file of another version is refused, not misread
 POOLINGS = ("span_mean", "span_last", "context_mean")
 _GZIP = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 

@@ -64,7 +64,7 @@ def geometric_median(points: torch.Tensor, max_iter: int = 100, tol: float = 1e-
     median = points.mean(0)
     for _ in range(max_iter):
         weights = 1.0 / (points - median).norm(dim=1).clamp_min(1e-12)  # (N,)
-        new = (weights[:, None] * points).sum(0) / weights.sum()
+        new = (weights[:, None] * points).sum(0) / weights.sum()  # (N, 1) * (N, d) -> (d,)
         moved = (new - median).norm()
         median = new
         if moved <= tol * (1 + median.norm()):
@@ -229,7 +229,7 @@ class SparseDictionary(nn.Module):
         shape = x.shape
         flat = x.reshape(-1, shape[-1])  # (N, d_in)
         recon = self.decode_sparse(self.encode_sparse(flat))
-        return recon.reshape(*shape[:-1], self.d_out)
+        return recon.reshape(*shape[:-1], self.d_out)  # (..., d_out)
 
     # ----- files ------------------------------------------------------------------------
     def saelens_cfg(self) -> dict:

@@ -55,22 +55,22 @@ def _batch_topk_exact(pre: torch.Tensor, budget: int) -> SparseCodes:
     m = min(2 * budget // B, d_sae)
     cand_values, cand_cols = pre.topk(m, dim=1, sorted=False)  # (B, m)
     if m == d_sae:
-        pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)
+        pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)  # (B * m,)
     else:
-        tau = cand_values.reshape(-1).kthvalue(B * m - budget + 1).values
+        tau = cand_values.reshape(-1).kthvalue(B * m - budget + 1).values  # scalar: budget-th largest of B * m
         saturated = cand_values.min(dim=1).values >= tau  # (B,)
         if saturated.any():
             cand_values = cand_values[~saturated]
             cand_cols = cand_cols[~saturated]
-            rest = (~saturated).nonzero().flatten()
-            sat_rows = saturated.nonzero().flatten()
+            rest = (~saturated).nonzero().flatten()  # (n_rest,)
+            sat_rows = saturated.nonzero().flatten()  # (n_saturated,)
             sat_pre = pre[sat_rows]  # (n_saturated, d_sae)
             r, c = (sat_pre >= tau).nonzero(as_tuple=True)
-            pool_values = torch.cat([cand_values.reshape(-1), sat_pre[r, c]])
+            pool_values = torch.cat([cand_values.reshape(-1), sat_pre[r, c]])  # (n_rest * m + len(r),)
             pool_rows = torch.cat([rest.repeat_interleave(m), sat_rows[r]])
-            pool_cols = torch.cat([cand_cols.reshape(-1), c])
+            pool_cols = torch.cat([cand_cols.reshape(-1), c])  # (n_rest * m + len(r),)
         else:
-            pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)
+            pool_values, pool_rows, pool_cols = cand_values.reshape(-1), None, cand_cols.reshape(-1)  # (B * m,)
     if pool_rows is None:
         pool_rows = torch.arange(B, device=pre.device).repeat_interleave(pool_cols.numel() // B)
     values, pos = pool_values.topk(budget, sorted=False)

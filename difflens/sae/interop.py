@@ -90,7 +90,7 @@ def fold_saelens_state(cfg: dict, state: dict[str, torch.Tensor]) -> dict[str, t
         b_enc = b_enc + b_dec @ W_enc  # difflens subtracts b_dec before W_enc; add it back
     if cfg.get("rescale_acts_by_decoder_norm", False):
         norms = W_dec.norm(dim=-1)  # (d_sae,)
-        W_enc, b_enc, W_dec = W_enc * norms, b_enc * norms, W_dec / norms[:, None]
+        W_enc, b_enc, W_dec = W_enc * norms, b_enc * norms, W_dec / norms[:, None]  # norms[:, None]: (d_sae, 1)
     dtype = state["W_enc"].dtype
     out = {"W_enc": W_enc, "b_enc": b_enc, "W_dec": W_dec, "b_dec": b_dec}
     out = {k: v.to(dtype).contiguous() for k, v in out.items()}

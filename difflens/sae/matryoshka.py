@@ -41,7 +41,7 @@ class NestedReconstructionLoss(torch.autograd.Function):
             counts = torch.bincount(rows[lo:hi], minlength=B)
             crows.append(torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
             residual.addmm_(_csr(values[lo:hi], crows[g], cols[lo:hi], (B, W_dec.shape[0])), W_dec, alpha=-1)
-            flat = residual.view(-1)
+            flat = residual.view(-1)  # (B * d_out,)
             losses.append(torch.dot(flat, flat) / B)
         ctx.save_for_backward(values, W_dec, rows, cols, residual)
         ctx.offsets, ctx.crows = offsets, crows

@@ -71,7 +71,7 @@ class TopActivations:
         self.total.index_add_(0, cols, values.double())
         self.maximum = self.maximum.scatter_reduce(0, cols, values, "amax")
         bins = ((values.log10() - HIST_LOW) / (HIST_HIGH - HIST_LOW) * HIST_BINS).long().clamp_(0, HIST_BINS - 1)
-        self.hist += torch.bincount(cols * HIST_BINS + bins,
+        self.hist += torch.bincount(cols * HIST_BINS + bins,  # (d_sae * HIST_BINS,) -> (d_sae, HIST_BINS)
                                     minlength=self.d_sae * HIST_BINS).view(self.d_sae, HIST_BINS)
 
         # only entries that beat their latent's current k-th best can enter (most cannot once
@@ -147,7 +147,7 @@ class TopActivations:
         old_key = old_doc.long() * (1 << 32) + old_pos
         old_values, new_values = self.values[idx], other["values"]
         same = (new_key[:, :, None] == old_key[:, None, :]) & (other["doc"] >= 0)[:, :, None]  # (t, k_new, k_old)
-        new_wins = new_values[:, :, None] > old_values[:, None, :]
+        new_wins = new_values[:, :, None] > old_values[:, None, :]  # (t, k_new, k_old)
         drop_new = (same & ~new_wins).any(2)  # (t, k)
         drop_old = (same & new_wins).any(1)
         values = torch.cat([old_values.masked_fill(drop_old, float("-inf")),
@@ -158,7 +158,7 @@ class TopActivations:
         self.pos[idx] = torch.cat([old_pos, other["pos"]], dim=1).gather(1, top)
         self.token[idx] = torch.cat([self.token[idx], other["token"]], dim=1).gather(1, top)
         context = torch.cat([self.context[idx], other["context"]], dim=1)  # (t, 2k, W)
-        self.context[idx] = context.gather(1, top[..., None].expand(-1, -1, self.window))
+        self.context[idx] = context.gather(1, top[..., None].expand(-1, -1, self.window))  # (t, k, W)
 
     def merge(self, other: TopActivations) -> None:
         """Fold another store (e.g. another DDP rank's) into this one."""

@@ -68,7 +68,7 @@ class SparseCodes:
         """``(B, k)`` values and indices (as from ``torch.topk``) in CSR form."""
         B, k = indices.shape
         rows = torch.arange(B, device=indices.device).repeat_interleave(k)  # (B * k,)
-        return SparseCodes(values.reshape(-1), rows, indices.reshape(-1), B, d_sae)
+        return SparseCodes(values.reshape(-1), rows, indices.reshape(-1), B, d_sae)  # (B * k,) each, as rows
 
 
 def _csr(values: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

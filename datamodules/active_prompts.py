@@ -21,6 +21,42 @@ class _Rounds(IterableDataset):
         return self.data.rounds()
 
 
+class _RoundPlanner:
+    """Rank 0's side of the rounds: reads what every rank wrote, plans, writes the plan files.
+
+    `next` returns what all ranks need to decode the round (picklable, for the broadcast):
+    ``{"stop": bool, "prompts": [...], "done": keys of the round already written}``, or
+    ``{"error": message}`` so that the other ranks raise too instead of waiting forever.
+    """
+
+    def __init__(self, data: ActivePromptDataModule, sampler, run_dir: Path):
+        from callbacks.decoded_text_writer import WrittenTexts
+
+        self.data, self.sampler, self.run_dir = data, sampler, run_dir
+        self.pending = {job.key for job in data.jobs}
+        self.written = WrittenTexts(run_dir)  # each round reads only the texts of the round before
+
+    def next(self, round_index: int) -> dict:
+        from callbacks.decoded_text_writer import finished_keys
+
+        by_id = self.written.update()
+        done = finished_keys(by_id)
+        missing = self.pending - done
+        if missing:
+            return {"error": f"round {round_index - 1} has {len(missing)} texts not written before planning"}
+        plan = self.sampler.plan_round(round_index, list(by_id.values()), self.run_dir)
+        write_json(self.run_dir / "active" / f"round_{round_index:03d}.json",
+                   {**plan.metrics, "prompts": [p.__dict__ for p in plan.prompts]})
+        if plan.stop_reason is not None:
+            write_json(self.run_dir / "active" / "summary.json",
+                       {"rounds": round_index - 1, "stop_reason": plan.stop_reason,
+                        "texts_per_model": plan.metrics["texts_per_model"],
+                        "texts": plan.metrics["texts"], "settings": self.sampler.active_settings()})
+            return {"stop": True}
+        self.pending = {job.key for job in plan_jobs(plan.prompts, 1, self.data.seed)}
+        return {"stop": False, "prompts": plan.prompts, "done": self.pending & done}
+
+
 class ActivePromptDataModule(PromptDataModule):
     """`PromptDataModule` whose predict loop continues with rounds that `ActiveSampler` plans.
 
@@ -30,7 +66,14 @@ class ActivePromptDataModule(PromptDataModule):
     only the texts of the round before), until it says stop. Each plan is written to
     ``<output_dir>/active/round_<r>.json``. A plan depends only on earlier rounds' texts, so a
     killed run replans the same rounds and decodes only the missing texts; a finished run does
-    no model work. One process only: the next round depends on all texts of the previous one.
+    no model work.
+
+    With several processes (``trainer.devices: N``) each rank decodes every N-th batch of a
+    round (the batches are those one process forms, so the texts are the same) and all ranks
+    hand out the same number of batches. At the end of a round every rank waits for the others
+    (``strategy.barrier``: each has written its shard by then); rank 0 reads every rank's shard,
+    plans the next round (it alone embeds, logs and writes ``active/``) and broadcasts the plan,
+    so 1 and N processes decode the same rounds, plans and texts.
 
     Args:
         prefixes: how many topic x instruction prompts in the seed round.
@@ -67,51 +110,60 @@ class ActivePromptDataModule(PromptDataModule):
         return writers[0]
 
     def rounds(self):
-        """Batches of the seed round, then of each planned round, with an empty batch after each round.
+        """This rank's batches of the seed round, then of each planned round, with an empty batch after each round.
 
         The empty batch is a barrier: Lightning fetches one batch ahead, so the next round is
         planned only when the iterator is asked for the batch after it, by which time every
-        real batch of the round has been decoded and written.
+        real batch of the round has been decoded and written (on every rank: all ranks wait
+        for each other there before rank 0 reads the shards).
         """
-        from callbacks.decoded_text_writer import WrittenTexts, finished_keys
-
         trainer = self.trainer
-        if trainer.world_size > 1:
-            raise ConfigError("active sampling runs in one process (trainer.devices: 1): each round needs "
-                              "every text of the round before")
         sampler = trainer.lightning_module
         if not hasattr(sampler, "plan_round"):
             raise ConfigError("ActivePromptDataModule needs model.class_path: ActiveSampler")
+        world = getattr(trainer, "world_size", 1)
+        rank = getattr(trainer, "global_rank", 0)
         run_dir = Path(self._writer().output_dir)
-        pending = {job.key for job in self.jobs}
-        for batch in self.batches():
-            yield self._item(batch)
+        yield from self._share(self.batches(), rank, world)
         yield self._item([])
+        planner = _RoundPlanner(self, sampler, run_dir) if rank == 0 else None
         round_index = 1
-        written = WrittenTexts(run_dir)  # each round reads only the texts of the round before
         while True:
-            by_id = written.update()
-            done = finished_keys(by_id)
-            missing = pending - done
-            if missing:
-                raise RuntimeError(f"round {round_index - 1} has {len(missing)} texts not written before planning")
-            plan = sampler.plan_round(round_index, list(by_id.values()), run_dir)
-            write_json(run_dir / "active" / f"round_{round_index:03d}.json",
-                       {**plan.metrics, "prompts": [p.__dict__ for p in plan.prompts]})
-            if plan.stop_reason is not None:
-                write_json(run_dir / "active" / "summary.json",
-                           {"rounds": round_index - 1, "stop_reason": plan.stop_reason,
-                            "texts_per_model": plan.metrics["texts_per_model"],
-                            "texts": plan.metrics["texts"], "settings": sampler.active_settings()})
+            if world > 1:
+                trainer.strategy.barrier(f"active-round-{round_index}")
+            if world == 1:
+                step = planner.next(round_index)
+            else:
+                failed = None
+                try:
+                    step = planner.next(round_index) if planner is not None else None
+                except Exception as err:  # tell the other ranks, or they wait for the plan forever
+                    failed, step = err, {"error": f"rank 0 failed to plan round {round_index}: {err!r}"}
+                step = trainer.strategy.broadcast(step, src=0)
+                if failed is not None:
+                    raise failed
+            if "error" in step:
+                raise RuntimeError(step["error"])
+            if step["stop"]:
                 return
-            jobs = plan_jobs(plan.prompts, 1, self.seed)
-            pending = {job.key for job in jobs}
+            jobs = plan_jobs(step["prompts"], 1, self.seed)
+            batches = []
             for batch in length_batches(jobs, self.batch_size):
-                todo = [job for job in batch if job.key not in done]
+                todo = [job for job in batch if job.key not in step["done"]]
                 if todo:
-                    yield self._item(todo)
+                    batches.append(todo)
+            yield from self._share(batches, rank, world)
             yield self._item([])
             round_index += 1
+
+    def _share(self, batches: list, rank: int, world: int):
+        """Every ``world``-th batch from ``rank`` on (as Lightning's predict sampler hands out a
+        map-style dataset), padded with empty batches so that every rank yields as many."""
+        mine = batches[rank::world]
+        for batch in mine:
+            yield self._item(batch)
+        for _ in range(-(-len(batches) // world) - len(mine)):
+            yield self._item([])
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_Rounds(self), batch_size=None, num_workers=0)

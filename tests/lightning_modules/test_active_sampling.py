@@ -28,15 +28,17 @@ def bag_of_words(texts):
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def run(out, base, intervention, logger=False, **active):
+def run(out, base, intervention, logger=False, devices=1, callbacks=(), batch_size=8, **active):
     settings = {"budget": 40, "round_size": 8, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
                 "ari_threshold": 1.0, "patience": 3, "max_rounds": 10, **active}
     model = ActiveSampler(str(base), str(intervention), num_threads=1, active=ActiveSamplingConfig(**settings))
     model.embed = bag_of_words
-    data = ActivePromptDataModule(free=12, toyworld=ToyWorldPrompts(n=12, words=2), batch_size=8, max_new_tokens=12)
+    data = ActivePromptDataModule(free=12, toyworld=ToyWorldPrompts(n=12, words=2), batch_size=batch_size,
+                                 max_new_tokens=12)
     writer = DecodedTextWriter(str(out))
-    pl.Trainer(accelerator="cpu", devices=1, logger=logger, enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[writer]).predict(model, datamodule=data)
+    pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto", logger=logger,
+               enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[writer, *callbacks]).predict(model, datamodule=data)
     return writer, model
 
 
@@ -115,3 +117,44 @@ def test_kl_weight_scores_every_text_under_both_models(tmp_path, tiny_model_dir,
     same = tmp_path / "same"
     run(same, tiny_model_dir, tiny_model_dir, budget=24, kl_weight=1.0)
     assert {round(t.log_ratio, 4) for t in read_records(same / "texts.jsonl", DecodedText)} == {0.0}
+
+
+class RecordRank(pl.Callback):
+    """Each rank notes how many texts it wrote."""
+
+    def on_predict_end(self, trainer, pl_module):
+        writer = next(c for c in trainer.callbacks if isinstance(c, DecodedTextWriter))
+        out = writer.output_dir.parent / f"{writer.output_dir.name}-rank{trainer.global_rank}.json"
+        out.write_text(json.dumps(writer.n_written))
+
+
+def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_model_dir, tokenizer):
+    other = tmp_path / "other"
+    make_tiny_gpt2(tokenizer, seed=3).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    # batches of 4: the seed round is 6 batches, each later round 2, so both ranks decode in every round
+    run(tmp_path / "one", tiny_model_dir, other, batch_size=4)
+    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, callbacks=[RecordRank()])
+
+    def plans(out):
+        return {p.name: json.loads(p.read_text()) for p in sorted((out / "active").glob("*.json"))}
+
+    def records(out):
+        return {json.dumps(asdict(t), sort_keys=True) for t in read_records(out / "texts.jsonl", DecodedText)}
+
+    one, two = plans(tmp_path / "one"), plans(tmp_path / "two")
+    assert list(one) == ["round_001.json", "round_002.json", "round_003.json", "summary.json"]
+    assert one == two
+    texts = records(tmp_path / "one")
+    assert len(texts) == 80 and records(tmp_path / "two") == texts
+    written = [json.loads((tmp_path / f"two-rank{r}.json").read_text()) for r in (0, 1)]
+    assert written == [40, 40]  # every batch decoded once, half of them on each rank
+    assert not list((tmp_path / "two" / "shards").glob("*.jsonl"))
+
+    # a killed 2-process run: the last round's texts are lost; the rerun decodes only those, on both ranks
+    kept = [t for t in read_records(tmp_path / "two" / "texts.jsonl", DecodedText) if prompt_round(t.prompt_id) < 2]
+    (tmp_path / "two" / "texts.jsonl").write_text("".join(json.dumps(asdict(t)) + "\n" for t in kept))
+    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, callbacks=[RecordRank()])
+    written = [json.loads((tmp_path / f"two-rank{r}.json").read_text()) for r in (0, 1)]
+    assert written == [8, 8]
+    assert records(tmp_path / "two") == texts and plans(tmp_path / "two") == one

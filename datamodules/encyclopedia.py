@@ -206,7 +206,7 @@ class ConceptContextDataModule(pl.LightningDataModule):
         try:
             from difflens.assistants import build_assistant, load_assistant_config
         except ImportError:
-            raise ConfigError("assistant-written contexts need difflens.assistants.build_assistant (issue 6), which "
+            raise ConfigError("assistant-written contexts need difflens.assistants.build_assistant, which "
                               "this installation does not have; set data.assistant_backend: null for offline "
                               "toy-world sentences") from None
         spec = self.assistant_backend

@@ -1,7 +1,7 @@
 """Encyclopedia stage 0 over every WordNet noun: concepts/s against the one-at-a-time loop, bytes.
 
     nice .venv/bin/python bench/encyclopedia_wordnet.py --model runs/quickstart/base_lm/model \
-        --wordnet /usr/share/wordnet | tee bench/encyclopedia_wordnet.txt
+        --wordnet /usr/share/wordnet --processes 2 | tee bench/encyclopedia_wordnet.txt
 
 WordNet 3.0 from Debian's ``wordnet-base`` (``apt-get install --no-install-recommends
 wordnet-base``). Rows, all in one process with the same model and thread count:
@@ -20,6 +20,11 @@ wordnet-base``). Rows, all in one process with the same model and thread count:
 Each row gives wall and CPU seconds (one thread: CPU time counts the work done, and a shared
 machine's other jobs move it less than the wall clock). Bytes: the stage file's size over
 concepts x layers.
+
+With ``--processes N`` (N > 1) a last table compares the two loops on the whole machine: the
+batched loop as N one-thread DDP processes (``ddp_fork``, gloo: each rank captures its share
+and rank 0 merges the shards), against the one-at-a-time loop at its best of 1 and N threads
+(the same seeded sample), as ``bench/decoding_throughput.py`` does for decoding.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ from encyclopedia_capture import (
     ConceptCapture,
     ConceptContextDataModule,
     ConceptSource,
+    EncyclopediaStageWriter,
     one_at_a_time,
+    pl,
     torch,
     trainer,
 )
@@ -63,6 +70,8 @@ def main() -> None:
     parser.add_argument("--one-at-a-time", type=int, default=2000, help="nouns in the one-at-a-time sample")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also run the batched loop as this many one-thread DDP processes (whole machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"# bench/encyclopedia_wordnet.py {' '.join(sys.argv[1:])}")
@@ -128,8 +137,43 @@ def main() -> None:
     print(f"\nStage file {size / 1e6:.1f} MB: {size / (n_all * len(layers)):.0f} bytes per concept per layer "
           f"({len(layers)} layers, width {capture.model.config.hidden_size}, float16 means and variances, names "
           f"and hypernyms included). Target <= 5 KB: {'met' if size / (n_all * len(layers)) <= 5120 else 'not met'}.")
+    if args.processes > 1:
+        whole_machine(capture, source, args, before, after, n_all)
     load = os.getloadavg()
     print(f"\nLoad average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end (shared machine).")
+
+
+def whole_machine(capture: ConceptCapture, source: ConceptSource, args, before, after, n_all: int) -> None:
+    """Both loops on every core: the batched loop as one-thread DDP processes, the one-at-a-time
+    loop at its best thread count (more threads can be slower for a small model)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "stage0.h5"
+        dm = ConceptContextDataModule(args.model, source, stage=0, contexts="bare", batch_size=args.batch_size)
+        ddp = pl.Trainer(accelerator="cpu", devices=args.processes, strategy="ddp_fork", logger=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[EncyclopediaStageWriter(str(out))])
+        start = time.perf_counter()
+        ddp.predict(capture, datamodule=dm, return_predictions=False)
+        ddp_s = time.perf_counter() - start
+        merged = out.exists()
+    rates = {}
+    for threads in sorted({1, args.processes}):
+        torch.set_num_threads(threads)
+        seconds = one_at_a_time(capture, before) + one_at_a_time(capture, after)
+        rates[threads] = (len(before.contexts) + len(after.contexts)) / seconds
+    torch.set_num_threads(args.threads)
+    best = max(rates, key=rates.get)
+    print(f"\n| whole machine ({os.cpu_count()} cores) | concepts | s | concepts/s |")
+    print("| --- | --- | --- | --- |")
+    print(f"| batched predict loop + HDF5 writer, {args.processes} one-thread DDP processes | {n_all:,} | "
+          f"{ddp_s:.1f} | {n_all / ddp_s:.0f} |")
+    for threads, rate in rates.items():
+        print(f"| one at a time, {threads} thread(s) | {len(before.contexts) + len(after.contexts):,} | "
+              f"{(len(before.contexts) + len(after.contexts)) / rate:.1f} | {rate:.0f} |")
+    speedup = n_all / ddp_s / rates[best]
+    print(f"\nOn the whole machine: **{speedup:.1f}x** the one-at-a-time loop at its best ({best} thread(s)); "
+          f"target >= 10x: {'met' if speedup >= 10 else '**not met**'}. Stage file merged by rank 0: "
+          f"{'yes' if merged else 'NO'}.")
 
 
 if __name__ == "__main__":

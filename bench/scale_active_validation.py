@@ -66,34 +66,7 @@ BASELINE_REF = "83792ba"  # main before this benchmark
 EXTRA = 1_000  # stand-in texts per model beyond the largest size: the "decoded" texts of active rounds
 
 # Shared by both drivers: wrap module-level functions and methods by "module:qualname" to time them.
-PRELUDE = r"""
-import importlib, json, sys, time
-
-stages = {}
-active = set()
-
-def status(field):  # a line of /proc/self/status in GiB
-    for line in open("/proc/self/status"):
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 2**20
-    return 0.0
-
-def timed(label, fn):
-    def wrapper(*args, **kwargs):
-        if label in active:  # a stage calling itself counts once
-            return fn(*args, **kwargs)
-        active.add(label)
-        t, c = time.perf_counter(), time.process_time()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            active.discard(label)
-            s = stages.setdefault(label, [0.0, 0.0, 0.0])
-            s[0] += time.perf_counter() - t
-            s[1] += time.process_time() - c
-            s[2] = max(s[2], status("VmHWM"))
-    return wrapper
-
+PRELUDE = SD.STAGE_TIMER + r"""
 def wrap(spec):
     for path, label in spec:
         module, qualname = path.split(":")

@@ -75,16 +75,17 @@ STAGES = [
     ("write_projector", "projector"),
 ]
 
-DRIVER = r"""
+# The child's stage timer, text that any code under test runs (bench/scale_active_validation.py
+# uses it too): `timed(label, fn)` adds fn's wall and CPU seconds and the peak RSS so far to
+# ``stages[label]``.
+STAGE_TIMER = r"""
 import importlib, json, sys, time
-import yaml
-import difflens.discovery.pipeline as P
 
 stages = {}
 
-def hwm():  # the process's peak resident memory so far, GiB
+def status(field):  # a line of /proc/self/status in GiB (VmHWM: the peak resident memory so far)
     for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 2**20
     return 0.0
 
@@ -103,8 +104,13 @@ def timed(label, fn):
             s = stages.setdefault(label, [0.0, 0.0, 0.0])
             s[0] += time.perf_counter() - t
             s[1] += time.process_time() - c
-            s[2] = max(s[2], hwm())
+            s[2] = max(s[2], status("VmHWM"))
     return wrapper
+"""
+
+DRIVER = STAGE_TIMER + r"""
+import yaml
+import difflens.discovery.pipeline as P
 
 for name, label in json.loads(sys.argv[2]):
     owner, attr = P, name

@@ -16,6 +16,7 @@ from difflens.prompts import ToyWorldPrompts
 from difflens.records import DecodedText, read_records
 from lightning_modules import ActiveSampler
 from tests.conftest import make_tiny_gpt2
+from tests.decoding_ranks import RecordRank, written_per_rank
 
 
 def bag_of_words(texts):
@@ -119,15 +120,6 @@ def test_kl_weight_scores_every_text_under_both_models(tmp_path, tiny_model_dir,
     assert {round(t.log_ratio, 4) for t in read_records(same / "texts.jsonl", DecodedText)} == {0.0}
 
 
-class RecordRank(pl.Callback):
-    """Each rank notes how many texts it wrote."""
-
-    def on_predict_end(self, trainer, pl_module):
-        writer = next(c for c in trainer.callbacks if isinstance(c, DecodedTextWriter))
-        out = writer.output_dir.parent / f"{writer.output_dir.name}-rank{trainer.global_rank}.json"
-        out.write_text(json.dumps(writer.n_written))
-
-
 def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_model_dir, tokenizer):
     other = tmp_path / "other"
     make_tiny_gpt2(tokenizer, seed=3).save_pretrained(other)
@@ -147,7 +139,7 @@ def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_mo
     assert one == two
     texts = records(tmp_path / "one")
     assert len(texts) == 80 and records(tmp_path / "two") == texts
-    written = [json.loads((tmp_path / f"two-rank{r}.json").read_text()) for r in (0, 1)]
+    written = written_per_rank(tmp_path, 2)
     assert written == [40, 40]  # every batch decoded once, half of them on each rank
     assert not list((tmp_path / "two" / "shards").glob("*.jsonl"))
 
@@ -155,6 +147,6 @@ def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_mo
     kept = [t for t in read_records(tmp_path / "two" / "texts.jsonl", DecodedText) if prompt_round(t.prompt_id) < 2]
     (tmp_path / "two" / "texts.jsonl").write_text("".join(json.dumps(asdict(t)) + "\n" for t in kept))
     run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, callbacks=[RecordRank()])
-    written = [json.loads((tmp_path / f"two-rank{r}.json").read_text()) for r in (0, 1)]
+    written = written_per_rank(tmp_path, 2)
     assert written == [8, 8]
     assert records(tmp_path / "two") == texts and plans(tmp_path / "two") == one

@@ -17,6 +17,7 @@ from difflens.prompts import PromptFile, ToyWorldPrompts
 from difflens.records import DecodedText, read_records
 from lightning_modules import PairedDecoder
 from tests.conftest import make_tiny_gpt2
+from tests.decoding_ranks import RecordRank, written_per_rank
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
@@ -112,21 +113,12 @@ def test_rerun_with_other_sampling_settings_is_refused(tmp_path, tiny_model_dir,
                                   datamodule=data(free=1, toyworld=None, temperature=0.5))
 
 
-class RecordRank(pl.Callback):
-    """Each rank notes how many texts it wrote."""
-
-    def on_predict_end(self, trainer, pl_module):
-        writer = next(c for c in trainer.callbacks if isinstance(c, DecodedTextWriter))
-        out = writer.output_dir.parent / f"rank{trainer.global_rank}-of-{trainer.world_size}.json"
-        out.write_text(json.dumps(writer.n_written))
-
-
 def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, other_model_dir):
     # with each text scored by both models (two tokenizers): the log ratios are per batch too
     scoring = dict(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir), score_texts=True)
     trainer(tmp_path / "one").predict(PairedDecoder(**scoring), datamodule=data())
     trainer(tmp_path / "two", devices=2, callbacks=[RecordRank()]).predict(PairedDecoder(**scoring), datamodule=data())
-    written = [json.loads((tmp_path / f"rank{r}-of-2.json").read_text()) for r in (0, 1)]
+    written = written_per_rank(tmp_path, 2)
     assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
     one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
     assert len(one) == 64 and all(r.log_ratio is not None and r.log_ratio != 0 for r in one if r.text)

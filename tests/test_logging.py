@@ -5,7 +5,6 @@ import csv
 import logging
 
 import pytest
-import pytorch_lightning as pl
 from pytorch_lightning.loggers import CSVLogger
 
 from tests.conftest import REPO
@@ -26,21 +25,11 @@ def test_no_print_in_library_code():
 
 
 def test_validation_scalars_reach_a_csv_logger_and_messages_reach_logging(tmp_path, caplog):
-    from callbacks import SaffronCallback
-    from datamodules import HypothesisValidationDataModule
-    from lightning_modules import HypothesisValidator
-    from tests.judges import ToyWorldJudge
-    from tests.validation_data import write_inputs
+    from tests.validation_data import validate_toy_inputs
 
-    texts, hypotheses = write_inputs(tmp_path / "in")
-    validator = HypothesisValidator()
-    validator.judge = ToyWorldJudge()
-    data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=15)
-    saffron = SaffronCallback(alpha=0.05)
     logger = CSVLogger(str(tmp_path), name="validate", version=0)
     with caplog.at_level(logging.INFO, logger="callbacks"):
-        pl.Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_model_summary=False,
-                   callbacks=[saffron]).test(validator, datamodule=data, verbose=False)
+        saffron = validate_toy_inputs(tmp_path, logger)
     with open(logger.experiment.metrics_file_path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     alpha_t = [float(r["saffron/alpha_t"]) for r in rows if r.get("saffron/alpha_t")]

@@ -36,19 +36,9 @@ def test_sae_hp_metric_is_the_final_fvu(tiny_model_dir, tmp_path):
 
 
 def test_validation_hp_metric_is_the_number_of_discoveries(tmp_path):
-    from callbacks import SaffronCallback
-    from datamodules import HypothesisValidationDataModule
-    from lightning_modules import HypothesisValidator
-    from tests.judges import ToyWorldJudge
-    from tests.validation_data import write_inputs
+    from tests.validation_data import validate_toy_inputs
 
-    texts, hypotheses = write_inputs(tmp_path / "in")
-    validator = HypothesisValidator()
-    validator.judge = ToyWorldJudge()
-    data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=15)
-    saffron = SaffronCallback(alpha=0.05)
     logger = TensorBoardLogger(str(tmp_path), name="validate", version=0)
-    pl.Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[saffron]).test(validator, datamodule=data, verbose=False)
+    saffron = validate_toy_inputs(tmp_path, logger)
     found = sum(r["rejected"] for r in saffron.rows)
     assert found >= 1 and scalars(logger.log_dir)["hp_metric"][-1] == found

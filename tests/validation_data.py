@@ -59,3 +59,23 @@ def paired_toy_texts(n_prompts: int, changed_every: int = 3, seed: int = 0) -> l
         for model, body in (("base", doc.text), ("intervention", text)):
             out.append(DecodedText(f"{model}/p{i}/0", f"p{i}", model, i, "", body, len(body.split()), "toyworld"))
     return out
+
+
+def validate_toy_inputs(directory: Path, logger):
+    """Validate `write_inputs`' texts and hypotheses (toy-world judge, 15 texts per model, SAFFRON
+    at 0.05) with ``logger``; returns the `SaffronCallback`, whose ``rows`` are the results."""
+    import pytorch_lightning as pl
+
+    from callbacks import SaffronCallback
+    from datamodules import HypothesisValidationDataModule
+    from lightning_modules import HypothesisValidator
+    from tests.judges import ToyWorldJudge
+
+    texts, hypotheses = write_inputs(directory / "in")
+    validator = HypothesisValidator()
+    validator.judge = ToyWorldJudge()
+    data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(directory / "out"), n_per_model=15)
+    saffron = SaffronCallback(alpha=0.05)
+    pl.Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_model_summary=False,
+               callbacks=[saffron]).test(validator, datamodule=data, verbose=False)
+    return saffron

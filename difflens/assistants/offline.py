@@ -23,6 +23,7 @@ import hashlib
 import math
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,7 @@ _FRAME_WORDS = frozenset(
 
 _EMBEDDERS: dict[tuple[str, str], object] = {}
 _EMBEDDER_LOCK = threading.Lock()
+JUDGE_MEMORY_TEXTS = 50_000  # texts whose embeddings the judge remembers (384 floats each: 77 MB)
 
 
 def load_embedder(path: str | None = None, device: str = "cpu"):
@@ -189,11 +191,14 @@ class OfflineAssistant(Assistant):
         self._reference_texts = list(reference_texts) if reference_texts is not None else None
         self._reference_embeddings: np.ndarray | None = None
         self._features: dict[str, _JudgeFeatures] = {}
+        # Text -> embedding, most recently used last: discovery judges one sample of texts
+        # against every hypothesis (ranking, residual search), so each text is encoded once.
+        self._text_embeddings: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def __getstate__(self):
         # Picklable for DataLoader workers and spawned processes; the embedder loads again there.
-        return {**self.__dict__, "_embedder": None, "_lock": None}
+        return {**self.__dict__, "_embedder": None, "_lock": None, "_text_embeddings": OrderedDict()}
 
     def __setstate__(self, state):
         self.__dict__.update(state, _lock=threading.Lock())
@@ -348,10 +353,8 @@ class OfflineAssistant(Assistant):
         if not texts:
             return []
         features = self._judge_features(hypothesis)
-        embedder = self._get_embedder()
         texts = list(texts)
-        emb = embedder.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)  # (N, d)
-        sims = emb @ features.embedding  # (N,)
+        sims = self._embed_texts(texts) @ features.embedding  # (N,)
         out: list[float | None] = []
         for text, sim in zip(texts, sims):
             if not text.strip():
@@ -363,6 +366,23 @@ class OfflineAssistant(Assistant):
             logit = features.sign * (self.keyword_weight * math.log1p(hits) + self.similarity_weight * z_sim)
             out.append(round(1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0))), 4))
         return out
+
+    def _embed_texts(self, texts: list[str]) -> np.ndarray:
+        """``(N, d)`` unit embeddings of ``texts``, encoding only those not remembered."""
+        with self._lock:
+            known = {t: self._text_embeddings[t] for t in texts if t in self._text_embeddings}
+            for t in known:
+                self._text_embeddings.move_to_end(t)
+        new = list(dict.fromkeys(t for t in texts if t not in known))
+        if new:
+            vectors = self._get_embedder().encode(new, batch_size=64, normalize_embeddings=True,
+                                                  convert_to_numpy=True)  # (M, d)
+            known.update(zip(new, vectors))
+            with self._lock:
+                self._text_embeddings.update(zip(new, vectors))
+                while len(self._text_embeddings) > JUDGE_MEMORY_TEXTS:
+                    self._text_embeddings.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def _get_embedder(self):
         if self._embedder is None:

@@ -66,6 +66,10 @@ class ContrastSettings:
             of texts, thousands of features).
         directions: which directions to propose: ``intervention`` (more in the intervention's
             texts), ``base`` (more in the base's, i.e. less in the intervention's).
+        max_texts_per_side: the stage works on at most this many proposal-pool texts per model
+            (a seeded uniform sample above it), so that its cost (the classifier's folds, and
+            the judge scoring every remaining text after each round) stays bounded with
+            millions of texts; a few thousand texts per model train the classifier as well.
     """
 
     rounds: int = 3
@@ -79,13 +83,15 @@ class ContrastSettings:
     min_df: int = 3
     regularization: float = 0.1
     directions: list[str] = field(default_factory=lambda: list(MODEL_SIDES))
+    max_texts_per_side: int = 4000
 
     def __post_init__(self) -> None:
         if self.rounds < 0:
             raise ConfigError(f"proposal.contrast.rounds must be >= 0, got {self.rounds}")
-        if min(self.texts_per_side, self.hypotheses_per_round, self.max_ngram, self.min_df) < 1:
-            raise ConfigError("proposal.contrast: texts_per_side, hypotheses_per_round, max_ngram and min_df "
-                              "must be >= 1")
+        if min(self.texts_per_side, self.hypotheses_per_round, self.max_ngram, self.min_df,
+               self.max_texts_per_side) < 1:
+            raise ConfigError("proposal.contrast: texts_per_side, hypotheses_per_round, max_ngram, min_df and "
+                              "max_texts_per_side must be >= 1")
         if self.folds < 2:
             raise ConfigError(f"proposal.contrast.folds must be >= 2, got {self.folds}")
         if not 0 < self.alpha <= 1 or not 0 <= self.min_auc < 1:

@@ -113,6 +113,7 @@ class EmbeddingCache:
             self._loaded, self._seen = [], set()
         fresh = [p for p in sorted(self.directory.glob("part-*.keys.npy")) + sorted(self.directory.glob("part-*.npz"))
                  if p.name not in self._seen]
+        n_indexed = len(self._loaded)
         for path in fresh:
             self._seen.add(path.name)
             if path.suffix == ".npz":  # the first format
@@ -121,9 +122,24 @@ class EmbeddingCache:
             else:
                 vectors_path = path.with_name(path.name.replace(".keys.npy", ".vectors.npy"))
                 self._loaded.append((np.load(path), np.load(vectors_path, mmap_mode="r")))
-        if fresh:
-            self._index = None
+        if fresh and self._index is not None:
+            self._index = self._merged_index(self._index, n_indexed)
         return self._loaded
+
+    def _merged_index(self, index: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``index`` with the keys of parts ``first`` onwards inserted in order: a small part
+        added to a cache of millions (a few proposed statements) costs a copy, not a sort."""
+        sorted_keys, part_of, row_of = index
+        new = self._loaded[first:]
+        keys = np.concatenate([k for k, _ in new])
+        order = np.argsort(keys, kind="stable")
+        parts = np.concatenate([np.full(len(k), first + i, dtype=np.int32) for i, (k, _) in enumerate(new)])
+        rows = np.concatenate([np.arange(len(k)) for k, _ in new])
+        # after equal keys already indexed: the part that served a key keeps serving it
+        at = np.searchsorted(sorted_keys, keys[order], side="right")
+        return (np.insert(sorted_keys, at, keys[order]), np.insert(part_of, at, parts[order]),
+                np.insert(row_of, at, rows[order]))
 
     def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(part, row)`` of each key, ``part`` -1 where the cache lacks it."""

@@ -54,6 +54,7 @@ is dropped as a duplicate, and the proposer is told which themes are already cov
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -67,6 +68,8 @@ from difflens.discovery.ranking import RankSettings, rank_hypotheses, rename_ids
 from difflens.errors import ConfigError
 from difflens.likelihood import text_divergence
 from difflens.records import DecodedText, Hypothesis
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -383,8 +386,16 @@ def rank(assistant, result: ProposalResult, split_base: Sequence[DecodedText],
 def discriminate(assistant, matching: Matching, base: Sequence[DecodedText], intervention: Sequence[DecodedText],
                  pool_a: np.ndarray, pool_b: np.ndarray, explained_pairs: Sequence[ClusterPair],
                  accepted: _Accepted, settings: ProposalSettings) -> None:
-    """The discriminative stage over the proposal pool (`contrast.residual_search`); the texts
-    of ``explained_pairs`` (pairs that already have hypotheses) start out explained."""
+    """The discriminative stage over the proposal pool (`contrast.residual_search`), or a seeded
+    sample of at most ``contrast.max_texts_per_side`` of each model's pool texts; the texts of
+    ``explained_pairs`` (pairs that already have hypotheses) start out explained."""
+    limit = settings.contrast.max_texts_per_side
+    if max(len(pool_a), len(pool_b)) > limit:
+        rng = np.random.default_rng([settings.seed, 1])
+        log.info(f"[discover] discriminative stage: a uniform sample of at most {limit} of each model's "
+                 f"{len(pool_a)} and {len(pool_b)} proposal-pool texts (seed {settings.seed})")
+        pool_a, pool_b = (np.sort(rng.choice(pool, size=limit, replace=False)) if len(pool) > limit else pool
+                          for pool in (pool_a, pool_b))
     records = [base[i] for i in pool_a] + [intervention[i] for i in pool_b]
     is_intervention = np.array([False] * len(pool_a) + [True] * len(pool_b))
     explained = np.concatenate([

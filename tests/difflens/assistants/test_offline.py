@@ -132,3 +132,29 @@ def test_half_means_no_evidence(embedder):
     assert assistant.judge("Texts mention the ocean", "   ") == 0.5
     with pytest.raises(DataError, match="empty hypothesis"):
         assistant.judge("  ", ocean_text)
+
+
+class CountingEncoder:
+    """The session's MiniLM, counting the texts it encodes."""
+
+    def __init__(self, embedder):
+        self.embedder, self.texts = embedder, []
+
+    def encode(self, texts, **kwargs):
+        self.texts += list(texts)
+        return self.embedder.encode(texts, **kwargs)
+
+
+def test_judge_encodes_each_text_once_across_hypotheses(embedder):
+    references = [d.text for d in ToyWorld(seed=4).documents(8)]
+    texts = [d.text for d in ToyWorld(seed=8).documents(20)]
+    counting = CountingEncoder(embedder)
+    assistant = OfflineAssistant(embedder=counting, reference_texts=references)
+    hypotheses = ["Texts from the intervention model talk about the ocean more often",
+                  "Texts from the base model more often ask questions"]
+    scores = [assistant.judge_batch(h, texts + texts[:3]) for h in hypotheses]
+    judged = [t for t in counting.texts if t in texts]
+    assert sorted(judged) == sorted(texts)  # each once, whatever the repeats and the hypotheses
+    fresh = OfflineAssistant(embedder=embedder, reference_texts=references)
+    for h, s in zip(hypotheses, scores):
+        assert s[:20] == pytest.approx(fresh.judge_batch(h, texts), abs=2e-3) and s[20:] == s[:3]

@@ -115,3 +115,17 @@ def test_vectors_gathered_a_few_rows_at_a_time_from_several_parts(tmp_path, monk
     keys = text_keys([f"t{i}" for i in order])
     monkeypatch.setattr(embed, "GATHER_ROWS", 2)
     np.testing.assert_array_equal(EmbeddingCache(tmp_path, "all-MiniLM-L6-v2").matrix(keys), vectors[order])
+
+
+def test_parts_added_after_the_index_is_built_are_merged_into_it(tmp_path):
+    cache = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2")
+    vectors = np.arange(30, dtype=np.float32).reshape(10, 3)
+    cache.add(text_keys([f"t{i}" for i in range(6)]), vectors[:6])
+    np.testing.assert_array_equal(cache.matrix(text_keys(["t5", "t0"])), vectors[[5, 0]])  # the index is built
+    # two parts from elsewhere (another cache object): new keys, and t2 again
+    other = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2")
+    other.add(text_keys([f"t{i}" for i in (8, 6, 9, 7)]), vectors[[8, 6, 9, 7]])
+    other.add(text_keys(["t2"]), vectors[[2]])
+    keys = text_keys([f"t{i}" for i in (9, 2, 7, 0, 6)])
+    np.testing.assert_array_equal(cache.matrix(keys), vectors[[9, 2, 7, 0, 6]])
+    assert len(cache._index[0]) == 11

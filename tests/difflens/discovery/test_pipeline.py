@@ -1,6 +1,7 @@
 """The discovery stage end to end on toy-world texts: outputs, ranking, cache reuse, bad input."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -98,13 +99,14 @@ def test_discovery_bad_input(texts_file, tmp_path):
         DiscoveryConfig(texts="t", output_dir="o", matching="nearest")
 
 
-def test_map_and_projector_show_a_bounded_sample_in_binary_form(texts_file, tmp_path, embedder, monkeypatch, capsys):
+def test_map_and_projector_show_a_bounded_sample_in_binary_form(texts_file, tmp_path, embedder, monkeypatch, caplog):
     from tensorboard.plugins.projector.projector_plugin import _read_tensor_binary_file
 
     monkeypatch.setattr(pipeline, "PROJECTOR_MAX_POINTS", 100)
     out = tmp_path / "discover"
-    run_discovery(config(texts_file, out), embedder=TextEmbedder(cache_dir=tmp_path / "cache", encoder=embedder))
-    assert "a uniform sample of 100 of the 160 texts" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="difflens.discovery"):
+        run_discovery(config(texts_file, out), embedder=TextEmbedder(cache_dir=tmp_path / "cache", encoder=embedder))
+    assert "a uniform sample of 100 of the 160 texts" in caplog.text
     metadata = next((out / "tensorboard").rglob("metadata.tsv")).read_text().splitlines()
     assert len(metadata) == 101 and {row.split("\t")[0] for row in metadata[1:]} == {"base", "intervention"}
     config_text = next((out / "tensorboard").rglob("projector_config.pbtxt")).read_text()

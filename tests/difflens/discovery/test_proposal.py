@@ -1,5 +1,6 @@
 """Hypothesis proposal: pairs judged different, held-out bookkeeping, dedupe and covered themes."""
 
+import logging
 import re
 import zlib
 from collections import Counter
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from difflens.assistants import Assistant
+from difflens.discovery.contrast import ContrastSettings
 from difflens.discovery.matching import ClusterPair, match_clusters
 from difflens.discovery.proposal import (
     ProposalSettings,
@@ -303,3 +305,30 @@ def test_prompts_aimed_at_an_area_for_both_models_do_not_hide_it(two_models):
     assert result.hypotheses[0].text.split()[-3] in OCEAN_WORDS
     plain = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]), 12)
     assert untargeted_tests(plain, base, intervention) == {}  # no targeted text: one test per pair, as before
+
+
+class JudgedTexts(WordContrastAssistant):
+    """Records every text it is asked to judge."""
+
+    def __init__(self):
+        super().__init__()
+        self.judged = set()
+
+    def judge(self, hypothesis, text):
+        self.judged.add(text)
+        return super().judge(hypothesis, text)
+
+
+def test_discriminative_stage_works_on_a_bounded_sample_of_the_pool(two_models, caplog):
+    base, intervention = two_models
+    matching = match_clusters(topic_vectors([r.text for r in base]), topic_vectors([r.text for r in intervention]),
+                              12, mode="base_init")
+    pool = {r.text for r in base + intervention if in_proposal_pool(r.text_id, 0.3, 0)}
+    assistant = JudgedTexts()
+    settings = ProposalSettings(max_pairs=1, alpha=1e-12, proposal_fraction=0.3,
+                                contrast=ContrastSettings(rounds=2, texts_per_side=10, max_texts_per_side=40))
+    with caplog.at_level(logging.INFO, logger="difflens.discovery"):
+        result = propose_hypotheses(assistant, matching, base, intervention, bag_of_words, settings)
+    assert result.contrast and assistant.judged
+    assert assistant.judged <= pool and len(assistant.judged) <= 2 * 40 < len(pool)
+    assert "a uniform sample of at most 40" in caplog.text

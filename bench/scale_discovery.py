@@ -24,8 +24,9 @@ Stand-ins, generated cheaply and named as such:
   writes); a smaller size's texts are a prefix of it. The baseline reads its own format: one
   ``.npz`` part per model and size.
 
-The baseline is the code at ``--baseline-ref`` (git archive into the work directory), run on
-the same texts and vectors at the sizes it can afford; at those sizes the outputs of both codes
+The baseline is the code at ``--baseline-ref`` (git archive into the work directory) with that
+commit's ``configs/quickstart/discover.yaml``, run on the same texts and vectors at the sizes it
+can afford; when both commits' configs are the same, the outputs of both codes
 (``clusters.json``, ``hypotheses.jsonl``, ``proposal_text_ids.json``) are compared.
 One BLAS/OpenMP thread unless ``--threads``.
 """
@@ -256,12 +257,20 @@ def dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_point(work: Path, code: Path, label: str, n: int, cache: Path, threads: int) -> dict:
+def discover_config(ref: str | None) -> str:
+    """The quickstart's discover config: this checkout's, or as it was at ``ref``."""
+    if ref is None:
+        return (REPO / "configs/quickstart/discover.yaml").read_text()
+    return subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:configs/quickstart/discover.yaml"], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def run_point(work: Path, code: Path, label: str, n: int, cache: Path, threads: int, config_text: str) -> dict:
     import yaml
 
     out = work / f"out-{label}-{n}"
     shutil.rmtree(out, ignore_errors=True)
-    raw = yaml.safe_load((REPO / "configs/quickstart/discover.yaml").read_text())
+    raw = yaml.safe_load(config_text)
     raw.update(texts=str(texts_file(work, n)), output_dir=str(out / "discover"), embedding_cache=str(cache))
     config = out / "discover.yaml"
     out.mkdir(parents=True)
@@ -357,16 +366,23 @@ def main() -> None:
     points = []
     codes = []
     if args.baseline_sizes:
-        codes.append((f"baseline {args.baseline_ref}", baseline_code(work, args.baseline_ref), args.baseline_sizes))
+        codes.append((f"baseline {args.baseline_ref}", baseline_code(work, args.baseline_ref), args.baseline_sizes,
+                      discover_config(args.baseline_ref)))
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                           text=True).stdout.strip()
-    codes.append((f"this code ({head})", REPO, sizes))
+    codes.append((f"this code ({head})", REPO, sizes, discover_config(None)))
+    # Each code runs with the discover config of its own commit; outputs are compared only
+    # when the two configs are the same (a stage added to the config changes the hypotheses).
+    same_config = len({c[3] for c in codes}) == 1
+    if not same_config:
+        print(f"# the baseline runs {args.baseline_ref}'s configs/quickstart/discover.yaml, which differs from "
+              "this checkout's: outputs are not compared", flush=True)
     for n in sizes:
-        for label, code, code_sizes in codes:
+        for label, code, code_sizes, config_text in codes:
             if n not in code_sizes:
                 continue
             cache = work / f"legacy_cache_{n}" if code != REPO else work / "cache"
-            point = run_point(work, code, label, n, cache, args.threads)
+            point = run_point(work, code, label, n, cache, args.threads, config_text)
             print(f"# {label} at {n:,}: {point['wall']:.1f} s wall, {point['cpu']:.1f} s CPU, "
                   f"{point['rss_gib']:.2f} GiB peak, {point['written'] / 1e6:.1f} MB written", flush=True)
             for line in point["log"]:
@@ -376,7 +392,7 @@ def main() -> None:
             with saved.open("a") as f:
                 f.write(json.dumps({k: v for k, v in point.items() if k != "out"}) + "\n")
         same = [p for p in points if p["n"] == n]
-        if len(same) == 2:
+        if len(same) == 2 and same_config:
             a, b = (results_of(p["out"]) for p in same)
             verdict = {name: "same" if a[name] == b[name] else "DIFFERENT" for name in a}
             print(f"# outputs at {n:,}: " + ", ".join(f"{k} {v}" for k, v in verdict.items()), flush=True)

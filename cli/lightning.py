@@ -73,6 +73,12 @@ class DifflensCLI(LightningCLI):
         except pickle.UnpicklingError as err:
             raise ConfigError(refused_message(ckpt_path, err)) from None
 
+    def predict(self, model: pl.LightningModule, datamodule: pl.LightningDataModule | None = None, **predict_args):
+        """``difflens predict``: decoding and active sampling run their own loop around the predict loop."""
+        from cli.decoding import predict
+
+        return predict(self.trainer, model, datamodule, **predict_args)
+
     def instantiate_classes(self) -> None:
         # jsonargparse wraps an error raised by a constructor in a long "does not validate
         # against any of the Union subtypes" message; surface the user's error itself.

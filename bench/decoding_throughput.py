@@ -63,6 +63,7 @@ def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], conf
     import pytorch_lightning as pl
 
     from callbacks import DecodedTextWriter
+    from cli.decoding import decode
     from datamodules import PromptDataModule
     from difflens.records import DecodedText, read_records
     from lightning_modules import PairedDecoder
@@ -78,11 +79,11 @@ def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], conf
                                 max_new_tokens=config.max_new_tokens, temperature=config.temperature)
         module = PairedDecoder(base_model=base, intervention_model=intervention, num_threads=threads, max_rows=max_rows)
         module.language_models()  # load outside the timed region, as the baselines do
+        writer = DecodedTextWriter(tmp + "/out")
         trainer = pl.Trainer(accelerator="cpu", devices=processes, strategy="ddp_fork" if processes > 1 else "auto",
-                             logger=False, enable_progress_bar=False, enable_model_summary=False,
-                             callbacks=[DecodedTextWriter(tmp + "/out")])
+                             logger=False, enable_progress_bar=False, enable_model_summary=False, callbacks=[writer])
         start = time.perf_counter()
-        trainer.predict(module, datamodule=data)
+        decode(trainer, module, data, writer)
         seconds = time.perf_counter() - start
         records = read_records(Path(tmp) / "out" / "texts.jsonl", DecodedText)
     return sum(r.n_tokens for r in records), seconds

@@ -77,6 +77,7 @@ def batched(capture: ConceptCapture, source: ConceptSource, model_dir: str, out:
             batch_size: int) -> tuple[float, int]:
     out.unlink(missing_ok=True)
     dm = ConceptContextDataModule(model_dir, source, stage=0, contexts="bare", batch_size=batch_size)
+    capture.data = dm
     start = time.perf_counter()
     trainer(out).predict(capture, datamodule=dm, return_predictions=False)
     return time.perf_counter() - start, len(dm.contexts)
@@ -111,10 +112,10 @@ def bytes_per_concept(tmp: Path, poolings: list[str]) -> dict:
     model_dir = tmp / "gpt2_w640"
     if not model_dir.exists():
         random_gpt2(model_dir, 640, 2, 10)
-    capture = ConceptCapture(str(model_dir), layers=[0, 1], poolings=poolings)
     out = tmp / f"w640_{'_'.join(poolings)}.h5"
     out.unlink(missing_ok=True)
     dm = ConceptContextDataModule(str(model_dir), ConceptSource(), stage=0, contexts="bare", batch_size=64)
+    capture = ConceptCapture(str(model_dir), layers=[0, 1], poolings=poolings, data=dm)
     trainer(out).predict(capture, datamodule=dm, return_predictions=False)
     size = out.stat().st_size
     n = len(dm.contexts)

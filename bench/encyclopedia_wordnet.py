@@ -100,6 +100,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "stage0.h5"
         dm = ConceptContextDataModule(args.model, source, stage=0, contexts="bare", batch_size=args.batch_size)
+        capture.data = dm
         start, cpu = time.perf_counter(), time.process_time()
         trainer(out).predict(capture, datamodule=dm, return_predictions=False)
         batched_s, batched_cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -152,6 +153,7 @@ def whole_machine(capture: ConceptCapture, source: ConceptSource, args, before, 
         ddp = pl.Trainer(accelerator="cpu", devices=args.processes, strategy="ddp_fork", logger=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[EncyclopediaStageWriter(str(out))])
+        capture.data = dm
         start = time.perf_counter()
         ddp.predict(capture, datamodule=dm, return_predictions=False)
         ddp_s = time.perf_counter() - start

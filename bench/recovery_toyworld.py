@@ -72,7 +72,7 @@ def run(seed: int, args, judge, out: Path) -> dict:
     (out / "ground_truths.json").write_text(json.dumps({"ground_truths": GROUND_TRUTHS}))
     data = HypothesisValidationDataModule(str(out / "texts.jsonl"), str(out / "hypotheses.jsonl"),
                                           out_dir=str(out / "validate"), n_per_model=args.n_per_model, seed=seed)
-    validator = HypothesisValidator(test=args.test)
+    validator = HypothesisValidator(test=args.test, data=data)
     validator.judge = judge
     recovery = GroundTruthRecoveryCallback(str(out / "ground_truths.json"), matcher="toyworld")
     saffron = SaffronCallback(alpha=0.05)

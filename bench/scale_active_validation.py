@@ -18,17 +18,18 @@ Two measurements per size, each in its own subprocess (peak RSS is that run's al
    ``paired`` (the quickstart's test is paired), ``exclude_proposal_texts: all``, seed 0, and
    a fixed ``n_per_model`` (``--n-per-model``, 300) in place of ``auto`` (which needs the
    judge). Four hypotheses, each with 40 proposal text ids per model.
-2. **Active sampling rounds**: `ActivePromptDataModule.rounds()` driven by hand with a real
+2. **Active sampling rounds**: rank 0's side of `cli.decoding.sample_actively` driven by hand
+   (`RoundPlanner.next`, then `ActivePromptDataModule.start_round`) with a real
    `ActiveSampler` (its `ActivePlanner`, cached `TextEmbedder`, offline assistant) and the
-   quickstart's active settings, but no language model and no LightningCLI: a stand-in
-   trainer holds the `DecodedTextWriter` callback and the sampler, the seed round is the
-   size's texts already written (``texts.jsonl``, prompts ``free:<i>``), and each planned
-   round is "decoded" by appending the next unused stand-in texts of each model to the
-   writer's shard under the planned prompts' ids. So the measured round is what happens
-   between two rounds of a real run: reading back the texts so far, embedding them (from the
-   cache), clustering, stability, scoring and prompt building. ``budget`` is raised above the
-   size and ``patience`` to 100 so that no round stops early; ``--rounds`` (3) rounds are planned
-   and the resident memory after each is reported.
+   quickstart's active settings, but no language model, trainer or LightningCLI: the seed
+   round is the size's texts already written (``texts.jsonl``, prompts ``free:<i>``), and
+   each planned round is "decoded" by appending the next unused stand-in texts of each model
+   to the writer's shard under the planned prompts' ids (a code from before that loop is
+   driven through ``ActivePromptDataModule.rounds()`` and a stand-in trainer instead). So the
+   measured round is what happens between two rounds of a real run: reading back the texts so
+   far, embedding them (from the cache), clustering, stability, scoring and prompt building.
+   ``budget`` is raised above the size and ``patience`` to 100 so that no round stops early;
+   ``--rounds`` (3) rounds are planned and the resident memory after each is reported.
 
 Reported as bench/scale_discovery.py does: wall and CPU seconds and peak resident memory of
 the subprocess (``ru_maxrss``), the growth exponent between sizes (1 = linear), and a per-stage
@@ -117,19 +118,9 @@ for line in open(args["extra"], encoding="utf-8"):
     row = json.loads(line)
     extra[row["model"]].append(row["text"])
 
-
-class StandInTrainer:  # what rounds() asks of the trainer: one process, the writer, the sampler
-    world_size = 1
-
-    def __init__(self, sampler):
-        self.callbacks = [DecodedTextWriter(str(run_dir))]
-        self.lightning_module = sampler
-
-
 sampler = ActiveSampler("stand-in base", "stand-in intervention", active=args["active"],
                         assistant={"backend": "offline"})
 data = ActivePromptDataModule(free=args["n"], seed=0, batch_size=64)
-data.trainer = StandInTrainer(sampler)
 t0, c0 = time.perf_counter(), time.process_time()
 data.setup("predict")
 data.exclude({job.key for job in data.jobs})  # the seed round is written already (texts.jsonl)
@@ -137,26 +128,64 @@ setup_wall = time.perf_counter() - t0
 shard = run_dir / "shards" / "rank0.jsonl"
 shard.parent.mkdir(parents=True, exist_ok=True)
 used = 0
-rounds, planned, mark = [], 0, None
-for item in data.rounds():
-    if mark is not None:  # the first item after a barrier: the next round was planned
-        gc.collect()
-        planned += 1
-        rounds.append({"round": planned, "wall": time.perf_counter() - mark[0], "cpu": time.process_time() - mark[1],
-                       "rss": status("VmRSS"), "hwm": status("VmHWM")})
-        mark = None
-        if planned == args["rounds"]:
-            break
-    if not item["jobs"]:
-        mark = (time.perf_counter(), time.process_time())
-        continue
-    with shard.open("a", encoding="utf-8") as f:  # "decode" the batch: both models, the next stand-in texts
-        for job in item["jobs"]:
+
+
+def decode(jobs):  # "decode" a batch: both models, the next stand-in texts
+    global used
+    with shard.open("a", encoding="utf-8") as f:
+        for job in jobs:
             for model in MODELS:
                 text = DecodedText(f"{model}/{job.key}", job.prompt_id, model, job.seed, job.prompt,
                                    extra[model][used], 40, job.source)
                 f.write(json.dumps(asdict(text), ensure_ascii=False) + "\n")
             used += 1
+
+
+def measured(planned, mark):
+    gc.collect()
+    return {"round": planned, "wall": time.perf_counter() - mark[0], "cpu": time.process_time() - mark[1],
+            "rss": status("VmRSS"), "hwm": status("VmHWM")}
+
+
+rounds = []
+try:
+    from cli.decoding import RoundPlanner
+except ImportError:  # the code before the explicit round loop: rounds() with a barrier batch between rounds
+    RoundPlanner = None
+if RoundPlanner is not None:  # what sample_actively does between two rounds, on rank 0
+    planner = RoundPlanner(sampler, run_dir, {job.key for job in data.jobs}, data.seed, loggers=[])
+    for planned in range(1, args["rounds"] + 1):
+        mark = (time.perf_counter(), time.process_time())
+        step = planner.next(planned)
+        if not step["stop"]:
+            data.start_round(planned, step["prompts"], step["done"])
+            batches = data.batches()
+        rounds.append(measured(planned, mark))
+        if step["stop"]:
+            break
+        for jobs in batches:
+            decode(jobs)
+else:
+    class StandInTrainer:  # what rounds() asks of the trainer: one process, the writer, the sampler
+        world_size = 1
+
+        def __init__(self, sampler):
+            self.callbacks = [DecodedTextWriter(str(run_dir))]
+            self.lightning_module = sampler
+
+    data.trainer = StandInTrainer(sampler)
+    planned, mark = 0, None
+    for item in data.rounds():
+        if mark is not None:  # the first item after a barrier: the next round was planned
+            planned += 1
+            rounds.append(measured(planned, mark))
+            mark = None
+            if planned == args["rounds"]:
+                break
+        if not item["jobs"]:
+            mark = (time.perf_counter(), time.process_time())
+            continue
+        decode(item["jobs"])
 digest = hashlib.sha256()
 for path in sorted((run_dir / "active").glob("round_*.json")):
     digest.update(path.read_bytes())
@@ -309,8 +338,8 @@ def report(points: list[dict]) -> None:
         else:
             print("\n## Active sampling: rounds planned from the texts so far (planner driven without a language "
                   "model)\n")
-            print("Per round: wall s between the round's barrier and its first batch (reading back, embedding, "
-                  "planning), and the resident memory after it (GiB, after gc).\n")
+            print("Per round: wall s from the end of one round to the first batch of the next (reading back, "
+                  "embedding, planning), and the resident memory after it (GiB, after gc).\n")
             width = max(len(p.get("rounds", [])) for p in ps)
             head = " | ".join(f"round {r + 1} s | RSS after {r + 1}" for r in range(width))
             print(f"| code | texts per model | {head} | process wall s | CPU s | peak RSS GiB | rounds digest |")

@@ -24,8 +24,9 @@ class ActivationSampleCallback(pl.Callback):
     feature cards to TensorBoard text. The store is saved in checkpoints, so a resumed run
     keeps its samples.
 
-    Needs a module that keeps the step's sparse codes in ``last_codes`` and batches with
-    ``token``, ``doc``, ``pos`` and ``context`` (as `ActivationDataModule` serves).
+    Needs a module that keeps the step's sparse codes in ``last_codes`` and its data module in
+    ``data`` (`SparseDictionaryModule`), whose batches hold ``token``, ``doc``, ``pos`` and
+    ``context`` and whose tokenizer decodes them (as `ActivationDataModule` serves).
 
     Args:
         output_dir: directory of the summary, the sample files and the report.
@@ -52,6 +53,9 @@ class ActivationSampleCallback(pl.Callback):
         self.n_cards = n_cards
         self.store: TopActivations | None = None
         self._loaded_state: dict | None = None
+        # from ``setup``: ``state_dict`` is called without them and merges the ranks' stores
+        self._trainer: pl.Trainer | None = None
+        self._module: pl.LightningModule | None = None
 
     def _ensure_store(self, pl_module) -> TopActivations:
         if self.store is None:
@@ -64,7 +68,7 @@ class ActivationSampleCallback(pl.Callback):
         return self.store
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        codes = getattr(pl_module, "last_codes", None)
+        codes = pl_module.last_codes
         if codes is None or (trainer.global_step - 1) % self.every_n_steps:
             return
         self._ensure_store(pl_module).update(codes, batch["token"], batch["doc"], batch["pos"], batch["context"])
@@ -91,9 +95,8 @@ class ActivationSampleCallback(pl.Callback):
 
     # ----- checkpoints --------------------------------------------------------------------
     def state_dict(self) -> dict:
-        trainer = getattr(self, "_trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            self._merge_ranks(trainer, trainer.lightning_module)
+        if self._trainer is not None and self._trainer.world_size > 1:
+            self._merge_ranks(self._trainer, self._module)
         return {"store": None if self.store is None else self.store.state_dict()}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -101,7 +104,7 @@ class ActivationSampleCallback(pl.Callback):
         self._loaded_state = state_dict.get("store")
 
     def setup(self, trainer, pl_module, stage: str) -> None:
-        self._trainer = trainer
+        self._trainer, self._module = trainer, pl_module
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self._loaded_state is not None and trainer.global_rank != 0:
@@ -114,7 +117,7 @@ class ActivationSampleCallback(pl.Callback):
         self._merge_ranks(trainer, pl_module)
         if not trainer.is_global_zero:
             return
-        tokenizer = trainer.datamodule.tokenizer
+        tokenizer = pl_module.data.tokenizer
 
         def decode(ids: list[int]) -> str:
             return tokenizer.decode(ids)

@@ -125,13 +125,15 @@ def _reading_order(record: DecodedText) -> tuple:
 class DecodedTextWriter(BasePredictionWriter):
     """Writes `PairedDecoder` outputs as `DecodedText` JSONL, safely and resumably.
 
-    Each rank appends every batch to ``shards/rank<r>.jsonl`` (flushed and synced, so a killed
-    run keeps every finished batch); after the loop, rank 0 merges shards and earlier output
-    into ``texts.jsonl`` (and ``texts.parquet`` if asked), sorted by text id, and removes the
-    shards. On a rerun, rank 0 reads what exists, all ranks receive the set of finished prompts
-    and the datamodule skips them. ``decode_meta.json`` records models and sampling settings;
-    a rerun with different ones is refused rather than mixing texts from two settings.
-    Predictions are not kept in memory.
+    In a predict loop, each rank appends every batch to ``shards/rank<r>.jsonl`` (flushed and
+    synced, so a killed run keeps every finished batch). Around the loop, the decoding loops
+    (`cli.decoding.decode`, `cli.decoding.sample_actively`) call it explicitly:
+    `check_settings` refuses to add texts decoded with other models or sampling settings than
+    those in ``decode_meta.json``, `written` says which jobs a rerun can skip, and `merge`
+    (rank 0, once every rank has finished) writes ``texts.jsonl`` (and ``texts.parquet`` if
+    asked), sorted by text id, from the shards and earlier output, and removes the shards.
+    The loops run the predict loop with ``return_predictions=False``: the texts are on disk,
+    not in memory.
 
     Args:
         output_dir: the run directory of this stage (e.g. ``runs/quickstart/decode``).
@@ -145,48 +147,40 @@ class DecodedTextWriter(BasePredictionWriter):
         self._shard = None
         self.n_written = 0
 
-    def _meta(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict:
-        data = trainer.datamodule
-        names = pl_module.model_names() if hasattr(pl_module, "model_names") else {}
-        return {"models": names, "sampling": asdict(data.sampling), "seed": data.seed}
+    def check_settings(self, settings: dict) -> None:
+        """Record the run's ``settings`` in a new output directory, or check them against those recorded.
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "predict":
+        Args:
+            settings: ``{"models": ..., "sampling": ..., "seed": ...}`` of this run.
+
+        Raises:
+            ConfigError: ``output_dir`` is a file, or holds texts decoded with other settings.
+            DataError: ``decode_meta.json`` is damaged.
+        """
+        if self.output_dir.exists() and not self.output_dir.is_dir():
+            raise ConfigError(f"DecodedTextWriter output_dir {str(self.output_dir)!r} is a file, not a "
+                              f"directory; give a directory (it is created if missing)")
+        meta_path = self.output_dir / META
+        if not meta_path.exists():
+            write_json(meta_path, settings)
             return
-        data = trainer.datamodule
-        if not hasattr(data, "exclude"):
-            raise ConfigError("DecodedTextWriter needs a datamodule with exclude() (PromptDataModule)")
-        trainer.predict_loop.return_predictions = False  # the texts are on disk, not in memory
-        meta = self._meta(trainer, pl_module)
-        done: set[str] | None = None
-        if trainer.is_global_zero:
-            if self.output_dir.exists() and not self.output_dir.is_dir():
-                raise ConfigError(f"DecodedTextWriter output_dir {str(self.output_dir)!r} is a file, not a "
-                                  f"directory; give a directory (it is created if missing)")
-            meta_path = self.output_dir / META
-            if meta_path.exists():
-                try:
-                    old = json.loads(meta_path.read_bytes().decode("utf-8"))
-                    if not isinstance(old, dict):
-                        raise ValueError(f"a JSON {type(old).__name__}, not an object")
-                except ValueError as err:
-                    raise DataError(f"{meta_path} is damaged ({str(err)[:120]}); it records how the texts in "
-                                    f"{self.output_dir} were decoded: restore it, or decode into a new "
-                                    f"output_dir") from None
-                for key in ("models", "sampling", "seed"):
-                    if old.get(key) != meta[key]:
-                        raise ConfigError(
-                            f"{self.output_dir} holds texts decoded with {key}={old.get(key)}, this run has "
-                            f"{key}={meta[key]}; use another output_dir or delete that one")
-            else:
-                write_json(meta_path, meta)
-            all_keys = {job.key for job in data.jobs}
-            done = finished_keys(collect(self.output_dir)) & all_keys
-            todo = len(all_keys) - len(done)
-            log.info(f"[decode] {len(done)} of {len(all_keys)} prompt samples already written in "
-                     f"{self.output_dir}; {todo} to decode")
-        done = trainer.strategy.broadcast(done, src=0)
-        data.exclude(done)
+        try:
+            old = json.loads(meta_path.read_bytes().decode("utf-8"))
+            if not isinstance(old, dict):
+                raise ValueError(f"a JSON {type(old).__name__}, not an object")
+        except ValueError as err:
+            raise DataError(f"{meta_path} is damaged ({str(err)[:120]}); it records how the texts in "
+                            f"{self.output_dir} were decoded: restore it, or decode into a new "
+                            f"output_dir") from None
+        for key in ("models", "sampling", "seed"):
+            if old.get(key) != settings[key]:
+                raise ConfigError(
+                    f"{self.output_dir} holds texts decoded with {key}={old.get(key)}, this run has "
+                    f"{key}={settings[key]}; use another output_dir or delete that one")
+
+    def written(self, keys: set[str]) -> set[str]:
+        """The job keys (``<prompt_id>/<sample>``) among ``keys`` whose texts are written for both models."""
+        return finished_keys(collect(self.output_dir)) & keys
 
     def _open_shard(self, rank: int):
         shard = self.output_dir / SHARDS / f"rank{rank}.jsonl"
@@ -207,9 +201,6 @@ class DecodedTextWriter(BasePredictionWriter):
         if self._shard is not None:
             self._shard.close()
             self._shard = None
-        trainer.strategy.barrier("decoded-text-merge")
-        if trainer.is_global_zero:
-            self.merge()
 
     def merge(self) -> list[DecodedText]:
         """Merge shards and earlier output into ``texts.jsonl``; returns the merged records."""

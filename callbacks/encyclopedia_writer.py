@@ -23,7 +23,8 @@ class EncyclopediaStageWriter(BasePredictionWriter):
     `difflens.encyclopedia.store.write_stage` (temporary file, then rename). Shards are removed
     once the stage file is complete.
 
-    Expects `ConceptCapture` as the module and `ConceptContextDataModule` as the datamodule.
+    Expects `ConceptCapture` as the module, with the `ConceptContextDataModule` of the
+    contexts it captures as its ``data``.
 
     Args:
         output: the stage file to write (``runs/.../stage1.h5``).
@@ -70,11 +71,11 @@ class EncyclopediaStageWriter(BasePredictionWriter):
         self._shard = None
         trainer.strategy.barrier("encyclopedia_shards_written")
         if trainer.is_global_zero:
-            self.merge(trainer.datamodule, pl_module, trainer.world_size)
-            self._log_scalars(trainer)
+            self.merge(pl_module.data, pl_module, trainer.world_size)
+            self._log_scalars(trainer, n_samples=len(pl_module.data.contexts))
         trainer.strategy.barrier("encyclopedia_stage_written")
 
-    def _log_scalars(self, trainer: pl.Trainer) -> None:
+    def _log_scalars(self, trainer: pl.Trainer, n_samples: int) -> None:
         """What the stage holds, against its stage number: samples, concepts captured and the
         mean activation norm per site."""
         if not trainer.loggers:
@@ -83,7 +84,7 @@ class EncyclopediaStageWriter(BasePredictionWriter):
 
         stage = EncyclopediaStage(self.output)
         try:
-            scalars = {"capture/samples": len(trainer.datamodule.contexts),
+            scalars = {"capture/samples": n_samples,
                        "capture/concepts_captured": int(stage.captured().sum()),
                        "capture/concepts": len(stage.header.concept_names)}
             for site in stage.sites:

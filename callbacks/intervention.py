@@ -63,8 +63,9 @@ class GroundTruthShiftCallback(pl.Callback):
 
     For a LoRA model the base is the same model with its adapter disabled (for QLoRA: the
     quantised base, so the comparison isolates what the adapter adds); otherwise the base is
-    loaded from ``pl_module.hparams.base_model``. Writes ``output_file`` (JSON) and logs
-    each target's shares to TensorBoard under ``shift/``.
+    loaded from ``pl_module.hparams.base_model``. The ground truths are those of the module's
+    ``data`` (`CausalLMFinetuner` on a `GroundTruthDataModule`; none without it). Writes
+    ``output_file`` (JSON) and logs each target's shares to TensorBoard under ``shift/``.
 
     Args:
         output_file: JSON report path (e.g. ``runs/quickstart/finetune/shift.json``).
@@ -90,18 +91,20 @@ class GroundTruthShiftCallback(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
+        from peft import PeftModel
+
         from difflens.groundtruth.shift import measure_shift
         from difflens.models import load_causal_lm
 
         model, tok = pl_module.model, pl_module.tokenizer
         tuned = self._sample(model, tok)
-        if hasattr(model, "disable_adapter"):
+        if isinstance(model, PeftModel):
             with model.disable_adapter():
                 base = self._sample(model, tok)
         else:
             base_model = load_causal_lm(pl_module.hparams.base_model, dtype="float32")
             base = self._sample(base_model.to(pl_module.device), tok)
-        truths = getattr(trainer.datamodule, "truths", [])
+        truths = pl_module.data.truths if pl_module.data is not None else []
         self.report = measure_shift(base, tuned, truths)
         self.report["examples"] = {"base": base[:10], "intervention": tuned[:10]}
         write_json(self.output_file, self.report)

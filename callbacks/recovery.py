@@ -5,9 +5,9 @@ reads ``saffron_results.jsonl``, matches the validated hypotheses to the ground 
 (`difflens.discovery.recovery`), and writes ``recovery.json`` and ``recovery.md`` beside the
 SAFFRON results; recall and precision go to TensorBoard. A validated hypothesis that matches
 no ground truth still counts as correct for precision when the change it claims is real in the
-models' untargeted texts that no proposer saw (the data module's ``reference_texts``: the pool's
-and the fresh samples', not only those the plan judged): literally for a claim about words or
-phrases, in toy-world annotations for a topic or style.
+models' untargeted texts that no proposer saw (the ``reference_texts`` of the validator's
+``data``: the pool's and the fresh samples', not only those the plan judged): literally for a
+claim about words or phrases, in toy-world annotations for a topic or style.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class GroundTruthRecoveryCallback(pl.Callback):
             grader) or ``toyworld`` (named topics/styles and their direction against the planted
             mixture).
         threshold: a pair matches when its similarity is >= this.
-        out_dir: where the SAFFRON results are and the report goes; None: the data module's.
+        out_dir: where the SAFFRON results are and the report goes; None: the ``out_dir`` of
+            the validator's ``data``.
     """
 
     def __init__(self, ground_truths: str, matcher: str = "embedding", threshold: float = 0.5,
@@ -62,7 +63,7 @@ class GroundTruthRecoveryCallback(pl.Callback):
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        data = trainer.datamodule
+        data = pl_module.data
         out_dir = Path(self.out_dir or data.out_dir)
         truths = load_ground_truths(self.ground_truths_file)
         rows = [json.loads(x) for x in (out_dir / RESULTS_FILE).read_text(encoding="utf-8").splitlines() if x.strip()]

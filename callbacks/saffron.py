@@ -30,7 +30,7 @@ class SaffronCallback(pl.Callback):
         w0: initial wealth (None: the method's onlineFDR default).
         lam: candidate threshold λ (SAFFRON/ADDIS; None: the default).
         tau: ADDIS discarding threshold τ (None: the default).
-        out_dir: results directory; None means the data module's ``out_dir``.
+        out_dir: results directory; None means the ``out_dir`` of the validator's ``data``.
     """
 
     def __init__(self, alpha: float = 0.05, method: str = "saffron", w0: float | None = None,
@@ -44,7 +44,7 @@ class SaffronCallback(pl.Callback):
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        out_dir = Path(self.out_dir or trainer.datamodule.out_dir)
+        out_dir = Path(self.out_dir or pl_module.data.out_dir)
         procedure = type(self.procedure)(**self.procedure.params())
         stream = OnlineFDRStream(out_dir, procedure)
         new_rows = stream.update(pl_module.results)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from difflens.logs import tensorboard_writers
+
 
 class TextSampleCallback(pl.Callback):
     """Samples texts on rank 0 after each validation, and every ``every_n_steps`` if set.
@@ -51,15 +53,14 @@ class TextSampleCallback(pl.Callback):
         return list(zip(self.prompts, texts))
 
     def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not trainer.is_global_zero or getattr(pl_module, "model", None) is None:
+        if not trainer.is_global_zero or pl_module.model is None:
             return
         # Sampling must not disturb the training RNG stream.
         with torch.random.fork_rng(devices=[]):
             self.last_samples = self.sample(pl_module)
-        experiment = getattr(trainer.logger, "experiment", None)
-        if hasattr(experiment, "add_text"):
-            rows = "\n".join(f"| {p or '(BOS)'} | {t.strip().replace('|', '/')} |" for p, t in self.last_samples)
-            experiment.add_text("samples", "| prompt | continuation |\n|---|---|\n" + rows, trainer.global_step)
+        rows = "\n".join(f"| {p or '(BOS)'} | {t.strip().replace('|', '/')} |" for p, t in self.last_samples)
+        for writer in tensorboard_writers(trainer.loggers):
+            writer.add_text("samples", "| prompt | continuation |\n|---|---|\n" + rows, trainer.global_step)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:

@@ -26,7 +26,12 @@ TRAINER_DEFAULTS = {
 
 
 class DifflensCLI(LightningCLI):
-    """LightningCLI with subclass mode for model and data, TensorBoard under ``runs/``."""
+    """LightningCLI with subclass mode for model and data, TensorBoard under ``runs/``.
+
+    A LightningModule that needs more of its data module than batches (sizes known after its
+    ``setup``, the tokenizer it trains, the plan it judges) declares a ``data`` argument, and
+    the data module given under ``data:`` is passed to it once instantiated.
+    """
 
     def __init__(self, args=None, run: bool = True, **kwargs):
         super().__init__(
@@ -42,6 +47,10 @@ class DifflensCLI(LightningCLI):
             auto_configure_optimizers=False,
             **kwargs,
         )
+
+    def add_arguments_to_parser(self, parser) -> None:
+        # Skipped for a module without a ``data`` argument.
+        parser.link_arguments("data", "model.init_args.data", apply_on="instantiate")
 
     def parse_arguments(self, parser, args) -> None:
         # A bad config is one line naming the key, not jsonargparse's usage dump before it.
@@ -72,6 +81,12 @@ class DifflensCLI(LightningCLI):
             super()._run_subcommand(subcommand)
         except pickle.UnpicklingError as err:
             raise ConfigError(refused_message(ckpt_path, err)) from None
+
+    def predict(self, model: pl.LightningModule, datamodule: pl.LightningDataModule | None = None, **predict_args):
+        """``difflens predict``: decoding and active sampling run their own loop around the predict loop."""
+        from cli.decoding import predict
+
+        return predict(self.trainer, model, datamodule, **predict_args)
 
     def instantiate_classes(self) -> None:
         # jsonargparse wraps an error raised by a constructor in a long "does not validate

@@ -167,7 +167,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
         str(texts_path), str(hypotheses_path), out_dir=str(out), n_per_model=args.n_per_model, seed=seed,
         base_model=args.model, intervention_model=args.model, fresh_max_new_tokens=args.max_new_tokens,
         auto_n=auto_n)
-    validator = HypothesisValidator(test=args.test, positive_threshold=args.positive_threshold)
+    validator = HypothesisValidator(test=args.test, positive_threshold=args.positive_threshold, data=data)
     validator.judge = judge
     saffron = SaffronCallback(alpha=args.alpha, method=args.method)
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,

@@ -6,10 +6,12 @@ reads them), and leaves out the tasks already in the judgement journal, so a kil
 resumes without judging any text twice. The dataset is padded with no-op items to a multiple
 of the world size, so a distributed sampler never repeats a real task.
 
-With ``paired`` (on by itself when the validator's test is ``paired``) the plan holds
-same-prompt pairs and fresh samples are drawn as pairs. With ``n_per_model: auto`` the judge
-first scores pilot texts from the proposal split (``pilot.jsonl``, rank 0) and each
-hypothesis's n is chosen from them (`difflens.validation.sample_size`) before the plan is fixed.
+The plan is made for one `HypothesisValidator`, which registers itself when given this data
+module (``plan_for``). With ``paired`` (on by itself when the validator's test is ``paired``)
+the plan holds same-prompt pairs and fresh samples are drawn as pairs. With ``n_per_model:
+auto`` the validator's judge first scores pilot texts from the proposal split (``pilot.jsonl``,
+rank 0) and each hypothesis's n is chosen from them (`difflens.validation.sample_size`) before
+the plan is fixed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 import random
 from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
@@ -39,6 +41,9 @@ from difflens.validation import (
 )
 from difflens.validation.plan import EXCLUDE_MODES, condition_hypothesis_id, read_plan_header
 from difflens.validation.sample_size import AutoSampleSize
+
+if TYPE_CHECKING:
+    from lightning_modules.validation import HypothesisValidator
 
 PAD_INDEX = -1
 
@@ -135,6 +140,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.condition_n_per_model = condition_n_per_model
         self.auto_n = AutoSampleSize(**auto_n) if isinstance(auto_n, dict) else auto_n or AutoSampleSize()
         self.paired = paired
+        self.validator: HypothesisValidator | None = None  # set by plan_for
         self.sample_sizes: dict | None = None  # auto n: hypothesis id -> n and its pilot, as in plan.jsonl
         self._loaded: dict[str, tuple] = {}  # model name -> (model, tokenizer), for fresh samples
         self.hypotheses: list[Hypothesis] = []
@@ -165,12 +171,13 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         """Whether the plan holds same-prompt pairs: ``paired``, or else the validator's test."""
         if self.paired is not None:
             return self.paired
-        return getattr(self._validator(), "test_name", None) == "paired"
+        return self.validator is not None and self.validator.test_name == "paired"
 
-    def _validator(self):
-        """The LightningModule under test (it owns the judge and the test), if attached."""
-        trainer = getattr(self, "trainer", None)
-        return getattr(trainer, "lightning_module", None) if trainer is not None else None
+    def plan_for(self, validator: HypothesisValidator) -> None:
+        """Plan for ``validator``: with ``paired`` null, its test says whether the plan holds
+        pairs; with ``n_per_model: auto``, its judge scores the pilot and its test and threshold
+        choose each n. ``HypothesisValidator(data=...)`` calls this."""
+        self.validator = validator
 
     @property
     def journal_dir(self) -> Path:
@@ -286,10 +293,10 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if self.paired_plan:
             extra["paired"] = True
         if self.n_per_model == "auto":
-            validator = self._validator()
+            validator = self.validator
             extra["auto_n"] = asdict(self.auto_n)
-            extra["planned_for"] = [getattr(validator, "test_name", None),
-                                    getattr(validator, "positive_threshold", None)]
+            extra["planned_for"] = ([validator.test_name, validator.positive_threshold] if validator is not None
+                                    else [None, None])
         return extra
 
     def _choose_sample_sizes(self, texts: list[DecodedText], rank: int, barrier) -> tuple[dict[str, int], set[str]]:
@@ -302,8 +309,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             pilot_texts,
         )
 
-        validator = self._validator()
-        if validator is None or not hasattr(validator, "planning_judge"):
+        validator = self.validator
+        if validator is None:
             raise ConfigError("data.n_per_model=auto needs the HypothesisValidator (its judge and test) to run")
         test, threshold = validator.test_name, validator.positive_threshold
         check_planned_test(test)  # before any judging

@@ -1,4 +1,4 @@
-"""Iterative active sampling as a predict loop: decode a seed round, then sample where the models differ."""
+"""Iterative active sampling: decode a seed round, then sample where the models differ."""
 
 from __future__ import annotations
 
@@ -18,15 +18,16 @@ log = logging.getLogger(__name__)
 class ActiveSampler(PairedDecoder):
     """`PairedDecoder` that decides, between rounds, which prompts to decode next.
 
-    `ActivePromptDataModule` hands out the seed round's batches, then asks this module for each
-    next round (`plan_round`): the texts so far are embedded (cached), re-clustered
-    incrementally, the cluster pairs scored by divergence, boundary uncertainty,
-    under-sampling and (``active.kl_weight``) how much more likely the model that wrote each
-    text finds it than the other does, and targeted prompts are built from the best areas' own texts, their
-    prompts and (with an assistant) paraphrases. Sampling stops when successive clusterings
-    agree on the seed round's texts and the top-divergent areas stay the same, or when the
-    budget is spent. Every round's texts so far, clusters, divergence and stability go to the
-    logger (TensorBoard ``active/*``). See `difflens.active` for the algorithm.
+    The active-sampling loop (`cli.decoding.sample_actively`) runs one predict loop per round;
+    between two, it asks this module for the next round (`plan_round`, logged by `log_round`):
+    the texts so far are embedded (cached), re-clustered incrementally, the cluster pairs scored
+    by divergence, boundary uncertainty, under-sampling and (``active.kl_weight``) how much more
+    likely the model that wrote each text finds it than the other does, and targeted prompts are
+    built from the best areas' own texts, their prompts and (with an assistant) paraphrases.
+    Sampling stops when successive clusterings agree on the seed round's texts and the
+    top-divergent areas stay the same, or when the budget is spent. Every round's texts so far,
+    clusters, divergence and stability go to the loggers (TensorBoard ``active/*``). See
+    `difflens.active` for the algorithm.
 
     Args:
         base_model: the base model's Hub name or directory.
@@ -102,9 +103,14 @@ class ActiveSampler(PairedDecoder):
         return self._planner
 
     def plan_round(self, round_index: int, records: list[DecodedText], run_dir: Path) -> RoundPlan:
-        """The prompts of round ``round_index`` (or a stop), logged to the trainer's logger."""
+        """The prompts of round ``round_index`` (or a stop), planned from ``records``, the texts so far.
+
+        Args:
+            round_index: the round to plan (1 after the seed round); rounds are planned in order.
+            records: every text written so far, in any order.
+            run_dir: the decoding output directory (the embedding cache defaults to its sibling).
+        """
         plan = self.planner(run_dir).plan(round_index, records)
-        self.log_round(plan)
         m = plan.metrics
         ari = "-" if m["ari"] is None else f"{m['ari']:.3f}"
         log.info(f"[active] round {round_index}: {m['texts_per_model']} texts per model, max |h| {m['max_abs_h']:.2f}, "
@@ -112,31 +118,33 @@ class ActiveSampler(PairedDecoder):
                  + (f"; stop ({plan.stop_reason})" if plan.stop_reason else f"; {len(plan.prompts)} prompts next"))
         return plan
 
-    def log_round(self, plan: RoundPlan) -> None:
-        if self._trainer is None:
-            return
-        m, step = plan.metrics, plan.round_index
-        scalars = {f"active/{name}": m[name] for name in ("texts_per_model", "texts", "clusters", "max_abs_h",
-                                                          "n_divergent")}
-        if m["ari"] is not None:
-            scalars["active/ari"] = m["ari"]
-        if "jeffreys" in m:
-            scalars["active/jeffreys_nats"] = m["jeffreys"]
-        scalars["active/top_changed"] = float(m["top_changed"])
-        scalars["active/stopped"] = float(plan.stop_reason is not None)
-        log_scalars(self.loggers, scalars, step)
-        rows = [f"| {a['base_cluster']} | {a['divergence']:.3f} | {a['uncertainty']:.3f} | {a['undersampling']:.3f} | "
-                f"{a['likelihood']:.2f} | {a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
-        if rows:
-            table = ("| cluster | abs h | uncertainty | under-sampling | log-ratio (nats) | score | texts |\n"
-                     "|---|---|---|---|---|---|---|\n")
-            for writer in tensorboard_writers(self.loggers):
-                writer.add_text("active/areas", table + "\n".join(rows), step)
-
     def predict_step(self, batch, batch_idx: int) -> list[DecodedText]:
-        if not batch["jobs"]:  # the barrier between rounds: no model work (a finished run loads none)
+        if not batch["jobs"]:  # padding, where a round has fewer batches than processes: no model work
             return []
         return super().predict_step(batch, batch_idx)
 
     def active_settings(self) -> dict:
+        """The active-sampling settings, as recorded in ``active/summary.json``."""
         return asdict(self.active)
+
+
+def log_round(plan: RoundPlan, loggers: list) -> None:
+    """The round's texts so far, clusters, divergence and stability (``active/*``, step: the
+    round) to every Lightning logger, and its areas as a table to TensorBoard."""
+    m, step = plan.metrics, plan.round_index
+    scalars = {f"active/{name}": m[name] for name in ("texts_per_model", "texts", "clusters", "max_abs_h",
+                                                      "n_divergent")}
+    if m["ari"] is not None:
+        scalars["active/ari"] = m["ari"]
+    if "jeffreys" in m:
+        scalars["active/jeffreys_nats"] = m["jeffreys"]
+    scalars["active/top_changed"] = float(m["top_changed"])
+    scalars["active/stopped"] = float(plan.stop_reason is not None)
+    log_scalars(loggers, scalars, step)
+    rows = [f"| {a['base_cluster']} | {a['divergence']:.3f} | {a['uncertainty']:.3f} | {a['undersampling']:.3f} | "
+            f"{a['likelihood']:.2f} | {a['score']:.3f} | {a['texts']} |" for a in m.get("areas", [])]
+    if rows:
+        table = ("| cluster | abs h | uncertainty | under-sampling | log-ratio (nats) | score | texts |\n"
+                 "|---|---|---|---|---|---|---|\n")
+        for writer in tensorboard_writers(loggers):
+            writer.add_text("active/areas", table + "\n".join(rows), step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 
+from datamodules.encyclopedia import ConceptContextDataModule
 from difflens.encyclopedia.pooling import capture_batch, check_poolings, resolve_layers
 from difflens.encyclopedia.store import site_name
 from difflens.errors import ConfigError
@@ -26,10 +27,15 @@ class ConceptCapture(pl.LightningModule):
         dtype: model dtype (``float32``, ``bfloat16``, ``auto``).
         quantization: ``4bit``/``8bit`` through bitsandbytes, or null.
         num_threads: torch CPU threads (0 = leave as is); on a shared machine 1 can be faster.
+        data: the contexts being captured, whose concept tables `EncyclopediaStageWriter`
+            records beside the activations (the CLI passes the data module given under
+            ``data:``). A module that captures several stages, loading its LM once, is given
+            each stage's data module before its predict run.
     """
 
     def __init__(self, model_name: str, layers: list[int] | None = None, poolings: list[str] | None = None,
-                 dtype: str = "float32", quantization: str | None = None, num_threads: int = 0):
+                 dtype: str = "float32", quantization: str | None = None, num_threads: int = 0,
+                 data: ConceptContextDataModule | None = None):
         super().__init__()
         self.model_name = model_name
         self.layers = list(layers) if layers is not None else [-1]
@@ -39,6 +45,7 @@ class ConceptCapture(pl.LightningModule):
         self.dtype_name = dtype
         self.quantization = quantization
         self.num_threads = num_threads
+        self.data = data
         self.model = None
         self.resolved_layers: list[int] | None = None
         self.hidden_size: int | None = None

@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics import MeanMetric
 
+from datamodules.ground_truth import GroundTruthDataModule
 from difflens.errors import ConfigError
 from difflens.finetune import IGNORE_INDEX, LoraSpec, apply_lora, merge_adapter
 from difflens.models import check_quantization, load_causal_lm, load_tokenizer
@@ -30,11 +31,14 @@ class CausalLMFinetuner(pl.LightningModule):
         quantization: ``4bit`` (nf4) or ``8bit`` for the frozen base (needs ``method: lora``), or null.
         lora: LoRA hyperparameters (rank, alpha, dropout, target modules).
         dtype: dtype of the unquantised weights (``float32``, ``bfloat16``, ``auto``).
-        tokenizer: tokenizer name or path; null uses the datamodule's, else ``base_model``'s.
+        tokenizer: tokenizer name or path; null uses ``data``'s, else ``base_model``'s.
         lr: peak AdamW learning rate.
         weight_decay: AdamW weight decay on matrices.
         warmup_steps: linear warm-up before the cosine decay to ``min_lr_ratio · lr``.
         min_lr_ratio: final learning rate as a fraction of ``lr``.
+        data: the ground-truth data it is finetuned on, whose tokenizer it uses and whose
+            ground truths `GroundTruthShiftCallback` measures (the CLI passes the data module
+            given under ``data:``).
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class CausalLMFinetuner(pl.LightningModule):
         weight_decay: float = 0.0,
         warmup_steps: int = 20,
         min_lr_ratio: float = 0.1,
+        data: GroundTruthDataModule | None = None,
     ):
         super().__init__()
         if method not in ("full", "lora"):
@@ -61,10 +66,11 @@ class CausalLMFinetuner(pl.LightningModule):
             raise ConfigError(f"model.lr must be > 0, got {lr}")
         self.lora_spec = (lora or LoraSpec()) if method == "lora" else None
         # A dataclass in hparams would break weights_only checkpoint loading: store a dict.
-        self.save_hyperparameters(ignore=["lora"])
+        self.save_hyperparameters(ignore=["lora", "data"])
         self.hparams["lora"] = asdict(self.lora_spec) if self.lora_spec else None
         # LoRA checkpoints hold only the trainable weights; the base comes from base_model.
         self.strict_loading = method == "full"
+        self.data = data
         self.model = None
         self.tokenizer = None
         self.val_loss = MeanMetric()
@@ -75,9 +81,8 @@ class CausalLMFinetuner(pl.LightningModule):
         if self.model is not None:
             return
         hp = self.hparams
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
-        if hp.tokenizer is None and getattr(datamodule, "tokenizer", None) is not None:
-            self.tokenizer = datamodule.tokenizer
+        if hp.tokenizer is None and self.data is not None:
+            self.tokenizer = self.data.tokenizer  # loaded in its setup, which runs first
         else:
             self.tokenizer = load_tokenizer(hp.tokenizer or hp.base_model)
         model = load_causal_lm(hp.base_model, dtype=hp.dtype, quantization=hp.quantization).train()

@@ -7,6 +7,7 @@ import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
 
+from datamodules.encyclopedia import EncyclopediaDataModule
 from difflens.encyclopedia.interpreter import InterpreterNetwork, confidence
 from difflens.encyclopedia.metrics import evaluate
 from difflens.errors import ConfigError
@@ -15,9 +16,9 @@ from difflens.errors import ConfigError
 class ConceptInterpreter(pl.LightningModule):
     """Maps pooled activations at several sites to a concept with a confidence.
 
-    The network (`InterpreterNetwork`) is built in ``configure_model`` from the datamodule's
-    sizes (sites, width, concepts, categories), and its z-scoring statistics come from the
-    training split. Test metrics per task (``named``: held-out templates; ``described``:
+    The network (`InterpreterNetwork`) is built in ``configure_model`` from ``data``'s sizes
+    (sites, width, concepts, categories), and its z-scoring statistics come from the training
+    split. Test metrics per task (``named``: held-out templates; ``described``:
     descriptions that do not name the concept) are top-1/top-5, top-1 with category credit,
     ECE, and the AUROC of the confidence ``1 - H(p)/log C`` for predicting correctness.
 
@@ -32,17 +33,22 @@ class ConceptInterpreter(pl.LightningModule):
         category_weight: weight of the category-head loss (0: no category head).
         similarity_weight: weight of the loss aligning to MiniLM name embeddings (0: no head).
         similarity_temperature: temperature of that contrastive loss.
+        data: the stages it learns from and is tested on: they give the network's sizes, the
+            feature statistics, the concept tables a checkpoint records and the test tasks (the
+            CLI passes the data module given under ``data:``).
     """
 
     def __init__(self, d_model: int = 128, n_heads: int = 4, n_layers: int = 2, dropout: float = 0.1,
                  lr: float = 1e-3, weight_decay: float = 0.01, label_smoothing: float = 0.0,
-                 category_weight: float = 0.5, similarity_weight: float = 0.0, similarity_temperature: float = 0.05):
+                 category_weight: float = 0.5, similarity_weight: float = 0.0, similarity_temperature: float = 0.05,
+                 data: EncyclopediaDataModule | None = None):
         super().__init__()
         if d_model % n_heads:
             raise ConfigError(f"model.n_heads={n_heads} must divide model.d_model={d_model}")
         if min(category_weight, similarity_weight) < 0:
             raise ConfigError("model.category_weight and model.similarity_weight must be >= 0")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["data"])
+        self.data = data
         self.network: InterpreterNetwork | None = None
         self.dims: dict | None = None
         self._test_outputs: dict[int, list] = {}
@@ -60,9 +66,9 @@ class ConceptInterpreter(pl.LightningModule):
                              persistent=True)
 
     def configure_model(self) -> None:
-        if self.network is not None or self._trainer is None:
+        if self.network is not None or self.data is None:
             return  # built already, or loading a checkpoint (on_load_checkpoint builds it)
-        dm = self.trainer.datamodule
+        dm = self.data
         dm.setup("fit")
         embeddings = None
         if self.hparams.similarity_weight > 0:
@@ -78,8 +84,8 @@ class ConceptInterpreter(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["interpreter_dims"] = self.dims
-        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if dm is not None and getattr(dm, "data", None) is not None:
+        dm = self.data
+        if dm is not None and dm.data is not None:  # set up, so its concept tables are known
             checkpoint["encyclopedia"] = {"concept_names": dm.concept_names, "categories": dm.categories,
                                           "concept_category": [int(c) for c in dm.concept_category],
                                           "sites": list(dm.sites), "model_name": dm.model_name}
@@ -147,8 +153,8 @@ class ConceptInterpreter(pl.LightningModule):
         self._test_outputs.setdefault(dataloader_idx, []).append((index.cpu(), probs.cpu(), y.cpu()))
 
     def on_test_epoch_end(self) -> None:
-        tasks = self.trainer.datamodule.test_tasks
-        category = np.asarray(self.trainer.datamodule.concept_category)
+        tasks = self.data.test_tasks
+        category = np.asarray(self.data.concept_category)
         for k, task in enumerate(tasks):
             parts = self._test_outputs.get(k, [])
             gathered = [parts]

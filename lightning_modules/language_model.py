@@ -9,14 +9,15 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics import MeanMetric
 
+from datamodules.corpus import TextCorpusDataModule
 from difflens.errors import ConfigError
 
 
 class GPT2Pretrainer(pl.LightningModule):
     """A GPT-2 built from config and trained with next-token loss on a packed corpus.
 
-    The vocabulary size comes from the datamodule's tokenizer at ``configure_model`` time, so
-    the tokenizer can be trained in the same run.
+    The vocabulary size comes from ``data``'s tokenizer at ``configure_model`` time, so the
+    tokenizer can be trained in the same run.
 
     Args:
         n_layer: transformer blocks.
@@ -27,6 +28,8 @@ class GPT2Pretrainer(pl.LightningModule):
         lr: peak AdamW learning rate.
         weight_decay: AdamW weight decay on matrices.
         warmup_steps: linear warm-up before the cosine decay.
+        data: the corpus, whose tokenizer (trained or loaded in its ``setup``) the model is
+            built for and saved with (the CLI passes the data module given under ``data:``).
     """
 
     def __init__(
@@ -39,11 +42,13 @@ class GPT2Pretrainer(pl.LightningModule):
         lr: float = 3e-3,
         weight_decay: float = 0.1,
         warmup_steps: int = 50,
+        data: TextCorpusDataModule | None = None,
     ):
         super().__init__()
         if n_embd % n_head:
             raise ConfigError(f"model.n_head={n_head} must divide model.n_embd={n_embd}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["data"])
+        self.data = data
         self.model = None
         self.tokenizer = None
         self.train_loss = MeanMetric()
@@ -54,7 +59,9 @@ class GPT2Pretrainer(pl.LightningModule):
             return
         from transformers import GPT2Config, GPT2LMHeadModel
 
-        self.tokenizer = self.trainer.datamodule.tokenizer
+        if self.data is None:
+            raise ConfigError("GPT2Pretrainer needs data: the TextCorpusDataModule whose tokenizer it is built for")
+        self.tokenizer = self.data.tokenizer
         hp = self.hparams
         config = GPT2Config(
             vocab_size=len(self.tokenizer), n_positions=hp.n_positions, n_embd=hp.n_embd,

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torchmetrics import MeanMetric
 
+from datamodules.activations import ActivationDataModule
 from difflens.activations import check_finite, splice_losses
 from difflens.errors import ConfigError
 from difflens.logs import tensorboard_writers
@@ -20,11 +21,11 @@ log = logging.getLogger(__name__)
 
 
 class SparseDictionaryModule(pl.LightningModule):
-    """A dictionary from `difflens.sae` wired to the trainer.
+    """A dictionary from `difflens.sae` trained on the activations ``data`` serves.
 
-    ``d_in`` (and ``d_out``) come from the datamodule's activations at ``configure_model``;
-    normalisation scales and the geometric-median decoder bias are estimated there from a
-    sample. After every optimiser step the decoder rows are renormalised (their parallel
+    ``d_in`` (and ``d_out``) come from a sample of ``data``'s activations at ``configure_model``;
+    normalisation scales and the geometric-median decoder bias are estimated there from the
+    same sample. After every optimiser step the decoder rows are renormalised (their parallel
     gradient having been removed before it). Validation measures reconstruction with the
     inference rule and the LM loss with the dictionary spliced into the model.
 
@@ -53,6 +54,9 @@ class SparseDictionaryModule(pl.LightningModule):
         sae_path: start from a saved dictionary (its ``d_in`` must match the activations).
         output_dir: where ``cfg.json`` + ``sae_weights.safetensors`` go at the end of fit.
         histogram_every_n_steps: log the feature-density histogram this often.
+        data: the activations: the dictionary's sizes and initial statistics come from their
+            sample, and validation splices the dictionary into their LM at their hooks (the
+            CLI passes the data module given under ``data:``).
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class SparseDictionaryModule(pl.LightningModule):
         sae_path: str | None = None,
         output_dir: str | None = None,
         histogram_every_n_steps: int = 100,
+        data: ActivationDataModule | None = None,
     ):
         super().__init__()
         sae_class(architecture)  # unknown names fail at config time, with suggestions
@@ -99,7 +104,8 @@ class SparseDictionaryModule(pl.LightningModule):
             raise ConfigError(f"model.lr must be > 0 (or null for the size-scaled default), got {lr}")
         if d_sae is not None and k > d_sae:
             raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["data"])
+        self.data = data
         self.sae = None
         self.val_metrics = torch.nn.ModuleDict({name: MeanMetric() for name in
                                                 ("mse", "fvu", "l0", "ce_clean", "ce_spliced", "ce_zero")})
@@ -107,30 +113,30 @@ class SparseDictionaryModule(pl.LightningModule):
         self.last_codes = None
 
     # ----- model --------------------------------------------------------------------------
-    def sae_config(self, d_in: int, d_out: int | None, dm) -> SAEConfig:
-        hp = self.hparams
+    def sae_config(self, d_in: int, d_out: int | None) -> SAEConfig:
+        hp, data = self.hparams, self.data
         d_sae = hp.d_sae or hp.expansion_factor * d_in
-        transcoder = bool(getattr(dm, "hook_name_out", None))
+        transcoder = bool(data.hook_name_out)
         return SAEConfig(
             architecture=hp.architecture, d_in=d_in, d_sae=d_sae, d_out=d_out if transcoder else None,
             transcoder=transcoder, k=hp.k, l1_coefficient=hp.l1_coefficient, l0_coefficient=hp.l0_coefficient,
             jumprelu_init_threshold=hp.jumprelu_init_threshold, jumprelu_bandwidth=hp.jumprelu_bandwidth,
             aux_k=hp.aux_k, aux_k_coefficient=hp.aux_k_coefficient, dead_tokens=hp.dead_tokens,
             normalize_activations=hp.normalize_activations, group_sizes=hp.group_sizes,
-            hook_name=getattr(dm, "hook_name", ""), hook_name_out=getattr(dm, "hook_name_out", None) or "",
-            model_name=getattr(dm, "model_name", ""),
+            hook_name=data.hook_name, hook_name_out=data.hook_name_out or "", model_name=data.model_name,
         )
 
     def configure_model(self) -> None:
         if self.sae is not None:
             return
-        dm = self.trainer.datamodule
-        sample = dm.sample_activations(self.hparams.init_sample_size)
+        if self.data is None:
+            raise ConfigError("SparseDictionaryModule needs data: the ActivationDataModule whose activations it learns")
+        sample = self.data.sample_activations(self.hparams.init_sample_size)
         x, y = sample["x"], sample.get("y")
         if self.hparams.sae_path:
             self.sae = load_sae(self.hparams.sae_path, d_in=x.shape[-1])
         else:
-            self.sae = build_sae(self.sae_config(x.shape[-1], None if y is None else y.shape[-1], dm))
+            self.sae = build_sae(self.sae_config(x.shape[-1], None if y is None else y.shape[-1]))
             self.sae.estimate_normalization(x, y)
             if self.hparams.b_dec_init == "geometric_median":
                 self.sae.init_b_dec_geometric_median(x if y is None else y)
@@ -180,9 +186,9 @@ class SparseDictionaryModule(pl.LightningModule):
 
     # ----- validation ---------------------------------------------------------------------
     def validation_step(self, batch, batch_idx):
-        dm = self.trainer.datamodule
+        data = self.data
         input_ids, mask, docs = batch
-        acts = dm.harvester(input_ids, mask, docs)
+        acts = data.harvester(input_ids, mask, docs)
         check_finite(acts["x"], f"validation batch {batch_idx}")
         target = acts.get("y", acts["x"])
         codes = self.sae.encode_sparse(acts["x"])
@@ -191,7 +197,7 @@ class SparseDictionaryModule(pl.LightningModule):
         self.val_metrics["mse"].update((recon - target).pow(2).sum(-1).mean(), n)
         self.val_metrics["fvu"].update(fraction_of_variance_unexplained(recon, target), n)
         self.val_metrics["l0"].update((codes.values > 0).sum() / max(codes.n_rows, 1), n)
-        losses = splice_losses(dm.lm, input_ids, mask, dm.hook_name, self.sae.reconstruct, dm.hook_name_out)
+        losses = splice_losses(data.lm, input_ids, mask, data.hook_name, self.sae.reconstruct, data.hook_name_out)
         for name, value in losses.items():
             self.val_metrics[f"ce_{name}"].update(value, n)
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from datamodules.validation import HypothesisValidationDataModule
 from difflens.errors import ConfigError, IncompleteWorkError
 from difflens.files import atomic_path
 from difflens.validation import JudgementJournal, make_judgement, score_hypotheses
@@ -52,7 +53,8 @@ JUDGE_FAILURE_MODES = ("stop", "untested")
 class HypothesisValidator(pl.LightningModule):
     """Validate hypotheses on held-out texts with a judge; emit accuracy, AUC, p-value and n.
 
-    Needs `datamodules.HypothesisValidationDataModule`, whose plan it judges.
+    Needs ``data``, the `HypothesisValidationDataModule` whose plan it judges; that data module
+    plans for this validator (its test, threshold and judge).
 
     Args:
         assistant: the judge: ``{backend: offline, ...}`` (passed to
@@ -78,11 +80,13 @@ class HypothesisValidator(pl.LightningModule):
             asks exactly the missing judgements; ``untested`` judges everything it can, then
             records each hypothesis with a missing judgement as untested (no p-value, no
             SAFFRON wealth spent: final for this ``out_dir``).
+        data: the plan to judge, with its hypotheses, journal and output directory (the CLI
+            passes the data module given under ``data:``).
     """
 
     def __init__(self, assistant: dict | None = None, test: str = "binomial", generative: bool = False,
                  n_generated: int = 20, seed: int | None = None, positive_threshold: float = 0.5,
-                 on_judge_failure: str = "stop"):
+                 on_judge_failure: str = "stop", data: HypothesisValidationDataModule | None = None):
         super().__init__()
         self.test_name = check_test(test)
         if on_judge_failure not in JUDGE_FAILURE_MODES:
@@ -105,15 +109,12 @@ class HypothesisValidator(pl.LightningModule):
         self._judged: list = []
         self._failed = 0
         self._tasks_by_index: dict = {}
-        self.save_hyperparameters(ignore=["assistant"])
+        self.save_hyperparameters(ignore=["assistant", "data"])
+        self.data = data
+        if data is not None:
+            data.plan_for(self)
 
     # ---- set-up ------------------------------------------------------------------------------
-    def _data(self):
-        data = getattr(self.trainer, "datamodule", None)
-        if data is None or not hasattr(data, "tasks"):
-            raise ConfigError("HypothesisValidator needs data: HypothesisValidationDataModule")
-        return data
-
     def planning_judge(self):
         """The judge, built on first use: the data module asks it to score pilot texts when
         ``n_per_model`` is ``auto`` (before this module's own ``setup``)."""
@@ -123,9 +124,10 @@ class HypothesisValidator(pl.LightningModule):
 
     def setup(self, stage: str | None = None) -> None:
         self.planning_judge()
-        data = self._data()
-        paired_plan = bool(getattr(data, "paired_plan", False))
-        if paired_plan != (self.test_name == "paired"):
+        data = self.data
+        if data is None:
+            raise ConfigError("HypothesisValidator needs data: HypothesisValidationDataModule")
+        if data.paired_plan != (self.test_name == "paired"):
             raise ConfigError("model.test=paired and data.paired go together: the paired test needs a plan of "
                               "same-prompt pairs, and a plan of pairs is only scored by it; leave data.paired "
                               "unset to follow model.test")
@@ -155,12 +157,15 @@ class HypothesisValidator(pl.LightningModule):
                 raise IncompleteWorkError(self._failure_message(hypothesis_id, failed, len(judgements)))
 
     def _failure_message(self, hypothesis_id: str, failed: int, asked: int) -> str:
-        stats = getattr(self.judge, "stats", None)
-        why = (f" ({stats.failed} requests without a reply after retries, {stats.unparsed} replies unreadable)"
-               if stats is not None and hasattr(stats, "unparsed") else "")
-        data = self._data()
+        from difflens.assistants.chat import ChatAssistant
+
+        why = ""
+        if isinstance(self.judge, ChatAssistant):  # the chat backends count what failed and why
+            stats = self.judge.stats
+            why = f" ({stats.failed} requests without a reply after retries, {stats.unparsed} replies unreadable)"
+        data = self.data
         made = len(data.previous) + len(self._judged)
-        return (f"the judge ({getattr(self.judge, 'backend', type(self.judge).__name__)}) gave no usable answer "
+        return (f"the judge ({self.judge.backend}) gave no usable answer "
                 f"for {failed} of {asked} texts of hypothesis {hypothesis_id}{why}; {made} of {len(data.tasks)} "
                 f"judgements are saved in {data.journal_dir} and no results were written: fix the judge and rerun to "
                 f"ask exactly the missing ones (unreadable replies are cached: `difflens assistant cache FILE "
@@ -174,7 +179,7 @@ class HypothesisValidator(pl.LightningModule):
         return list(objects)
 
     def on_test_epoch_end(self) -> None:
-        data = self._data()
+        data = self.data
         judgements = list(data.previous.values()) + self._gather(self._judged)
         self.results = score_hypotheses(data.hypotheses, data.tasks, judgements, test=self.test_name,
                                         positive_threshold=self.positive_threshold,

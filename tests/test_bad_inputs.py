@@ -105,7 +105,7 @@ class World:
                                   toyworld=ToyWorldCorpus(n_documents=40, seed=5), context_length=16,
                                   lm_batch_size=8, batch_size=64, buffer_size=128, val_texts=4, val_batch_size=4)
         module = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=64,
-                                        output_dir=str(out / "sae"))
+                                        output_dir=str(out / "sae"), data=dm)
         samples = ActivationSampleCallback(str(out / "samples"), every_n_steps=1, k=3, n_features=5)
         pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
                    enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,

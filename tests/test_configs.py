@@ -121,7 +121,7 @@ def test_gpu_config_runs_a_few_steps_on_tiny_models(path, run_dir, tiny_model_di
             (run_dir.parent / f"{stem}.yaml").write_text(yaml.safe_dump(configs[stem]))
         decode = DifflensCLI(args=["--config", str(run_dir.parent / f"{raw.get('decoding', 'active')}.yaml")],
                              run=False)
-        decode.trainer.predict(decode.model, datamodule=decode.datamodule)
+        decode.predict(decode.model, datamodule=decode.datamodule)
         texts = (Path(configs[raw.get("decoding", "active")]["trainer"]["callbacks"][0]["init_args"]["output_dir"])
                  / "texts.jsonl").read_text().splitlines()
         assert len(texts) == 2 * 10

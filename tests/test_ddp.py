@@ -31,7 +31,7 @@ def test_two_process_ddp_fit_shards_data_and_syncs_weights(tmp_path):
     torch.set_num_threads(1)
     data = TextCorpusDataModule(toyworld=ToyWorldCorpus(n_documents=200, seed=1), vocab_size=300,
                                 block_size=32, batch_size=4, val_fraction=0.1)
-    model = GPT2Pretrainer(n_layer=2, n_embd=36, n_head=3, n_positions=64, warmup_steps=1)
+    model = GPT2Pretrainer(n_layer=2, n_embd=36, n_head=3, n_positions=64, warmup_steps=1, data=data)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_fork", max_steps=3, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          limit_val_batches=1, num_sanity_val_steps=0, callbacks=[RecordRank(tmp_path)])

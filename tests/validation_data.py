@@ -72,9 +72,9 @@ def validate_toy_inputs(directory: Path, logger):
     from tests.judges import ToyWorldJudge
 
     texts, hypotheses = write_inputs(directory / "in")
-    validator = HypothesisValidator()
-    validator.judge = ToyWorldJudge()
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(directory / "out"), n_per_model=15)
+    validator = HypothesisValidator(data=data)
+    validator.judge = ToyWorldJudge()
     saffron = SaffronCallback(alpha=0.05)
     pl.Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_model_summary=False,
                callbacks=[saffron]).test(validator, datamodule=data, verbose=False)

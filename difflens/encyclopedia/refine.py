@@ -243,6 +243,7 @@ class Refinement:
         strategy = c.strategy or ("auto" if c.devices == 1 else "ddp_fork" if c.accelerator == "cpu" else "ddp")
         trainer = _trainer(accelerator=c.accelerator, devices=c.devices, strategy=strategy,
                            callbacks=[EncyclopediaStageWriter(str(out), keep_samples=keep_samples)])
+        self.capture.data = dm
         trainer.predict(self.capture, datamodule=dm, return_predictions=False)
         _log(f"{out.name}: {len(dm.contexts)} {kind} contexts captured in {time.time() - start:.1f}s")
         return out
@@ -263,7 +264,7 @@ class Refinement:
                                     val_fraction=ic.val_fraction, batch_size=ic.batch_size, seed=self.cfg.seed,
                                     shuffle_labels=shuffle_labels)
         model = ConceptInterpreter(ic.d_model, ic.n_heads, ic.n_layers, ic.dropout, ic.lr, ic.weight_decay,
-                                   category_weight=ic.category_weight, similarity_weight=ic.similarity_weight)
+                                   category_weight=ic.category_weight, similarity_weight=ic.similarity_weight, data=dm)
         pl.seed_everything(self.cfg.seed, verbose=False)
         version = f"stage{stage}_{pooling or ic.pooling}" + ("_random_labels" if shuffle_labels else "")
         logger = TensorBoardLogger(save_dir=str(self.run), name="tb", version=version)

@@ -21,7 +21,7 @@ def parts(tiny_model_dir, out, architecture="batchtopk"):
                               toyworld=ToyWorldCorpus(n_documents=80, seed=5), context_length=32,
                               lm_batch_size=16, batch_size=128, buffer_size=512, val_texts=8, val_batch_size=4)
     model = SparseDictionaryModule(architecture=architecture, d_sae=72, k=4, init_sample_size=256,
-                                   dead_tokens=300, output_dir=str(out / "sae"))
+                                   dead_tokens=300, output_dir=str(out / "sae"), data=dm)
     samples = ActivationSampleCallback(str(out / "samples"), every_n_steps=1, k=5, n_features=10)
     return dm, model, samples
 

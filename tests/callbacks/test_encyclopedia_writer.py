@@ -17,7 +17,8 @@ from lightning_modules import ConceptCapture
 def capture(model_dir, out, devices, contexts="templates", stage=1, n=3, batch_size=5, logger=False):
     data = ConceptContextDataModule(str(model_dir), ConceptSource(topics=["ocean", "chess"]), stage=stage,
                                     contexts=contexts, samples_per_concept=n, batch_size=batch_size)
-    module = ConceptCapture(str(model_dir), layers=[0, -1], poolings=["span_mean", "span_last", "context_mean"])
+    module = ConceptCapture(str(model_dir), layers=[0, -1], poolings=["span_mean", "span_last", "context_mean"],
+                            data=data)
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
                          logger=logger, enable_progress_bar=False, enable_model_summary=False,
                          callbacks=[EncyclopediaStageWriter(str(out))])

@@ -42,14 +42,14 @@ def test_lora_intervention_samples_shift_toward_the_ground_truths(tmp_path, one_
     uniform = GroundTruthDataModule(ground_truths=[{"id": "uniform", "description": "u", "toyworld": {}}],
                                     tokenizer=str(tmp_path / "init"), n_examples=3000, block_size=32,
                                     batch_size=32, val_fraction=0.05, seed=2)
-    _fit(CausalLMFinetuner(base_model=str(tmp_path / "init"), method="full", lr=1e-2, warmup_steps=10),
-         uniform, steps=400, callbacks=[SavePretrained(str(tmp_path / "base"))])
+    _fit(CausalLMFinetuner(base_model=str(tmp_path / "init"), method="full", lr=1e-2, warmup_steps=10,
+                           data=uniform), uniform, steps=400, callbacks=[SavePretrained(str(tmp_path / "base"))])
 
     shift = GroundTruthShiftCallback(str(tmp_path / "shift.json"), n_samples=64, max_new_tokens=32)
     data = GroundTruthDataModule(ground_truths=GROUND_TRUTHS, tokenizer=str(tmp_path / "base"), n_examples=600,
                                  block_size=32, batch_size=16, val_fraction=0.1)
     _fit(CausalLMFinetuner(base_model=str(tmp_path / "base"), lora=LoraSpec(r=8, alpha=32), lr=3e-2,
-                           warmup_steps=5), data, steps=80, callbacks=[shift])
+                           warmup_steps=5, data=data), data, steps=80, callbacks=[shift])
 
     report = json.loads((tmp_path / "shift.json").read_text())
     targets = {t["name"]: t for g in report["ground_truths"] for t in g["targets"]}

@@ -22,10 +22,10 @@ def test_toyworld_matcher_scores_a_base_direction_hypothesis_as_a_decrease(tmp_p
     reference = {"base": [], "intervention": []}
     for t in toy_texts(400):
         reference[t.model].append(t.text)
-    trainer = SimpleNamespace(is_global_zero=True, loggers=[],
-                              datamodule=SimpleNamespace(out_dir=str(tmp_path), reference_texts=reference))
+    trainer = SimpleNamespace(is_global_zero=True, loggers=[])
+    validator = SimpleNamespace(data=SimpleNamespace(out_dir=str(tmp_path), reference_texts=reference))
     callback = GroundTruthRecoveryCallback(str(tmp_path / "gt.json"), matcher="toyworld")
-    callback.on_test_end(trainer, None)
+    callback.on_test_end(trainer, validator)
     report = json.loads((tmp_path / "recovery.json").read_text())
     assert report["matches"]["less_astronomy"]["hypothesis_ids"] == ["h1"]
     assert report["matches"]["ocean"]["hypothesis_ids"] == []  # h2 claims a decrease of the ocean

@@ -70,15 +70,16 @@ def test_killed_ddp_decoding_resumes_to_the_uninterrupted_result(tmp_path, tiny_
         import pytorch_lightning as pl
 
         from callbacks import DecodedTextWriter
+        from cli.decoding import decode
         from datamodules import PromptDataModule
         from difflens.prompts import ToyWorldPrompts
         from lightning_modules import PairedDecoder
 
         data = PromptDataModule(free=60, toyworld=ToyWorldPrompts(n=20, words=2), batch_size=2, max_new_tokens=24)
         writer = DecodedTextWriter(str(output_dir))
-        pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                   callbacks=[writer]).predict(PairedDecoder(str(tiny_model_dir), str(other), num_threads=1),
-                                               datamodule=data)
+        trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, callbacks=[writer])
+        decode(trainer, PairedDecoder(str(tiny_model_dir), str(other), num_threads=1), data, writer)
         return writer.n_written
 
     n_rerun = decode(out)

@@ -35,10 +35,11 @@ def uninterrupted_rows(tmp_path, hypotheses):
     from tests.judges import ToyWorldJudge
 
     settings = yaml.safe_load((REPO / "configs/quickstart/validate.yaml").read_text())["model"]["init_args"]
-    validator = HypothesisValidator(test=settings["test"], positive_threshold=settings.get("positive_threshold", 0.5))
-    validator.judge = ToyWorldJudge()
     data = HypothesisValidationDataModule(str(tmp_path / "in/texts.jsonl"), str(hypotheses),
                                           out_dir=str(tmp_path / "reference"), n_per_model=15)
+    validator = HypothesisValidator(test=settings["test"], positive_threshold=settings.get("positive_threshold", 0.5),
+                                    data=data)
+    validator.judge = ToyWorldJudge()
     pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                callbacks=[SaffronCallback(alpha=0.05)]).test(validator, datamodule=data, verbose=False)
     return [json.loads(x) for x in (tmp_path / "reference/saffron_results.jsonl").read_text().splitlines()]

@@ -31,7 +31,7 @@ def parts(tiny_model_dir, out):
                               toyworld=ToyWorldCorpus(n_documents=60, seed=5), context_length=32,
                               lm_batch_size=16, batch_size=128, buffer_size=256, val_texts=4, val_batch_size=4)
     model = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=256, dead_tokens=300,
-                                   output_dir=str(out / "sae"))
+                                   output_dir=str(out / "sae"), data=dm)
     return dm, model
 
 

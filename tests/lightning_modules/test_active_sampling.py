@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from callbacks import DecodedTextWriter
+from cli.decoding import sample_actively
 from datamodules import ActivePromptDataModule
 from difflens.active import ActiveSamplingConfig
 from difflens.active.planner import prompt_round
@@ -29,7 +30,7 @@ def bag_of_words(texts):
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def run(out, base, intervention, logger=False, devices=1, callbacks=(), batch_size=8, **active):
+def run(out, base, intervention, logger=False, devices=1, record_ranks=False, batch_size=8, **active):
     settings = {"budget": 40, "round_size": 8, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
                 "ari_threshold": 1.0, "patience": 3, "max_rounds": 10, **active}
     model = ActiveSampler(str(base), str(intervention), num_threads=1, active=ActiveSamplingConfig(**settings))
@@ -37,9 +38,10 @@ def run(out, base, intervention, logger=False, devices=1, callbacks=(), batch_si
     data = ActivePromptDataModule(free=12, toyworld=ToyWorldPrompts(n=12, words=2), batch_size=batch_size,
                                  max_new_tokens=12)
     writer = DecodedTextWriter(str(out))
-    pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto", logger=logger,
-               enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[writer, *callbacks]).predict(model, datamodule=data)
+    trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
+                         logger=logger, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[writer, *([RecordRank(writer)] if record_ranks else [])])
+    sample_actively(trainer, model, data, writer)
     return writer, model
 
 
@@ -126,7 +128,7 @@ def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_mo
     tokenizer.save_pretrained(other)
     # batches of 4: the seed round is 6 batches, each later round 2, so both ranks decode in every round
     run(tmp_path / "one", tiny_model_dir, other, batch_size=4)
-    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, callbacks=[RecordRank()])
+    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, record_ranks=True)
 
     def plans(out):
         return {p.name: json.loads(p.read_text()) for p in sorted((out / "active").glob("*.json"))}
@@ -146,7 +148,22 @@ def test_two_processes_sample_the_same_rounds_and_texts_as_one(tmp_path, tiny_mo
     # a killed 2-process run: the last round's texts are lost; the rerun decodes only those, on both ranks
     kept = [t for t in read_records(tmp_path / "two" / "texts.jsonl", DecodedText) if prompt_round(t.prompt_id) < 2]
     (tmp_path / "two" / "texts.jsonl").write_text("".join(json.dumps(asdict(t)) + "\n" for t in kept))
-    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, callbacks=[RecordRank()])
+    run(tmp_path / "two", tiny_model_dir, other, batch_size=4, devices=2, record_ranks=True)
     written = written_per_rank(tmp_path, 2)
     assert written == [8, 8]
     assert records(tmp_path / "two") == texts and plans(tmp_path / "two") == one
+
+
+def test_two_processes_sample_rounds_of_one_batch_as_one(tmp_path, tiny_model_dir, tokenizer):
+    other = tmp_path / "other"
+    make_tiny_gpt2(tokenizer, seed=3).save_pretrained(other)
+    tokenizer.save_pretrained(other)
+    # batches of 8: each later round is one batch, so the second process decodes nothing in it
+    run(tmp_path / "one", tiny_model_dir, other)
+    run(tmp_path / "two", tiny_model_dir, other, devices=2, record_ranks=True)
+    assert (tmp_path / "two" / "texts.jsonl").read_text() == (tmp_path / "one" / "texts.jsonl").read_text()
+    plans = sorted(p.name for p in (tmp_path / "one" / "active").glob("*.json"))
+    assert plans == ["round_001.json", "round_002.json", "round_003.json", "summary.json"]
+    for plan in plans:
+        assert (tmp_path / "two" / "active" / plan).read_text() == (tmp_path / "one" / "active" / plan).read_text()
+    assert written_per_rank(tmp_path, 2) == [32 + 16 + 16, 16]  # the seed round's 3 batches go 2 and 1

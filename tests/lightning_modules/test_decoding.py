@@ -1,4 +1,4 @@
-"""The paired decoding stage: PairedDecoder + PromptDataModule + DecodedTextWriter in a predict loop.
+"""The paired decoding stage: PairedDecoder + PromptDataModule + DecodedTextWriter, run by `cli.decoding.decode`.
 
 Two tiny GPT-2s stand in for base and intervention (the second with its own tokenizer, so the
 two-tokenizer case is covered everywhere); no quickstart model is needed.
@@ -11,6 +11,7 @@ import pytest
 import pytorch_lightning as pl
 
 from callbacks import DecodedTextWriter
+from cli.decoding import decode
 from datamodules import PromptDataModule
 from difflens.errors import ConfigError, DataError
 from difflens.prompts import PromptFile, ToyWorldPrompts
@@ -41,10 +42,14 @@ def data(**kw):
     return PromptDataModule(**{**args, **kw})
 
 
-def trainer(out, devices=1, callbacks=()):
-    return pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
-                      logger=False, enable_progress_bar=False, enable_model_summary=False,
-                      callbacks=[DecodedTextWriter(str(out)), *callbacks])
+def run(out, module, datamodule, devices=1, callbacks=(), record_ranks=False, parquet=False) -> DecodedTextWriter:
+    """Decode ``datamodule``'s prompts with ``module`` into ``out``; returns the writer."""
+    writer = DecodedTextWriter(str(out), parquet=parquet)
+    trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp_fork" if devices > 1 else "auto",
+                         logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         callbacks=[writer, *callbacks, *([RecordRank(writer)] if record_ranks else [])])
+    decode(trainer, module, datamodule, writer)
+    return writer
 
 
 def decoder(tiny_model_dir, other_model_dir):
@@ -56,8 +61,7 @@ def texts(out):
 
 
 def test_writes_both_models_for_every_prompt_sample(tmp_path, tiny_model_dir, other_model_dir):
-    dm = data()
-    trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir), datamodule=dm)
+    run(tmp_path, decoder(tiny_model_dir, other_model_dir), data())
     records = texts(tmp_path)
     assert len(records) == 2 * 16 * 2
     by_key = {}
@@ -86,38 +90,34 @@ class Crash(pl.Callback):
 
 def test_rerun_after_a_crash_decodes_each_prompt_exactly_once(tmp_path, tiny_model_dir, other_model_dir):
     with pytest.raises(RuntimeError, match="killed"):
-        trainer(tmp_path, callbacks=[Crash(3)]).predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
+        run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(), callbacks=[Crash(3)])
     assert not (tmp_path / "texts.jsonl").exists()
     shard = tmp_path / "shards" / "rank0.jsonl"
     assert len(shard.read_text().splitlines()) == 3 * 4 * 2
     with shard.open("a") as f:  # a torn last line, as a kill during the write leaves
         f.write('{"text_id": "base/free:0')
-    second = trainer(tmp_path)
-    second.predict(decoder(tiny_model_dir, other_model_dir), datamodule=data())
-    writer = second.callbacks[0] if isinstance(second.callbacks[0], DecodedTextWriter) else \
-        next(c for c in second.callbacks if isinstance(c, DecodedTextWriter))
+    writer = run(tmp_path, decoder(tiny_model_dir, other_model_dir), data())
     assert writer.n_written == (8 - 3) * 4 * 2  # only the batches the crash left undone
     records = texts(tmp_path)
     ids = [r.text_id for r in records]
     assert len(ids) == len(set(ids)) == 64
     # a third run of a finished stage decodes nothing and loads no model
     module = decoder(tiny_model_dir, other_model_dir)
-    trainer(tmp_path).predict(module, datamodule=data())
+    run(tmp_path, module, data())
     assert module._lms == {} and texts(tmp_path) == records
 
 
 def test_rerun_with_other_sampling_settings_is_refused(tmp_path, tiny_model_dir, other_model_dir):
-    trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir), datamodule=data(free=1, toyworld=None))
+    run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(free=1, toyworld=None))
     with pytest.raises(ConfigError, match="temperature"):
-        trainer(tmp_path).predict(decoder(tiny_model_dir, other_model_dir),
-                                  datamodule=data(free=1, toyworld=None, temperature=0.5))
+        run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(free=1, toyworld=None, temperature=0.5))
 
 
 def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, other_model_dir):
     # with each text scored by both models (two tokenizers): the log ratios are per batch too
     scoring = dict(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir), score_texts=True)
-    trainer(tmp_path / "one").predict(PairedDecoder(**scoring), datamodule=data())
-    trainer(tmp_path / "two", devices=2, callbacks=[RecordRank()]).predict(PairedDecoder(**scoring), datamodule=data())
+    run(tmp_path / "one", PairedDecoder(**scoring), data())
+    run(tmp_path / "two", PairedDecoder(**scoring), data(), devices=2, record_ranks=True)
     written = written_per_rank(tmp_path, 2)
     assert written == [32, 32]  # both processes decoded: 8 batches of 4 jobs x 2 models, split 4 and 4
     one, two = texts(tmp_path / "one"), texts(tmp_path / "two")
@@ -130,10 +130,9 @@ def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model
     bad = tmp_path / "persona.jsonl"
     bad.write_text('{"statement": "I like the sea."}\n{"statement": "oops"\n')
     with pytest.raises(DataError, match=r"persona.jsonl:2"):
-        trainer(tmp_path / "out").predict(decoder(tiny_model_dir, other_model_dir),
-                                          datamodule=PromptDataModule(files=[PromptFile(str(bad))]))
+        run(tmp_path / "out", decoder(tiny_model_dir, other_model_dir), PromptDataModule(files=[PromptFile(str(bad))]))
     with pytest.raises(DataError, match="prompt set is empty"):
-        trainer(tmp_path / "out").predict(decoder(tiny_model_dir, other_model_dir), datamodule=PromptDataModule())
+        run(tmp_path / "out", decoder(tiny_model_dir, other_model_dir), PromptDataModule())
     with pytest.raises(DataError, match="not found"):
         PromptDataModule(files=[PromptFile(str(tmp_path / "missing.txt"))])
 
@@ -141,8 +140,7 @@ def test_bad_prompt_input_is_a_clear_error(tmp_path, tiny_model_dir, other_model
 def test_parquet_output_matches_jsonl(tmp_path, tiny_model_dir, other_model_dir):
     import pyarrow.parquet as pq
 
-    pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-               callbacks=[DecodedTextWriter(str(tmp_path), parquet=True)]).predict(
-        decoder(tiny_model_dir, other_model_dir), datamodule=data(free=3, toyworld=None, samples_per_prompt=1))
+    run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(free=3, toyworld=None, samples_per_prompt=1),
+        parquet=True)
     rows = pq.read_table(tmp_path / "texts.parquet").to_pylist()
     assert rows == [asdict(r) for r in texts(tmp_path)] and len(rows) == 6

@@ -28,12 +28,14 @@ def data(tiny_model_dir, **kw):
 
 def fit(tiny_model_dir, steps=3, callbacks=(), ckpt_path=None, trainer_kw=None, **model_kw):
     torch.manual_seed(0)
-    model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, **model_kw)
+    ground_truth_data = data(tiny_model_dir)
+    model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, data=ground_truth_data,
+                              **model_kw)
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, limit_val_batches=1, num_sanity_val_steps=1,
                          val_check_interval=steps, callbacks=list(callbacks),
                          **({"enable_checkpointing": False} | (trainer_kw or {})))
-    trainer.fit(model, datamodule=data(tiny_model_dir), ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=ground_truth_data, ckpt_path=ckpt_path)
     return model, trainer
 
 
@@ -129,11 +131,13 @@ class RecordRank(pl.Callback):
 
 
 def test_two_process_ddp_lora_shards_data_and_keeps_adapters_equal(tiny_model_dir, tmp_path):
-    model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, lora=LoraSpec(r=4))
+    ground_truth_data = data(tiny_model_dir, n_examples=80, output_dir=str(tmp_path / "data"))
+    model = CausalLMFinetuner(base_model=str(tiny_model_dir), lr=2e-2, warmup_steps=1, lora=LoraSpec(r=4),
+                              data=ground_truth_data)
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp_fork", max_steps=3, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          limit_val_batches=1, num_sanity_val_steps=0, callbacks=[RecordRank(tmp_path)])
-    trainer.fit(model, datamodule=data(tiny_model_dir, n_examples=80, output_dir=str(tmp_path / "data")))
+    trainer.fit(model, datamodule=ground_truth_data)
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["ground_truths.json", "train.jsonl", "val.jsonl"]

@@ -15,7 +15,7 @@ def test_fit_test_and_reload(tmp_path):
     heldout = str(write(tmp_path / "heldout.h5", 1, 3, seed=1))
     dm = EncyclopediaDataModule([s1], eval_named=heldout, eval_described=heldout, val_fraction=0.2, batch_size=8)
     model = ConceptInterpreter(d_model=16, n_heads=2, n_layers=1, lr=3e-3, category_weight=0.5,
-                               similarity_weight=0.5)
+                               similarity_weight=0.5, data=dm)
     trainer = pl.Trainer(accelerator="cpu", max_epochs=100, logger=False, enable_progress_bar=False,
                          enable_checkpointing=False, enable_model_summary=False)
     trainer.fit(model, datamodule=dm)

@@ -36,7 +36,7 @@ class CrashingJudge(ToyWorldJudge):
 def run(out_dir, texts, hypotheses, judge=None, devices=1, strategy="auto", logger=False, **data_kwargs):
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(out_dir),
                                           **{"n_per_model": 15, "batch_size": 8, **data_kwargs})
-    model = HypothesisValidator(test="binomial")
+    model = HypothesisValidator(test="binomial", data=data)
     model.judge = judge or ToyWorldJudge()
     callback = SaffronCallback(alpha=0.1)
     trainer = pl.Trainer(accelerator="cpu", devices=devices, strategy=strategy, logger=logger,
@@ -146,7 +146,7 @@ def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=8,
                                           base_model=str(models["base"]),
                                           intervention_model=str(models["intervention"]), fresh_max_new_tokens=12)
-    model = HypothesisValidator(generative=True, n_generated=6, test="generative_sign")
+    model = HypothesisValidator(generative=True, n_generated=6, test="generative_sign", data=data)
     model.judge = ToyWorldJudge()
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[SaffronCallback()])

@@ -29,7 +29,7 @@ def write_paired_inputs(directory, n_prompts, statements, n_proposal=3):
 def run(out_dir, texts, hypotheses, test="paired", judge=None, **data_kwargs):
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(out_dir), batch_size=8,
                                           **data_kwargs)
-    model = HypothesisValidator(test=test, positive_threshold=0.75)
+    model = HypothesisValidator(test=test, positive_threshold=0.75, data=data)
     model.judge = judge or ToyWorldJudge()
     pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                callbacks=[SaffronCallback()]).test(model, datamodule=data, verbose=False)
@@ -67,10 +67,8 @@ def test_an_unusable_pilot_judgement_is_retried_by_a_rerun_before_n_is_fixed(tmp
                                                  "proposal_fraction": 0.3})
     judge = FlakyPilotJudge(flaky=10**6)
     first = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), **kwargs)
-    model = HypothesisValidator(test="paired", positive_threshold=0.75)
+    model = HypothesisValidator(test="paired", positive_threshold=0.75, data=first)
     model.judge = judge
-    first.trainer = type("T", (), {"lightning_module": model, "global_rank": 0,
-                                   "strategy": type("S", (), {"barrier": staticmethod(lambda: None)})()})()
     first.setup("test")
     rows = [json.loads(x) for x in (tmp_path / "out/pilot.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 24 and sum(r["score"] is None for r in rows) == 16

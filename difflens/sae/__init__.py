@@ -7,7 +7,7 @@
 
 from difflens.sae.base import SparseDictionary, TrainOutput, geometric_median
 from difflens.sae.batchtopk import BatchTopKSAE, batch_topk
-from difflens.sae.config import SAEConfig
+from difflens.sae.config import SAEConfig, SAESpec
 from difflens.sae.jumprelu import JumpReLUSAE
 from difflens.sae.matryoshka import MatryoshkaBatchTopKSAE
 from difflens.sae.registry import SAE_REGISTRY, build_sae, load_sae, register, sae_class
@@ -16,7 +16,7 @@ from difflens.sae.sparse import SparseCodes, sparse_decode
 from difflens.sae.topk import TopKSAE
 
 __all__ = [
-    "SAE_REGISTRY", "BatchTopKSAE", "JumpReLUSAE", "MatryoshkaBatchTopKSAE", "ReLUSAE", "SAEConfig",
+    "SAE_REGISTRY", "BatchTopKSAE", "JumpReLUSAE", "MatryoshkaBatchTopKSAE", "ReLUSAE", "SAEConfig", "SAESpec",
     "SparseCodes", "SparseDictionary", "TopKSAE", "TrainOutput", "batch_topk", "build_sae",
     "geometric_median", "load_sae", "register", "sae_class", "sparse_decode",
 ]

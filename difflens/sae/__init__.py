@@ -2,7 +2,9 @@
 
 ``build_sae(SAEConfig(architecture="batchtopk", d_in=192, d_sae=1536, k=16))`` makes one;
 ``sae.save(dir)`` writes ``cfg.json`` + ``sae_weights.safetensors`` (SAELens's layout) and
-``load_sae(dir)`` reads it back.
+``load_sae(dir)`` reads it back. A config file's ``model.sae`` block is an `SAESpec`, the
+same settings before the widths are known: ``SAESpec(architecture="batchtopk",
+expansion_factor=8, k=16).to_config(d_in=192)`` gives the `SAEConfig`.
 """
 
 from difflens.sae.base import SparseDictionary, TrainOutput, geometric_median

@@ -83,8 +83,8 @@ class World:
         config["trainer"].update(max_steps=2, val_check_interval=1, limit_val_batches=1, enable_progress_bar=False,
                                  enable_model_summary=False, logger=False, enable_checkpointing=False)
         config["trainer"]["callbacks"] = []
-        config["model"]["init_args"].update(expansion_factor=2, k=4, init_sample_size=64,
-                                            output_dir=str(self.root / "sae_out"))
+        config["model"]["init_args"].update(init_sample_size=64, output_dir=str(self.root / "sae_out"))
+        config["model"]["init_args"]["sae"].update(expansion_factor=2, k=4)
         config["data"]["init_args"].update(model=str(self.model), hook_name="transformer.h.1",
                                            toyworld={"n_documents": 40, "seed": 1}, context_length=16,
                                            lm_batch_size=8, batch_size=32, buffer_size=64, val_texts=4,
@@ -98,13 +98,14 @@ class World:
         from callbacks import ActivationSampleCallback
         from datamodules import ActivationDataModule
         from difflens.corpus import ToyWorldCorpus
+        from difflens.sae import SAESpec
         from lightning_modules import SparseDictionaryModule
 
         out = self.root / "trained"
         dm = ActivationDataModule(model=str(self.model), hook_name="transformer.h.1",
                                   toyworld=ToyWorldCorpus(n_documents=40, seed=5), context_length=16,
                                   lm_batch_size=8, batch_size=64, buffer_size=128, val_texts=4, val_batch_size=4)
-        module = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=64,
+        module = SparseDictionaryModule(SAESpec(architecture="topk", d_sae=72, k=4), init_sample_size=64,
                                         output_dir=str(out / "sae"), data=dm)
         samples = ActivationSampleCallback(str(out / "samples"), every_n_steps=1, k=3, n_features=5)
         pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
@@ -290,9 +291,10 @@ ROWS = [
     Row("L04", lambda w: ["fit", "--config", str(w.file("list.yaml", "- 1\n- 2\n"))], r"must be a YAML mapping"),
     Row("L05", lambda w: fit(w, "--trainer.max_stepz", "3"), r"max_stepz"),
     Row("L06", lambda w: fit(w, "--model.init_args.colour", "blue"), r"colour"),
-    Row("L07", lambda w: fit(w, "--model.init_args.k", "abc"), r'"k".*expected int.*abc'),
-    Row("L08", lambda w: fit(w, "--model.init_args.expansion_factor", "-2"), r"expansion_factor"),
-    Row("L09", lambda w: fit(w, "--model.init_args.architecture", "topkk"), r"unknown .*architecture"),
+    Row("L07", lambda w: fit(w, "--model.init_args.sae.k", "abc"), r'"sae\.k".*expected int.*abc'),
+    Row("L08", lambda w: fit(w, "--model.init_args.sae.expansion_factor", "-2"),
+        r"model\.sae\.expansion_factor must be >= 1, got -2"),
+    Row("L09", lambda w: fit(w, "--model.init_args.sae.architecture", "topkk"), r"unknown .*architecture"),
     Row("L10", lambda w: fit(w, hook_name="transformer.h.9"), r"transformer\.h\.9"),
     Row("L11", lambda w: fit(w, model=str(w.root / "no_model")), r"no_model"),
     Row("L12", lambda w: fit(w, model=str(w.dir("empty_model"))), r"empty_model"),

@@ -159,8 +159,8 @@ class World:
                         "callbacks": [{"class_path": "DecodedTextWriter",
                                        "init_args": {"output_dir": str(out or self.dir("decode_out"))}}]},
             "model": {"class_path": "PairedDecoder",
-                      "init_args": {"base_model": str(self.model), "intervention_model": str(self.other),
-                                    "num_threads": 1, **model}},
+                      "init_args": {"base": {"name_or_path": str(self.model)},
+                                    "intervention": {"name_or_path": str(self.other)}, "num_threads": 1, **model}},
             "data": {"class_path": "PromptDataModule",
                      "init_args": {"free": 4, "batch_size": 2, "max_new_tokens": 4, **(data or {})}},
         }
@@ -178,7 +178,7 @@ class World:
         config["data"]["init_args"].update(texts=str(texts or self.texts),
                                            hypotheses=str(hypotheses or self.hypotheses),
                                            out_dir=str(out or self.dir("validate_out")), n_per_model=4,
-                                           base_model=None, intervention_model=None)
+                                           base=None, intervention=None)
         config["data"]["init_args"].update(data)
         return self.file("validate.yaml", yaml.safe_dump(config))
 
@@ -314,8 +314,8 @@ ROWS = [
     Row("P02", lambda w: predict(w, "--data.init_args.max_new_tokens", "-5"), r"max_new_tokens"),
     Row("P03", lambda w: predict(w, data={"temperature": float("nan")}), r"temperature must be a finite number"),
     Row("P04", lambda w: predict(w, "--data.init_args.top_p", "2.0"), r"top_p"),
-    Row("P05", lambda w: predict(w, base_model=str(w.root / "no_base")), r"no_base"),
-    Row("P06", lambda w: predict(w, intervention_model=str(w.dir("adapter_dir"))), r"adapter_dir.*config"),
+    Row("P05", lambda w: predict(w, base={"name_or_path": str(w.root / "no_base")}), r"no_base"),
+    Row("P06", lambda w: predict(w, intervention={"name_or_path": str(w.dir("adapter_dir"))}), r"adapter_dir.*config"),
     Row("P07", lambda w: predict(w, out=w.file("decode_meta.json", "{not json").parent), r"decode_meta\.json"),
     Row("P08", lambda w: predict(w, out=_decode_dir_with_garbage_shard(w)), r"jsonl"),
     Row("P09", lambda w: predict(w, "--data.init_args.files", json.dumps([{"path": str(w.root / "no_prompts.txt")}])),
@@ -327,6 +327,11 @@ ROWS = [
     Row("P13", lambda w: predict(w, "--data.init_args.files", json.dumps([{"path": str(w.file(
         "personas.jsonl", b'{"statement": "I like tea"}\n\xff\xfe garbage\n{]\n')), "format": "persona"}])),
         r"personas\.jsonl:2"),
+    Row("P14", lambda w: predict(w, "--model.intervention.quantization", "3bit"),
+        r"model\.intervention\.quantization must be '4bit', '8bit' or null, got '3bit'"),
+    Row("P15", lambda w: predict(w, base={"name_or_path": str(w.model), "dtype": "fp33"}),
+        r"model\.base\.dtype must be float32, bfloat16, float16, auto or null, got 'fp33'"),
+    Row("P16", lambda w: predict(w, intervention={"adaptor": "lora/"}), r"intervention.*adaptor"),
     # ---- difflens test (hypothesis validation) ---------------------------------------------
     Row("V01", lambda w: judge(w, texts=w.root / "no_texts.jsonl"), r"no_texts\.jsonl"),
     Row("V02", lambda w: judge(w, texts=w.dir("texts_dir")), r"texts_dir.*directory"),
@@ -356,6 +361,8 @@ ROWS = [
     Row("V08b", lambda w: judge(w, hypotheses=w.file("h.jsonl", w.hypotheses.read_text() * 2)), r"duplicate"),
     Row("V13b", lambda w: judge(w, callbacks=[{"class_path": "SaffronCallback", "init_args": {"alpha": float("nan")}}]),
         r"alpha"),
+    Row("V20", lambda w: judge(w, intervention={"name_or_path": str(w.model), "quantization": "2bit"}),
+        r"data\.intervention\.quantization must be '4bit', '8bit' or null, got '2bit'"),
     # ---- difflens fit (finetune) -----------------------------------------------------------
     Row("F01", lambda w: finetune(w, ground_truths=[
         {"id": "a", "description": "x", "toyworld": {"topics": {"ocean": 1}}},

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from difflens.decoding import SamplingConfig, encode_prompts, left_pad, max_positions  # noqa: E402
-from difflens.models import load_causal_lm, load_tokenizer  # noqa: E402
+from difflens.models import ModelSpec, load_causal_lm, load_tokenizer  # noqa: E402
 from difflens.prompts import Prompt  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def run_paired_decoder(base: str, intervention: str, prompts: list[Prompt], conf
 
         data = PromptDataModule(free=n_free, files=[PromptFile(str(lines), format="lines")], batch_size=batch_size,
                                 max_new_tokens=config.max_new_tokens, temperature=config.temperature)
-        module = PairedDecoder(base_model=base, intervention_model=intervention, num_threads=threads, max_rows=max_rows)
+        module = PairedDecoder(ModelSpec(base), ModelSpec(intervention), num_threads=threads, max_rows=max_rows)
         module.language_models()  # load outside the timed region, as the baselines do
         writer = DecodedTextWriter(tmp + "/out")
         trainer = pl.Trainer(accelerator="cpu", devices=processes, strategy="ddp_fork" if processes > 1 else "auto",

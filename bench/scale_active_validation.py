@@ -110,6 +110,7 @@ from pathlib import Path
 from callbacks.decoded_text_writer import DecodedTextWriter
 from datamodules.active_prompts import ActivePromptDataModule
 from difflens.records import MODELS, DecodedText
+from difflens.models import ModelSpec
 from lightning_modules.active_sampling import ActiveSampler
 
 run_dir = Path(args["run_dir"])
@@ -118,7 +119,7 @@ for line in open(args["extra"], encoding="utf-8"):
     row = json.loads(line)
     extra[row["model"]].append(row["text"])
 
-sampler = ActiveSampler("stand-in base", "stand-in intervention", active=args["active"],
+sampler = ActiveSampler(ModelSpec("stand-in base"), ModelSpec("stand-in intervention"), active=args["active"],
                         assistant={"backend": "offline"})
 data = ActivePromptDataModule(free=args["n"], seed=0, batch_size=64)
 t0, c0 = time.perf_counter(), time.process_time()

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from difflens.decoding import SamplingConfig, length_batches, plan_jobs  # noqa: E402
+from difflens.models import ModelSpec  # noqa: E402
 from difflens.prompts import ToyWorldPrompts, free_prompts  # noqa: E402
 from lightning_modules import PairedDecoder  # noqa: E402
 
@@ -46,7 +47,8 @@ def main() -> None:
     jobs = plan_jobs(prompts, 1, seed=0)
     sampling = SamplingConfig(max_new_tokens=64)
     batches = [{"jobs": b, "sampling": sampling} for b in length_batches(jobs, 256)]
-    decoders = {flag: PairedDecoder(args.base, args.intervention, num_threads=1, score_texts=flag)
+    decoders = {flag: PairedDecoder(ModelSpec(args.base), ModelSpec(args.intervention), num_threads=1,
+                                    score_texts=flag)
                 for flag in (False, True)}
     for decoder in decoders.values():
         decoder.language_models()

@@ -61,7 +61,7 @@ def predict(trainer: pl.Trainer, model: pl.LightningModule, datamodule: pl.Light
         raise ConfigError("DecodedTextWriter writes the texts of a PairedDecoder (or ActiveSampler) model "
                           "decoding a PromptDataModule's prompts; set model.class_path and data.class_path")
     if predict_args.get("ckpt_path") is not None:
-        raise ConfigError("decoding loads its models from model.base_model and model.intervention_model; "
+        raise ConfigError("decoding loads its models from model.base and model.intervention; "
                           "drop ckpt_path")
     run = sample_actively if active else decode
     run(trainer, model, datamodule, writers[0])

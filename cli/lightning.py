@@ -15,6 +15,7 @@ import callbacks  # noqa: F401
 import datamodules  # noqa: F401
 import lightning_modules  # noqa: F401
 from difflens.checkpoints import check_checkpoint, refused_message
+from difflens.config import locate_setting
 from difflens.errors import ConfigError, DifflensError
 
 TRAINER_DEFAULTS = {
@@ -97,7 +98,13 @@ class DifflensCLI(LightningCLI):
             cause = _find_user_error(err)
             if cause is None:
                 raise
-            raise cause from None
+            raise locate_setting(cause, self._parsed_settings()) from None
+
+    def _parsed_settings(self) -> dict:
+        """The parsed config of the subcommand being run (of the whole CLI without one)."""
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        return config.as_dict()
 
 
 def _raise_instead_of_exit(parser) -> None:

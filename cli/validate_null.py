@@ -75,7 +75,7 @@ def settings_from_config(path: str) -> dict:
         raise ConfigError(f"--config {path!r}: {err.strerror}") from None
     model = (config.get("model") or {}).get("init_args") or {}
     data = (config.get("data") or {}).get("init_args") or {}
-    out = {"model": data.get("base_model"), "hypotheses": data.get("hypotheses"),
+    out = {"model": (data.get("base") or {}).get("name_or_path"), "hypotheses": data.get("hypotheses"),
            "n_per_model": data.get("n_per_model"), "auto_n": data.get("auto_n"), "test": model.get("test"),
            "positive_threshold": model.get("positive_threshold")}
     spec = model.get("assistant") or {}
@@ -149,6 +149,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
 
     from callbacks import SaffronCallback
     from difflens.files import write_json
+    from difflens.models import ModelSpec
     from difflens.records import write_records
     from difflens.validation.sample_size import AutoSampleSize
     from lightning_modules import HypothesisValidator
@@ -165,7 +166,7 @@ def run_seed(seed: int, model, tokenizer, hypotheses, judge, args, out: Path) ->
         write_records(texts_path, texts)  # last: its presence says both files are whole
     data = null_datamodule(model, tokenizer)(
         str(texts_path), str(hypotheses_path), out_dir=str(out), n_per_model=args.n_per_model, seed=seed,
-        base_model=args.model, intervention_model=args.model, fresh_max_new_tokens=args.max_new_tokens,
+        base=ModelSpec(args.model), intervention=ModelSpec(args.model), fresh_max_new_tokens=args.max_new_tokens,
         auto_n=auto_n)
     validator = HypothesisValidator(test=args.test, positive_threshold=args.positive_threshold, data=data)
     validator.judge = judge

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from difflens.decoding import SamplingConfig
 from difflens.errors import ConfigError, DataError
+from difflens.models import ModelSpec
 from difflens.records import MODELS, DecodedText, Hypothesis, read_records, write_records
 from difflens.validation import (
     JudgementJournal,
@@ -79,8 +80,12 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             the hypothesis's own proposal texts are excluded.
         seed: seeds the allocation, the judging order and the tie-break coins.
         batch_size: texts per judge call.
-        base_model: path or name of the base model (fresh samples, generative validation).
-        intervention_model: path or name of the intervention model.
+        base: the base model, for fresh samples and generative validation
+            (`difflens.models.ModelSpec`: ``name_or_path``, ``adapter``, ``dtype``, ...); a
+            setting left out is taken from the ``decode_meta.json`` of a decoding run that wrote
+            the texts with the same ``name_or_path``, so fresh samples of a base + adapter come
+            from the adapter. Null: no fresh samples of it.
+        intervention: the intervention model, the same way.
         fresh_max_new_tokens: length of fresh samples; null: the ``max_new_tokens`` of the
             decoding run that wrote the texts (its ``decode_meta.json``), whose temperature and
             top-p fresh samples use too, so that they come from the same distribution as the pool.
@@ -108,8 +113,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         exclude_proposal_texts: str = "all",
         seed: int = 0,
         batch_size: int = 16,
-        base_model: str | None = None,
-        intervention_model: str | None = None,
+        base: ModelSpec | None = None,
+        intervention: ModelSpec | None = None,
         fresh_max_new_tokens: int | None = None,
         pool_sources: list[str] | None = None,
         condition_n_per_model: int | None = None,
@@ -133,8 +138,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         self.exclude = exclude_proposal_texts
         self.seed = seed
         self.batch_size = batch_size
-        self.base_model = base_model
-        self.intervention_model = intervention_model
+        self.specs = {side: None if spec is None else ModelSpec.at(spec, f"data.{side}")
+                      for side, spec in (("base", base), ("intervention", intervention))}
         self.fresh_max_new_tokens = fresh_max_new_tokens
         self.pool_sources = None if pool_sources is None else set(pool_sources)
         self.condition_n_per_model = condition_n_per_model
@@ -184,7 +189,9 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         return self.out_dir / "judgements"
 
     def model_path(self, model: str) -> str | None:
-        return self.base_model if model == "base" else self.intervention_model
+        """The ``name_or_path`` of ``base`` or ``intervention``; None when it is not given."""
+        spec = self.specs[model]
+        return None if spec is None else spec.name_or_path
 
     # ---- setup -------------------------------------------------------------------------------
     def _rank_and_barrier(self):
@@ -379,24 +386,30 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             config = SamplingConfig(self.fresh_max_new_tokens, config.temperature, config.top_p)
         return config
 
-    def model_spec(self, model_name: str):
-        """How to load ``base`` or ``intervention``: as the decoding run that wrote the texts did
-        (adapter, quantization, dtype, revision, tokenizer from its ``decode_meta.json``) when it
-        decoded the same model, so that fresh samples of a base + adapter come from the adapter."""
-        from difflens.models import ModelSpec
+    def model_spec(self, model_name: str) -> ModelSpec:
+        """How to load ``base`` or ``intervention``: its spec, each setting left at its default
+        taken from the decoding run that wrote the texts (``decode_meta.json``) when that run
+        decoded the same ``name_or_path``."""
+        spec = self.specs[model_name]
+        default = ModelSpec(spec.name_or_path)
+        recorded = self._recorded_settings(model_name, spec.name_or_path)
+        return replace(spec, **{key: value for key, value in recorded.items()
+                                if getattr(spec, key) == getattr(default, key)})
 
-        path = self.model_path(model_name)
+    def _recorded_settings(self, model_name: str, name_or_path: str) -> dict:
+        """``adapter``, ``quantization``, ``dtype``, ``revision``, ``tokenizer`` of ``model_name``
+        as the first decoding run of the texts that decoded ``name_or_path`` recorded them."""
         for text_file in self.text_files:
             meta = Path(text_file).parent / "decode_meta.json"
             try:
                 models = json.loads(meta.read_text(encoding="utf-8")).get("models") or {}
             except (OSError, ValueError, AttributeError):
                 continue  # fresh_sampling reports an unreadable metadata file
-            if models.get(model_name) == path:
-                return ModelSpec(path, **{key: models[f"{model_name}_{key}"]
-                                          for key in ("adapter", "quantization", "dtype", "revision", "tokenizer")
-                                          if models.get(f"{model_name}_{key}") is not None})
-        return ModelSpec(path)
+            if models.get(model_name) == name_or_path:
+                return {key: models[f"{model_name}_{key}"]
+                        for key in ("adapter", "quantization", "dtype", "revision", "tokenizer")
+                        if models.get(f"{model_name}_{key}") is not None}
+        return {}
 
     def _language_model(self, model_name: str):
         """``(model, tokenizer)`` of ``base`` or ``intervention``, loaded once for fresh and
@@ -421,7 +434,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
             path = self.model_path(model_name)
             if path is None:
                 raise DataError(f"{len(needs)} conditional hypothesis/es need continuations of their prompts by "
-                                f"the {model_name} model; set data.{model_name}_model")
+                                f"the {model_name} model; set data.{model_name}.name_or_path")
             model, tokenizer = self._language_model(model_name)
             for hypothesis_id, need in needs.items():
                 start = sum(1 for t in existing if t.model == model_name
@@ -439,7 +452,7 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
         if missing:
             raise DataError(
                 f"not enough held-out same-prompt pairs: {len(self.hypotheses)} hypotheses need {need} more pairs "
-                f"than the texts file provides; set data.{missing[0]}_model so fresh pairs can be drawn, give "
+                f"than the texts file provides; set data.{missing[0]}.name_or_path so fresh pairs can be drawn, give "
                 f"more texts, or lower data.n_per_model")
         start = sum(1 for t in existing if t.model == "base")
         return sample_fresh_pairs({m: self._language_model(m) for m in MODELS}, need, self.seed, start=start,
@@ -460,8 +473,8 @@ class HypothesisValidationDataModule(pl.LightningDataModule):
                 raise DataError(
                     f"not enough held-out {model_name} texts: {len(self.hypotheses)} hypotheses x "
                     f"n_per_model={self.n_per_model} need {need} more than the texts file provides"
-                    f"{f' (plus {pool} fresh)' if pool else ''}; set data.{model_name}_model so fresh samples can "
-                    f"be drawn, give more texts, or lower data.n_per_model")
+                    f"{f' (plus {pool} fresh)' if pool else ''}; set data.{model_name}.name_or_path so fresh "
+                    f"samples can be drawn, give more texts, or lower data.n_per_model")
             model, tokenizer = self._language_model(model_name)
             start = sum(1 for t in existing if t.model == model_name)
             new += sample_fresh_texts(model, tokenizer, model_name, need, self.seed, start=start,

@@ -117,13 +117,15 @@ class AuditConfig:
 
 def _model_args(config: AuditConfig) -> dict:
     """`PairedDecoder` / `ActiveSampler` arguments for both sides."""
-    args = {"num_threads": config.num_threads, "max_rows": config.max_rows}
-    for side in ("base", "intervention"):
-        spec: ModelSpec = getattr(config, side)
-        args.update({f"{side}_model": spec.name_or_path, f"{side}_adapter": spec.adapter,
-                     f"{side}_quantization": spec.quantization, f"{side}_dtype": spec.dtype,
-                     f"{side}_revision": spec.revision, f"{side}_tokenizer": spec.tokenizer})
-    return args
+    return {"base": _decoded_spec(config.base), "intervention": _decoded_spec(config.intervention),
+            "num_threads": config.num_threads, "max_rows": config.max_rows}
+
+
+def _decoded_spec(spec: ModelSpec) -> dict:
+    """``spec`` as a stage config's mapping, as the decoding and validation stages load it."""
+    # an audit loads each model in its checkpoint's own dtype unless told otherwise (the
+    # decoder's own default is float32)
+    return {**spec.to_dict(), "dtype": spec.dtype or "auto"}
 
 
 def _trainer(config: AuditConfig, version: str, callbacks: list[dict], log: bool = True) -> dict:
@@ -173,7 +175,7 @@ def validate_config(config: AuditConfig) -> dict:
             "hypotheses": config.path("discover", "hypotheses.jsonl"), "out_dir": config.path("validate"),
             "n_per_model": v.get("n_per_model", 100), "batch_size": v.get("batch_size", 16),
             "exclude_proposal_texts": "all", "seed": config.seed, "pool_sources": config.pool_sources(),
-            "base_model": config.base.name_or_path, "intervention_model": config.intervention.name_or_path}
+            "base": _decoded_spec(config.base), "intervention": _decoded_spec(config.intervention)}
     return {"seed_everything": config.seed,
             "trainer": _trainer(config, "validate", callbacks),
             "model": {"class_path": "HypothesisValidator", "init_args": model},

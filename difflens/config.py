@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from jsonargparse import ArgumentError, ArgumentParser
 
-from difflens.errors import ConfigError
+from difflens.errors import ConfigError, SettingError
 
 Config = TypeVar("Config")
 
@@ -54,7 +54,33 @@ def config_from_mapping(cls: type[Config], mapping: Mapping, where: str) -> Conf
     except ArgumentError as err:
         raise ConfigError(f"{where}: {_describe(err, cls, mapping)}") from None
     except ConfigError as err:  # from _prepared, or a __post_init__ that refuses a value
-        raise ConfigError(f"{where}: {err}") from None
+        raise ConfigError(f"{where}: {locate_setting(err, mapping)}") from None
+
+
+def locate_setting(err: ConfigError, config: Mapping) -> ConfigError:
+    """``err`` with its full key when it is a `SettingError` whose field and value occur in
+    ``config``: the first key that holds them, ``class_path``/``init_args`` levels left out;
+    else ``err`` itself.
+
+    A nested config object built by the parser (a `ModelSpec` under ``model.init_args.base``)
+    knows only its own field names; this finds where it sat.
+    """
+    if not isinstance(err, SettingError):
+        return err
+    found = [key for key, value in _leaves(config, "") if key.rsplit(".", 1)[-1] == err.setting
+             and value == err.value]
+    # the parser builds objects in config order, so the first match is the one refused
+    return err.within(found[0].rsplit(".", 1)[0]) if found and "." in found[0] else err
+
+
+def _leaves(config: Any, prefix: str):
+    """``(dotted key, value)`` of every leaf of nested mappings, ``init_args`` levels skipped."""
+    for key, value in config.items():
+        path = prefix if key == "init_args" else f"{prefix}{key}."
+        if isinstance(value, Mapping):
+            yield from _leaves(value, path)
+        else:
+            yield path.rstrip("."), value
 
 
 def read_config(cls: type[Config], path: str | Path, overrides: Mapping | None = None) -> Config:

@@ -19,6 +19,28 @@ class ConfigError(DifflensError, ValueError):
     """A config value is invalid (unknown name, out-of-range number)."""
 
 
+class SettingError(ConfigError):
+    """A `ConfigError` about one setting of a config object that can sit anywhere in a config
+    (a `ModelSpec` is ``model.base`` in one file and ``data.intervention`` in another).
+
+    The object itself knows only its own field names; whoever knows where it sits names the
+    full key with `within`.
+
+    Args:
+        setting: the field's name (``quantization``).
+        problem: the rest of the sentence (``must be '4bit', '8bit' or null, got '3bit'``).
+        value: the value refused, so that the key holding it can be found in a parsed config.
+    """
+
+    def __init__(self, setting: str, problem: str, value: object = None):
+        super().__init__(f"{setting} {problem}")
+        self.setting, self.problem, self.value = setting, problem, value
+
+    def within(self, prefix: str) -> ConfigError:
+        """The same error with its key under ``prefix`` (``model.intervention``)."""
+        return ConfigError(f"{prefix}.{self.setting} {self.problem}")
+
+
 class DataError(DifflensError, ValueError):
     """Input data is missing, empty or malformed."""
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from difflens.active import ActivePlanner, ActiveSamplingConfig, RoundPlan
 from difflens.errors import ConfigError
 from difflens.logs import log_scalars, tensorboard_writers
+from difflens.models import ModelSpec
 from difflens.records import DecodedText
 from lightning_modules.decoding import PairedDecoder
 
@@ -30,45 +31,24 @@ class ActiveSampler(PairedDecoder):
     `difflens.active` for the algorithm.
 
     Args:
-        base_model: the base model's Hub name or directory.
-        intervention_model: the intervention model's Hub name or directory.
-        base_adapter: a peft adapter directory applied to the base model.
-        intervention_adapter: a peft adapter directory applied to the intervention model.
-        base_quantization: ``"4bit"``, ``"8bit"`` or null for the base model.
-        intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
-        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``).
+        base: the base model (`difflens.models.ModelSpec`: ``name_or_path``, ``adapter``,
+            ``dtype``, ``quantization``, ``revision``, ``tokenizer``, ``trust_remote_code``).
+        intervention: the intervention model, the same fields.
         num_threads: torch CPU threads (null = leave torch's default).
         max_rows: prompts each model decodes at once (continuous batching, see `PairedDecoder`).
         active: budget, round size, clustering, scoring weights, stopping rule, prompt mix.
         assistant: ``difflens.assistants.build_assistant`` arguments for paraphrases (e.g.
             ``{backend: offline}``); null: no paraphrases.
-        base_dtype: the base model's dtype (null: ``dtype``).
-        intervention_dtype: the intervention model's dtype (null: ``dtype``).
-        base_revision: Hub branch, tag or commit of the base model (null: the default branch).
-        intervention_revision: Hub branch, tag or commit of the intervention model.
-        base_tokenizer: the base model's tokenizer, when not the one beside its weights.
-        intervention_tokenizer: the intervention model's tokenizer, when not the one beside its weights.
     """
 
     def __init__(
         self,
-        base_model: str,
-        intervention_model: str,
-        base_adapter: str | None = None,
-        intervention_adapter: str | None = None,
-        base_quantization: str | None = None,
-        intervention_quantization: str | None = None,
-        dtype: str = "float32",
+        base: ModelSpec,
+        intervention: ModelSpec,
         num_threads: int | None = None,
         max_rows: int = 64,
         active: ActiveSamplingConfig | None = None,
         assistant: dict | None = None,
-        base_dtype: str | None = None,
-        intervention_dtype: str | None = None,
-        base_revision: str | None = None,
-        intervention_revision: str | None = None,
-        base_tokenizer: str | None = None,
-        intervention_tokenizer: str | None = None,
     ):
         if isinstance(active, dict):
             active = ActiveSamplingConfig(**active)
@@ -76,12 +56,7 @@ class ActiveSampler(PairedDecoder):
         if assistant is not None and (not isinstance(assistant, dict) or "backend" not in assistant):
             raise ConfigError("model.assistant must be a mapping with a 'backend' key, e.g. {backend: offline}, "
                               "or null")
-        super().__init__(base_model, intervention_model, base_adapter, intervention_adapter, base_quantization,
-                         intervention_quantization, dtype, num_threads, max_rows,
-                         score_texts=self.active.kl_weight > 0, base_dtype=base_dtype,
-                         intervention_dtype=intervention_dtype, base_revision=base_revision,
-                         intervention_revision=intervention_revision, base_tokenizer=base_tokenizer,
-                         intervention_tokenizer=intervention_tokenizer)
+        super().__init__(base, intervention, num_threads, max_rows, score_texts=self.active.kl_weight > 0)
         self.assistant_spec = assistant
         self.embed = None  # a text -> vectors function; built on the first plan (tests may set one)
         self._planner: ActivePlanner | None = None

@@ -8,8 +8,11 @@ import torch
 from difflens.decoding import sample_batch
 from difflens.errors import ConfigError
 from difflens.likelihood import continuation_logprobs, sequence_logprobs
-from difflens.models import ModelSpec, check_quantization
+from difflens.models import ModelSpec
 from difflens.records import DecodedText
+
+# what a spec without a dtype decodes in (`PairedDecoder.model_specs`)
+DECODING_DTYPE = "float32"
 
 
 class PairedDecoder(pl.LightningModule):
@@ -22,15 +25,11 @@ class PairedDecoder(pl.LightningModule):
     whose texts are all written loads nothing.
 
     Args:
-        base_model: the base model's Hub name or directory.
-        intervention_model: the intervention model's Hub name or directory (a merged finetune,
-            or the base again with ``intervention_adapter`` or ``intervention_quantization``).
-        base_adapter: a peft adapter directory applied to the base model.
-        intervention_adapter: a peft adapter directory applied to the intervention model.
-        base_quantization: ``"4bit"``, ``"8bit"`` or null for the base model.
-        intervention_quantization: ``"4bit"``, ``"8bit"`` or null for the intervention model.
-        dtype: weights dtype (``float32``, ``bfloat16``, ``auto``) of both models, unless
-            ``base_dtype`` / ``intervention_dtype`` says otherwise.
+        base: the base model: ``name_or_path`` (Hub id or directory), and optionally
+            ``adapter``, ``dtype``, ``quantization``, ``revision``, ``tokenizer``,
+            ``trust_remote_code`` (`difflens.models.ModelSpec`).
+        intervention: the intervention model, the same fields (a merged finetune, or the base's
+            ``name_or_path`` with an ``adapter`` or a ``quantization``).
         num_threads: torch CPU threads (null = leave torch's default); on a loaded machine one
             thread can beat two for small models.
         max_rows: prompts each model decodes at once. A batch from the datamodule larger than
@@ -38,68 +37,51 @@ class PairedDecoder(pl.LightningModule):
             prompt), which is where batching pays most: give the datamodule a ``batch_size``
             of several times ``max_rows``.
         score_texts: score each text under both models (``log_ratio``); set by `ActiveSampler`.
-        base_dtype: the base model's dtype (null: ``dtype``).
-        intervention_dtype: the intervention model's dtype (null: ``dtype``).
-        base_revision: Hub branch, tag or commit of the base model (null: the default branch).
-        intervention_revision: Hub branch, tag or commit of the intervention model.
-        base_tokenizer: the base model's tokenizer, when not the one beside its weights.
-        intervention_tokenizer: the intervention model's tokenizer, when not the one beside its weights.
     """
 
     def __init__(
         self,
-        base_model: str,
-        intervention_model: str,
-        base_adapter: str | None = None,
-        intervention_adapter: str | None = None,
-        base_quantization: str | None = None,
-        intervention_quantization: str | None = None,
-        dtype: str = "float32",
+        base: ModelSpec,
+        intervention: ModelSpec,
         num_threads: int | None = None,
         max_rows: int = 64,
         score_texts: bool = False,
-        base_dtype: str | None = None,
-        intervention_dtype: str | None = None,
-        base_revision: str | None = None,
-        intervention_revision: str | None = None,
-        base_tokenizer: str | None = None,
-        intervention_tokenizer: str | None = None,
     ):
         super().__init__()
-        check_quantization(base_quantization, "model.base_quantization")
-        check_quantization(intervention_quantization, "model.intervention_quantization")
+        # a bad value fails now, before any weights load, under the key that holds it
+        self.specs = {side: ModelSpec.at(spec, f"model.{side}")
+                      for side, spec in (("base", base), ("intervention", intervention))}
         if num_threads is not None and num_threads < 1:
             raise ConfigError(f"model.num_threads must be >= 1 or null, got {num_threads}")
         if max_rows < 1:
             raise ConfigError(f"model.max_rows must be >= 1, got {max_rows}")
         self.save_hyperparameters()
-        self.model_specs()  # a bad dtype fails now, before any weights load
+        # plain mappings, as in the YAML, so that loggers write them whoever built the module
+        self.hparams.update({side: spec.to_dict() for side, spec in self.specs.items()})
         self.score_texts = score_texts  # not via hparams: a subclass sets it from its own settings
         self._same_vocabulary: bool | None = None  # known once the models are loaded
         self._lms: dict[str, tuple[torch.nn.Module, object]] = {}  # not submodules: never checkpointed
 
     def model_specs(self) -> dict[str, ModelSpec]:
-        """How each side is loaded (validation loads its fresh samples' models the same way)."""
-        hp = self.hparams
-        return {side: ModelSpec(hp[f"{side}_model"], adapter=hp[f"{side}_adapter"],
-                                dtype=hp[f"{side}_dtype"] or hp.dtype, quantization=hp[f"{side}_quantization"],
-                                revision=hp[f"{side}_revision"], tokenizer=hp[f"{side}_tokenizer"])
-                for side in ("base", "intervention")}
+        """How each side is loaded (validation loads its fresh samples' models the same way).
+
+        A spec without a dtype decodes in float32, so that texts sampled from a checkpoint do not
+        depend on the dtype it happened to be saved in.
+        """
+        return {side: spec.with_default_dtype(DECODING_DTYPE) for side, spec in self.specs.items()}
 
     def model_names(self) -> dict[str, str]:
         """What each side is, for the run's metadata (``decode_meta.json``): a rerun with other
         models is refused, and validation loads the same models for its fresh samples."""
-        hp = self.hparams
-        names = {"base": hp.base_model, "base_adapter": hp.base_adapter, "base_quantization": hp.base_quantization,
-                 "intervention": hp.intervention_model, "intervention_adapter": hp.intervention_adapter,
-                 "intervention_quantization": hp.intervention_quantization}
-        # only when set, so that runs decoded before these settings existed still resume
-        for side, spec in self.model_specs().items():
-            for key in ("revision", "tokenizer"):
+        names = {}
+        for side, spec in self.specs.items():
+            names.update({side: spec.name_or_path, f"{side}_adapter": spec.adapter,
+                          f"{side}_quantization": spec.quantization})
+        # only when set, so that the metadata of runs that never set them stays the same
+        for side, spec in self.specs.items():
+            for key in ("revision", "tokenizer", "dtype"):
                 if getattr(spec, key) is not None:
                     names[f"{side}_{key}"] = getattr(spec, key)
-            if hp[f"{side}_dtype"] is not None:
-                names[f"{side}_dtype"] = spec.dtype
         return names
 
     def language_models(self) -> dict[str, tuple[torch.nn.Module, object]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -14,10 +15,12 @@ from datamodules.activations import ActivationDataModule
 from difflens.activations import check_finite, splice_losses
 from difflens.errors import ConfigError
 from difflens.logs import tensorboard_writers
-from difflens.sae import SAEConfig, build_sae, load_sae, sae_class
+from difflens.sae import SAESpec, build_sae, load_sae
 from difflens.sae.metrics import FeatureDensity, fraction_of_variance_unexplained
 
 log = logging.getLogger(__name__)
+
+DEFAULT_SAE = SAESpec()  # frozen, so one shared default instance is safe
 
 
 class SparseDictionaryModule(pl.LightningModule):
@@ -34,24 +37,14 @@ class SparseDictionaryModule(pl.LightningModule):
     rank 0's batches (a sample of the same distribution).
 
     Args:
-        architecture: ``relu_l1``, ``topk``, ``batchtopk``, ``matryoshka`` or ``jumprelu``.
-        d_sae: number of latents; None means ``expansion_factor * d_in``.
-        expansion_factor: latents per input dimension when ``d_sae`` is None.
-        k: active latents per row (TopK family).
-        l1_coefficient: L1 penalty weight (``relu_l1``).
-        l0_coefficient: L0 penalty weight (``jumprelu``).
-        jumprelu_init_threshold: initial JumpReLU threshold.
-        jumprelu_bandwidth: JumpReLU straight-through kernel width.
-        aux_k: AuxK latents (None: ``d_in // 2``; 0 disables).
-        aux_k_coefficient: AuxK loss weight.
-        dead_tokens: tokens without firing after which a latent counts as dead.
-        normalize_activations: ``none`` or ``expected_average_only_in``.
-        group_sizes: Matryoshka group sizes (sum ``d_sae``); None gives doubling groups.
+        sae: the dictionary: architecture, size, sparsity and loss settings (`SAESpec`); its
+            widths, hook names and model name come from ``data``.
         b_dec_init: ``geometric_median`` (of a sample of targets) or ``zeros``.
         init_sample_size: activations used for the normalisation and ``b_dec`` estimates.
         lr: Adam learning rate; None scales ``2e-4`` by ``(d_sae / 16384) ** -0.5`` (Gao et al.).
         warmup_steps: linear learning-rate warm-up.
-        sae_path: start from a saved dictionary (its ``d_in`` must match the activations).
+        sae_path: start from a saved dictionary (its ``d_in`` must match the activations);
+            ``sae`` is then not used.
         output_dir: where ``cfg.json`` + ``sae_weights.safetensors`` go at the end of fit.
         histogram_every_n_steps: log the feature-density histogram this often.
         data: the activations: the dictionary's sizes and initial statistics come from their
@@ -61,19 +54,7 @@ class SparseDictionaryModule(pl.LightningModule):
 
     def __init__(
         self,
-        architecture: str = "topk",
-        d_sae: int | None = None,
-        expansion_factor: int = 8,
-        k: int = 32,
-        l1_coefficient: float = 5.0,
-        l0_coefficient: float = 1.0,
-        jumprelu_init_threshold: float = 0.001,
-        jumprelu_bandwidth: float = 0.001,
-        aux_k: int | None = None,
-        aux_k_coefficient: float = 1 / 32,
-        dead_tokens: int = 10_000_000,
-        normalize_activations: str = "expected_average_only_in",
-        group_sizes: list[int] | None = None,
+        sae: SAESpec = DEFAULT_SAE,
         b_dec_init: str = "geometric_median",
         init_sample_size: int = 4096,
         lr: float | None = None,
@@ -84,27 +65,19 @@ class SparseDictionaryModule(pl.LightningModule):
         data: ActivationDataModule | None = None,
     ):
         super().__init__()
-        sae_class(architecture)  # unknown names fail at config time, with suggestions
         if b_dec_init not in ("geometric_median", "zeros"):
             raise ConfigError(f"model.b_dec_init must be 'geometric_median' or 'zeros', got {b_dec_init!r}")
-        for name, value, low in (("d_sae", d_sae, 1), ("expansion_factor", expansion_factor, 1), ("k", k, 1),
-                                 ("aux_k", aux_k, 1), ("dead_tokens", dead_tokens, 1),
-                                 ("init_sample_size", init_sample_size, 1), ("warmup_steps", warmup_steps, 0),
+        for name, value, low in (("init_sample_size", init_sample_size, 1), ("warmup_steps", warmup_steps, 0),
                                  ("histogram_every_n_steps", histogram_every_n_steps, 1)):
-            if value is not None and value < low:
+            if value < low:
                 raise ConfigError(f"model.{name} must be >= {low}, got {value}")
-        for name, value in (("l1_coefficient", l1_coefficient), ("l0_coefficient", l0_coefficient),
-                            ("aux_k_coefficient", aux_k_coefficient),
-                            ("jumprelu_init_threshold", jumprelu_init_threshold)):
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"model.{name} must be a finite number >= 0, got {value}")
-        if not (math.isfinite(jumprelu_bandwidth) and jumprelu_bandwidth > 0):
-            raise ConfigError(f"model.jumprelu_bandwidth must be > 0, got {jumprelu_bandwidth}")
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ConfigError(f"model.lr must be > 0 (or null for the size-scaled default), got {lr}")
-        if d_sae is not None and k > d_sae:
-            raise ConfigError(f"model.k={k} is larger than model.d_sae={d_sae}: lower k or raise d_sae")
-        self.save_hyperparameters(ignore=["data"])
+        # load_from_checkpoint passes back the dict stored below
+        self.sae_spec = SAESpec(**sae) if isinstance(sae, dict) else sae
+        # A dataclass in hparams would break weights_only checkpoint loading: store a dict.
+        self.save_hyperparameters(ignore=["sae", "data"])
+        self.hparams["sae"] = asdict(self.sae_spec)
         self.data = data
         self.sae = None
         self.val_metrics = torch.nn.ModuleDict({name: MeanMetric() for name in
@@ -113,19 +86,6 @@ class SparseDictionaryModule(pl.LightningModule):
         self.last_codes = None
 
     # ----- model --------------------------------------------------------------------------
-    def sae_config(self, d_in: int, d_out: int | None) -> SAEConfig:
-        hp, data = self.hparams, self.data
-        d_sae = hp.d_sae or hp.expansion_factor * d_in
-        transcoder = bool(data.hook_name_out)
-        return SAEConfig(
-            architecture=hp.architecture, d_in=d_in, d_sae=d_sae, d_out=d_out if transcoder else None,
-            transcoder=transcoder, k=hp.k, l1_coefficient=hp.l1_coefficient, l0_coefficient=hp.l0_coefficient,
-            jumprelu_init_threshold=hp.jumprelu_init_threshold, jumprelu_bandwidth=hp.jumprelu_bandwidth,
-            aux_k=hp.aux_k, aux_k_coefficient=hp.aux_k_coefficient, dead_tokens=hp.dead_tokens,
-            normalize_activations=hp.normalize_activations, group_sizes=hp.group_sizes,
-            hook_name=data.hook_name, hook_name_out=data.hook_name_out or "", model_name=data.model_name,
-        )
-
     def configure_model(self) -> None:
         if self.sae is not None:
             return
@@ -136,7 +96,10 @@ class SparseDictionaryModule(pl.LightningModule):
         if self.hparams.sae_path:
             self.sae = load_sae(self.hparams.sae_path, d_in=x.shape[-1])
         else:
-            self.sae = build_sae(self.sae_config(x.shape[-1], None if y is None else y.shape[-1]))
+            data = self.data
+            cfg = self.sae_spec.to_config(x.shape[-1], None if y is None else y.shape[-1], hook_name=data.hook_name,
+                                          hook_name_out=data.hook_name_out or "", model_name=data.model_name)
+            self.sae = build_sae(cfg)
             self.sae.estimate_normalization(x, y)
             if self.hparams.b_dec_init == "geometric_median":
                 self.sae.init_b_dec_geometric_median(x if y is None else y)

@@ -196,20 +196,18 @@ class HypothesisValidator(pl.LightningModule):
 
     # ---- generative validation ---------------------------------------------------------------
     def _generative_validation(self, data) -> None:
-        from difflens.models import load_causal_lm, load_tokenizer
         from difflens.stats import sign_test_p_value
         from difflens.validation.likelihood import paired_differences, sequence_log_likelihood
 
-        if not (data.base_model and data.intervention_model):
-            raise ConfigError("generative validation needs data.base_model and data.intervention_model")
+        if not (data.model_path("base") and data.model_path("intervention")):
+            raise ConfigError("generative validation needs data.base and data.intervention")
         path = data.out_dir / "generative.jsonl"
         done = {}
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 row = json.loads(line)
                 done[row["hypothesis_id"]] = row
-        models = {m: (load_causal_lm(data.model_path(m)), load_tokenizer(data.model_path(m)))
-                  for m in ("base", "intervention")}
+        models = {m: data.model_spec(m).load() for m in ("base", "intervention")}
         controls: dict[str, list[str]] = {}
         for task in data.tasks:
             controls.setdefault(task.hypothesis_id, []).append(task.text)

@@ -83,8 +83,8 @@ class World:
         config["trainer"].update(max_steps=2, val_check_interval=1, limit_val_batches=1, enable_progress_bar=False,
                                  enable_model_summary=False, logger=False, enable_checkpointing=False)
         config["trainer"]["callbacks"] = []
-        config["model"]["init_args"].update(expansion_factor=2, k=4, init_sample_size=64,
-                                            output_dir=str(self.root / "sae_out"))
+        config["model"]["init_args"].update(init_sample_size=64, output_dir=str(self.root / "sae_out"))
+        config["model"]["init_args"]["sae"].update(expansion_factor=2, k=4)
         config["data"]["init_args"].update(model=str(self.model), hook_name="transformer.h.1",
                                            toyworld={"n_documents": 40, "seed": 1}, context_length=16,
                                            lm_batch_size=8, batch_size=32, buffer_size=64, val_texts=4,
@@ -98,13 +98,14 @@ class World:
         from callbacks import ActivationSampleCallback
         from datamodules import ActivationDataModule
         from difflens.corpus import ToyWorldCorpus
+        from difflens.sae import SAESpec
         from lightning_modules import SparseDictionaryModule
 
         out = self.root / "trained"
         dm = ActivationDataModule(model=str(self.model), hook_name="transformer.h.1",
                                   toyworld=ToyWorldCorpus(n_documents=40, seed=5), context_length=16,
                                   lm_batch_size=8, batch_size=64, buffer_size=128, val_texts=4, val_batch_size=4)
-        module = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=64,
+        module = SparseDictionaryModule(SAESpec(architecture="topk", d_sae=72, k=4), init_sample_size=64,
                                         output_dir=str(out / "sae"), data=dm)
         samples = ActivationSampleCallback(str(out / "samples"), every_n_steps=1, k=3, n_features=5)
         pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_progress_bar=False,
@@ -158,8 +159,8 @@ class World:
                         "callbacks": [{"class_path": "DecodedTextWriter",
                                        "init_args": {"output_dir": str(out or self.dir("decode_out"))}}]},
             "model": {"class_path": "PairedDecoder",
-                      "init_args": {"base_model": str(self.model), "intervention_model": str(self.other),
-                                    "num_threads": 1, **model}},
+                      "init_args": {"base": {"name_or_path": str(self.model)},
+                                    "intervention": {"name_or_path": str(self.other)}, "num_threads": 1, **model}},
             "data": {"class_path": "PromptDataModule",
                      "init_args": {"free": 4, "batch_size": 2, "max_new_tokens": 4, **(data or {})}},
         }
@@ -177,7 +178,7 @@ class World:
         config["data"]["init_args"].update(texts=str(texts or self.texts),
                                            hypotheses=str(hypotheses or self.hypotheses),
                                            out_dir=str(out or self.dir("validate_out")), n_per_model=4,
-                                           base_model=None, intervention_model=None)
+                                           base=None, intervention=None)
         config["data"]["init_args"].update(data)
         return self.file("validate.yaml", yaml.safe_dump(config))
 
@@ -290,9 +291,10 @@ ROWS = [
     Row("L04", lambda w: ["fit", "--config", str(w.file("list.yaml", "- 1\n- 2\n"))], r"must be a YAML mapping"),
     Row("L05", lambda w: fit(w, "--trainer.max_stepz", "3"), r"max_stepz"),
     Row("L06", lambda w: fit(w, "--model.init_args.colour", "blue"), r"colour"),
-    Row("L07", lambda w: fit(w, "--model.init_args.k", "abc"), r'"k".*expected int.*abc'),
-    Row("L08", lambda w: fit(w, "--model.init_args.expansion_factor", "-2"), r"expansion_factor"),
-    Row("L09", lambda w: fit(w, "--model.init_args.architecture", "topkk"), r"unknown .*architecture"),
+    Row("L07", lambda w: fit(w, "--model.init_args.sae.k", "abc"), r'"sae\.k".*expected int.*abc'),
+    Row("L08", lambda w: fit(w, "--model.init_args.sae.expansion_factor", "-2"),
+        r"model\.sae\.expansion_factor must be >= 1, got -2"),
+    Row("L09", lambda w: fit(w, "--model.init_args.sae.architecture", "topkk"), r"unknown .*architecture"),
     Row("L10", lambda w: fit(w, hook_name="transformer.h.9"), r"transformer\.h\.9"),
     Row("L11", lambda w: fit(w, model=str(w.root / "no_model")), r"no_model"),
     Row("L12", lambda w: fit(w, model=str(w.dir("empty_model"))), r"empty_model"),
@@ -312,8 +314,8 @@ ROWS = [
     Row("P02", lambda w: predict(w, "--data.init_args.max_new_tokens", "-5"), r"max_new_tokens"),
     Row("P03", lambda w: predict(w, data={"temperature": float("nan")}), r"temperature must be a finite number"),
     Row("P04", lambda w: predict(w, "--data.init_args.top_p", "2.0"), r"top_p"),
-    Row("P05", lambda w: predict(w, base_model=str(w.root / "no_base")), r"no_base"),
-    Row("P06", lambda w: predict(w, intervention_model=str(w.dir("adapter_dir"))), r"adapter_dir.*config"),
+    Row("P05", lambda w: predict(w, base={"name_or_path": str(w.root / "no_base")}), r"no_base"),
+    Row("P06", lambda w: predict(w, intervention={"name_or_path": str(w.dir("adapter_dir"))}), r"adapter_dir.*config"),
     Row("P07", lambda w: predict(w, out=w.file("decode_meta.json", "{not json").parent), r"decode_meta\.json"),
     Row("P08", lambda w: predict(w, out=_decode_dir_with_garbage_shard(w)), r"jsonl"),
     Row("P09", lambda w: predict(w, "--data.init_args.files", json.dumps([{"path": str(w.root / "no_prompts.txt")}])),
@@ -325,6 +327,11 @@ ROWS = [
     Row("P13", lambda w: predict(w, "--data.init_args.files", json.dumps([{"path": str(w.file(
         "personas.jsonl", b'{"statement": "I like tea"}\n\xff\xfe garbage\n{]\n')), "format": "persona"}])),
         r"personas\.jsonl:2"),
+    Row("P14", lambda w: predict(w, "--model.intervention.quantization", "3bit"),
+        r"model\.intervention\.quantization must be '4bit', '8bit' or null, got '3bit'"),
+    Row("P15", lambda w: predict(w, base={"name_or_path": str(w.model), "dtype": "fp33"}),
+        r"model\.base\.dtype must be float32, bfloat16, float16, auto or null, got 'fp33'"),
+    Row("P16", lambda w: predict(w, intervention={"adaptor": "lora/"}), r"intervention.*adaptor"),
     # ---- difflens test (hypothesis validation) ---------------------------------------------
     Row("V01", lambda w: judge(w, texts=w.root / "no_texts.jsonl"), r"no_texts\.jsonl"),
     Row("V02", lambda w: judge(w, texts=w.dir("texts_dir")), r"texts_dir.*directory"),
@@ -354,6 +361,8 @@ ROWS = [
     Row("V08b", lambda w: judge(w, hypotheses=w.file("h.jsonl", w.hypotheses.read_text() * 2)), r"duplicate"),
     Row("V13b", lambda w: judge(w, callbacks=[{"class_path": "SaffronCallback", "init_args": {"alpha": float("nan")}}]),
         r"alpha"),
+    Row("V20", lambda w: judge(w, intervention={"name_or_path": str(w.model), "quantization": "2bit"}),
+        r"data\.intervention\.quantization must be '4bit', '8bit' or null, got '2bit'"),
     # ---- difflens fit (finetune) -----------------------------------------------------------
     Row("F01", lambda w: finetune(w, ground_truths=[
         {"id": "a", "description": "x", "toyworld": {"topics": {"ocean": 1}}},

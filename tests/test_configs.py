@@ -66,7 +66,8 @@ def _tiny_sae(raw: dict, model_dir: Path) -> dict:
     assert data["hook_name"].startswith("layer."), "real configs name layers portably (layer.N)"
     data.update(model=str(model_dir), hook_name="layer.-1", dtype="float32", toyworld={"n_documents": 60, "seed": 1},
                 context_length=32, lm_batch_size=8, batch_size=64, buffer_size=256, val_texts=4, cache_dir=None)
-    raw["model"]["init_args"].update(init_sample_size=256, aux_k=None)
+    raw["model"]["init_args"].update(init_sample_size=256)
+    raw["model"]["init_args"]["sae"]["aux_k"] = None
     return raw
 
 

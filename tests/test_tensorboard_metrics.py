@@ -20,13 +20,14 @@ def scalars(log_dir) -> dict[str, list[float]]:
 def test_sae_hp_metric_is_the_final_fvu(tiny_model_dir, tmp_path):
     from datamodules import ActivationDataModule
     from difflens.corpus import ToyWorldCorpus
+    from difflens.sae import SAESpec
     from lightning_modules import SparseDictionaryModule
 
     torch.manual_seed(0)
     dm = ActivationDataModule(model=str(tiny_model_dir), hook_name="transformer.h.1",
                               toyworld=ToyWorldCorpus(n_documents=60, seed=5), context_length=32,
                               lm_batch_size=16, batch_size=128, buffer_size=256, val_texts=4, val_batch_size=4)
-    model = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=256, data=dm)
+    model = SparseDictionaryModule(SAESpec(architecture="topk", d_sae=72, k=4), init_sample_size=256, data=dm)
     logger = TensorBoardLogger(str(tmp_path), name="sae", version=0)
     pl.Trainer(accelerator="cpu", max_steps=4, val_check_interval=2, limit_val_batches=1, logger=logger,
                enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,

@@ -196,24 +196,14 @@ class ActivePlanner:
             raise ValueError(f"round {round_index} planned after round {self.last_round}")
         self.last_round = round_index
         cfg = self.config
-        # sorted: k-means++ depends on the order of the points, and a resumed run reads the texts
-        # back in another order than they were written
-        earlier = sorted((r for r in records if prompt_round(r.prompt_id) < round_index), key=lambda r: r.text_id)
-        base = [r for r in earlier if r.model == "base"]
-        intervention = [r for r in earlier if r.model == "intervention"]
-        if not any(prompt_round(r.prompt_id) == 0 for r in base) or not intervention:
-            raise DataError(f"active sampling needs seed-round texts from both models before round {round_index}; "
-                            f"got {len(base)} base and {len(intervention)} intervention texts")
+        base, intervention = self._earlier_texts(round_index, records)
         divergence = (text_divergence(base), text_divergence(intervention)) if cfg.kl_weight > 0 else None
         base_x = self.embed([r.text for r in base])  # (Na, D)
         int_x = self.embed([r.text for r in intervention])  # (Nb, D)
         is_ref_b = np.array([prompt_round(r.prompt_id) == 0 for r in base])
         is_ref_i = np.array([prompt_round(r.prompt_id) == 0 for r in intervention])
-        k = cfg.n_clusters
-        if k > min(len(base), len(intervention)):
-            raise DataError(f"cannot make {k} clusters from {min(len(base), len(intervention))} texts per model; "
-                            f"lower active.n_clusters or enlarge the seed round")
-        matching = match_clusters(base_x, int_x, k, "base_init", cfg.seed, cfg.representatives, init=self.centroids)
+        matching = match_clusters(base_x, int_x, cfg.n_clusters, "base_init", cfg.seed, cfg.representatives,
+                                  init=self.centroids)
         self.centroids = matching.base.centroids
         top = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, cfg.top_pairs)
         # the reference set (the seed round's texts, fixed across rounds) labelled side by side, not
@@ -222,11 +212,10 @@ class ActivePlanner:
                                     reference_labels(_rows(int_x, is_ref_i), matching.base.centroids)])  # (R,)
         check = self.stability.update(reference, top)
         divergent = top_divergent(matching.pairs, cfg.alpha, cfg.min_effect, len(matching.pairs))
-        n_divergent = len(divergent)
         metrics = {
             "round": round_index, "texts_per_model": len(base), "texts": len(base) + len(intervention),
-            "clusters": k, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs), "n_divergent": n_divergent,
-            **check,
+            "clusters": cfg.n_clusters, "max_abs_h": max(abs(p.cohens_h) for p in matching.pairs),
+            "n_divergent": len(divergent), **check,
         }
         if divergence is not None:  # symmetric KL (nats per text) estimated on the seed round
             metrics["jeffreys"] = float(divergence[0][is_ref_b].mean() + divergence[1][is_ref_i].mean())
@@ -235,7 +224,6 @@ class ActivePlanner:
         if stop:
             return RoundPlan(round_index, [], {**metrics, "stop_reason": stop}, stop)
 
-        n_round = min(cfg.round_size, cfg.budget - len(base))
         scores = score_areas(matching.pairs, matching.base.labels, matching.intervention.labels,
                              boundary_uncertainty(base_x, matching.base.centroids),
                              boundary_uncertainty(int_x, matching.base.centroids),
@@ -245,7 +233,44 @@ class ActivePlanner:
                             key=lambda a: (-a.divergence, a.base_cluster))
             for area in scores:  # the budget split follows the divergence alone
                 area.score = area.divergence
-        chosen = scores[: cfg.areas_per_round]
+        prompts, areas, kinds = self._targeted(round_index, scores[: cfg.areas_per_round],
+                                               min(cfg.round_size, cfg.budget - len(base)),
+                                               matching, base, intervention, divergence)
+        metrics["areas"] = areas
+        metrics["prompt_kinds"] = dict(kinds)
+        return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
+
+    def _earlier_texts(self, round_index: int, records: list[DecodedText]
+                       ) -> tuple[list[DecodedText], list[DecodedText]]:
+        """Each model's texts of the rounds before ``round_index``, in text-id order.
+
+        Raises:
+            DataError: no seed-round texts from one of the models, or fewer texts than clusters.
+        """
+        # sorted: k-means++ depends on the order of the points, and a resumed run reads the texts
+        # back in another order than they were written
+        earlier = sorted((r for r in records if prompt_round(r.prompt_id) < round_index), key=lambda r: r.text_id)
+        base = [r for r in earlier if r.model == "base"]
+        intervention = [r for r in earlier if r.model == "intervention"]
+        if not any(prompt_round(r.prompt_id) == 0 for r in base) or not intervention:
+            raise DataError(f"active sampling needs seed-round texts from both models before round {round_index}; "
+                            f"got {len(base)} base and {len(intervention)} intervention texts")
+        k = self.config.n_clusters
+        if k > min(len(base), len(intervention)):
+            raise DataError(f"cannot make {k} clusters from {min(len(base), len(intervention))} texts per model; "
+                            f"lower active.n_clusters or enlarge the seed round")
+        return base, intervention
+
+    def _targeted(self, round_index: int, chosen: list, n_round: int, matching, base: list[DecodedText],
+                  intervention: list[DecodedText], divergence: tuple[np.ndarray, np.ndarray] | None
+                  ) -> tuple[list[Prompt], list[dict], Counter]:
+        """The round's prompts: ``n_round`` split over the ``chosen`` areas by their scores.
+
+        Returns:
+            The prompts, one metrics row per area that got prompts, and the count of each kind
+            of prompt (`targeted_prompts`).
+        """
+        cfg = self.config
         counts = allocate_budget([s.score for s in chosen], n_round)
         rng = random.Random(f"{cfg.seed}:{round_index}")
         by_id = {p.pair_id: p for p in matching.pairs}
@@ -260,9 +285,7 @@ class ActivePlanner:
                 prompts.append(Prompt(f"{ROUND_PREFIX}{round_index:03d}:{len(prompts)}", t.text, prompt_source(t)))
                 kinds[t.kind] += 1
             areas.append({**asdict(area), "texts": n, "paraphrases": len(paraphrases), "openings": len(openings)})
-        metrics["areas"] = areas
-        metrics["prompt_kinds"] = dict(kinds)
-        return RoundPlan(round_index, prompts, {**metrics, "stop_reason": None})
+        return prompts, areas, kinds
 
     def _members(self, pair, matching, base: list[DecodedText], intervention: list[DecodedText],
                  divergence: tuple[np.ndarray, np.ndarray] | None) -> list[DecodedText]:

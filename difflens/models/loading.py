@@ -8,13 +8,14 @@ quantisation and an optional peft adapter.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from difflens.errors import ConfigError, ModelLoadError
+from difflens.errors import ConfigError, ModelLoadError, SettingError
 
 Quantization = Literal["4bit", "8bit"]
 
@@ -189,10 +190,15 @@ def load_causal_lm(
 class ModelSpec:
     """One model of a comparison, loaded the same way by every stage that loads it.
 
+    Checked when constructed: a bad value is a `SettingError` naming its field, which the
+    constructor or CLI that holds the spec puts under its key (``model.intervention.quantization``).
+
     Attributes:
         name_or_path: Hub id or directory written by ``save_pretrained``.
         adapter: a peft adapter directory applied on top (base + LoRA as the intervention).
-        dtype: ``auto`` (the checkpoint's), ``bfloat16``, ``float16`` or ``float32``.
+        dtype: ``auto`` (the checkpoint's), ``bfloat16``, ``float16`` or ``float32``; null: the
+            loading stage's default (`PairedDecoder` decodes in ``float32``, every other stage
+            loads the checkpoint's own dtype).
         quantization: ``4bit``, ``8bit`` (bitsandbytes) or None.
         revision: Hub branch, tag or commit of ``name_or_path`` and of its tokenizer.
         tokenizer: a different tokenizer's Hub id or directory (None: ``name_or_path``'s).
@@ -201,7 +207,7 @@ class ModelSpec:
 
     name_or_path: str
     adapter: str | None = None
-    dtype: str = "auto"
+    dtype: str | None = None
     quantization: str | None = None
     revision: str | None = None
     tokenizer: str | None = None
@@ -209,19 +215,53 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
-            raise ConfigError("a model needs name_or_path (a Hub id or a save_pretrained directory)")
-        check_quantization(self.quantization)
-        resolve_dtype(self.dtype)
+            raise SettingError("name_or_path", "is required (a Hub id or a save_pretrained directory)",
+                               self.name_or_path)
+        if self.quantization not in QUANTIZATIONS:
+            raise SettingError("quantization", f"must be '4bit', '8bit' or null, got {self.quantization!r}",
+                               self.quantization)
+        if self.dtype not in (None, "auto") and not isinstance(getattr(torch, str(self.dtype), None), torch.dtype):
+            raise SettingError("dtype", f"must be float32, bfloat16, float16, auto or null, got {self.dtype!r}",
+                               self.dtype)
+
+    @classmethod
+    def at(cls, value: ModelSpec | Mapping, key: str) -> ModelSpec:
+        """``value`` as a `ModelSpec`, a mapping of its fields built into one; errors name ``key``.
+
+        Args:
+            value: a spec, or a mapping such as ``{name_or_path: gpt2, adapter: lora/}``.
+            key: where ``value`` sits in the config (``model.base``), for messages.
+
+        Raises:
+            ConfigError: ``value`` is not a spec or mapping, has an unknown field, or a bad value.
+        """
+        if isinstance(value, ModelSpec):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping with name_or_path (and adapter, dtype, quantization, "
+                              f"revision, tokenizer, trust_remote_code), got {value!r}")
+        unknown = sorted(set(value) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"{key}: unknown setting(s) {unknown}; known: {[f.name for f in fields(cls)]}")
+        try:
+            return cls(**{"name_or_path": None, **value})
+        except SettingError as err:
+            raise err.within(key) from None
+
+    def with_default_dtype(self, dtype: str) -> ModelSpec:
+        """This spec, with ``dtype`` in place of a null dtype (a stage's own default)."""
+        return self if self.dtype is not None else replace(self, dtype=dtype)
 
     def load(self, device: torch.device | str | None = None) -> tuple[torch.nn.Module, object]:
         """``(model, tokenizer)``, the model in eval mode on ``device`` (None: CPU).
 
-        On a GPU the weights are loaded straight onto it (``device_map``), which is also where
-        bitsandbytes quantises them; on CPU a quantised model stays where it was quantised.
+        A null ``dtype`` loads the checkpoint's own (``auto``). On a GPU the weights are loaded
+        straight onto it (``device_map``), which is also where bitsandbytes quantises them; on
+        CPU a quantised model stays where it was quantised.
         """
         device = torch.device(device) if device is not None else None
         device_map = {"": device} if device is not None and device.type == "cuda" else None
-        model = load_causal_lm(self.name_or_path, dtype=self.dtype, device_map=device_map,
+        model = load_causal_lm(self.name_or_path, dtype=self.dtype or "auto", device_map=device_map,
                                quantization=self.quantization, adapter=self.adapter,
                                trust_remote_code=self.trust_remote_code, revision=self.revision)
         if device is not None and device_map is None and self.quantization is None:

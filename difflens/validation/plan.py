@@ -177,8 +177,15 @@ def allocate(hypotheses: Sequence[Hypothesis], texts: Sequence[DecodedText], n_p
     if paired:
         return _allocate_pairs(hypotheses, texts, sizes, conditional_sizes, seed, exclude, fresh, conditioned,
                                set(reserved))
+    return _allocate_texts(hypotheses, texts, sizes, conditional_sizes, seed, exclude, fresh, conditioned,
+                           set(reserved))
+
+
+def _allocate_texts(hypotheses: list[Hypothesis], texts: Sequence[DecodedText], sizes: dict[str, int],
+                    conditional_sizes: dict[str, int], seed: int, exclude: str, fresh: Sequence[DecodedText],
+                    conditioned: Sequence[DecodedText], reserved: set[str]) -> Allocation:
+    """`allocate` with two independent samples: each model's texts are dealt from its own pool."""
     shown_to_any = {i for h in hypotheses for i in h.proposal_text_ids}
-    reserved = set(reserved)
     pools: dict[str, list[DecodedText]] = {}
     for model in MODELS:
         mine = sorted((t for t in texts if t.model == model and t.text_id not in reserved), key=lambda t: t.text_id)

@@ -11,6 +11,7 @@ from callbacks import ActivationSampleCallback
 from cli.main import main
 from datamodules import ActivationDataModule
 from difflens.corpus import ToyWorldCorpus
+from difflens.sae import SAESpec
 from lightning_modules import SparseDictionaryModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -20,8 +21,8 @@ def parts(tiny_model_dir, out, architecture="batchtopk"):
     dm = ActivationDataModule(model=str(tiny_model_dir), hook_name="transformer.h.1",
                               toyworld=ToyWorldCorpus(n_documents=80, seed=5), context_length=32,
                               lm_batch_size=16, batch_size=128, buffer_size=512, val_texts=8, val_batch_size=4)
-    model = SparseDictionaryModule(architecture=architecture, d_sae=72, k=4, init_sample_size=256,
-                                   dead_tokens=300, output_dir=str(out / "sae"), data=dm)
+    model = SparseDictionaryModule(SAESpec(architecture=architecture, d_sae=72, k=4, dead_tokens=300),
+                                   init_sample_size=256, output_dir=str(out / "sae"), data=dm)
     samples = ActivationSampleCallback(str(out / "samples"), every_n_steps=1, k=5, n_features=10)
     return dm, model, samples
 

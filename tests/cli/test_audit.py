@@ -139,9 +139,11 @@ def test_audit_stage_configs_carry_each_sides_loading(tmp_path):
         "prompts": {"prefixes": 10, "files": [{"path": "bank.txt", "format": "lines"}]}}, "audit.yaml")
     configs, pipeline = render_audit(config)
     model = configs["exhaustive"]["model"]["init_args"]
-    assert (model["base_dtype"], model["base_revision"], model["intervention_adapter"],
-            model["intervention_quantization"], model["intervention_tokenizer"]) == \
+    assert (model["base"]["dtype"], model["base"]["revision"], model["intervention"]["adapter"],
+            model["intervention"]["quantization"], model["intervention"]["tokenizer"]) == \
         ("bfloat16", "v1", "lora/", "4bit", "org/tok")
+    assert model["intervention"]["dtype"] == "auto"  # the checkpoint's own, as audits always loaded
+    assert configs["validate"]["data"]["init_args"]["intervention"] == model["intervention"]
     assert configs["validate"]["data"]["init_args"]["pool_sources"] == ["prefixes", "bank.txt"]
     assert [s.name for s in pipeline.active_stages()] == ["decode_exhaustive", "discover", "validate"]
     assert pipeline.active_stages()[-1].done_when.endswith("discoveries.md")  # no ground truths: no recovery

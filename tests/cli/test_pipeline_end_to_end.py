@@ -43,7 +43,8 @@ def test_pipeline_runs_the_stages_skips_empty_validation_then_skips_them(tmp_pat
         "trainer": {**trainer, "callbacks": [{"class_path": "DecodedTextWriter",
                                               "init_args": {"output_dir": "runs/active"}}]},
         "model": {"class_path": "ActiveSampler", "init_args": {
-            "base_model": str(tiny_model_dir), "intervention_model": str(other), "num_threads": 1,
+            "base": {"name_or_path": str(tiny_model_dir)}, "intervention": {"name_or_path": str(other)},
+            "num_threads": 1,
             "active": {"budget": 40, "round_size": 10, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
                        "embedding_cache": "runs/embedding_cache"}}},
         "data": {"class_path": "ActivePromptDataModule",
@@ -62,8 +63,8 @@ def test_pipeline_runs_the_stages_skips_empty_validation_then_skips_them(tmp_pat
         "model": {"class_path": "HypothesisValidator", "init_args": {"assistant": {"backend": "offline"}}},
         "data": {"class_path": "HypothesisValidationDataModule", "init_args": {
             "texts": "runs/active/texts.jsonl", "hypotheses": "runs/discover/hypotheses.jsonl",
-            "out_dir": "runs/validate", "n_per_model": 4, "base_model": str(tiny_model_dir),
-            "intervention_model": str(other)}},
+            "out_dir": "runs/validate", "n_per_model": 4, "base": {"name_or_path": str(tiny_model_dir)},
+            "intervention": {"name_or_path": str(other)}}},
     }
     for name, config in (("active", active), ("discover", discover), ("validate", validate)):
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(config))

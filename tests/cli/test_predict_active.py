@@ -25,7 +25,7 @@ def write_config(path, out, base, intervention, devices, strategy):
                     "enable_progress_bar": False, "enable_model_summary": False,
                     "callbacks": [{"class_path": "DecodedTextWriter", "init_args": {"output_dir": str(out)}}]},
         "model": {"class_path": "ActiveSampler", "init_args": {
-            "base_model": str(base), "intervention_model": str(intervention), "num_threads": 1,
+            "base": {"name_or_path": str(base)}, "intervention": {"name_or_path": str(intervention)}, "num_threads": 1,
             "active": {"budget": 40, "round_size": 10, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
                        "embedding_cache": str(path.parent / "embedding_cache")},
             "assistant": {"backend": "offline"}}},

@@ -17,6 +17,7 @@ from dataclasses import asdict
 import pytest
 import yaml
 
+from difflens.models import ModelSpec
 from difflens.records import DecodedText, read_records
 from tests.conftest import REPO, make_tiny_gpt2
 
@@ -28,7 +29,8 @@ def write_config(path, out, base, intervention, devices, strategy):
                     "enable_progress_bar": False, "enable_model_summary": False,
                     "callbacks": [{"class_path": "DecodedTextWriter", "init_args": {"output_dir": str(out)}}]},
         "model": {"class_path": "PairedDecoder",
-                  "init_args": {"base_model": str(base), "intervention_model": str(intervention), "num_threads": 1}},
+                  "init_args": {"base": {"name_or_path": str(base)},
+                                "intervention": {"name_or_path": str(intervention)}, "num_threads": 1}},
         "data": {"class_path": "PromptDataModule",
                  "init_args": {"free": 60, "toyworld": {"n": 20, "words": 2}, "batch_size": 2, "max_new_tokens": 24}},
     }
@@ -79,7 +81,8 @@ def test_killed_ddp_decoding_resumes_to_the_uninterrupted_result(tmp_path, tiny_
         writer = DecodedTextWriter(str(output_dir))
         trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
                              enable_model_summary=False, callbacks=[writer])
-        decode(trainer, PairedDecoder(str(tiny_model_dir), str(other), num_threads=1), data, writer)
+        decoder = PairedDecoder(ModelSpec(str(tiny_model_dir)), ModelSpec(str(other)), num_threads=1)
+        decode(trainer, decoder, data, writer)
         return writer.n_written
 
     n_rerun = decode(out)
@@ -103,7 +106,8 @@ def test_bad_decode_config_is_one_line(tmp_path, tiny_model_dir, capsys, run_dir
                           "callbacks": [{"class_path": "DecodedTextWriter",
                                          "init_args": {"output_dir": str(tmp_path)}}]},
               "model": {"class_path": "PairedDecoder",
-                        "init_args": {"base_model": str(tiny_model_dir), "intervention_model": str(tiny_model_dir)}},
+                        "init_args": {"base": {"name_or_path": str(tiny_model_dir)},
+                                      "intervention": {"name_or_path": str(tiny_model_dir)}}},
               "data": {"class_path": "PromptDataModule", "init_args": {"files": [{"path": str(bad)}]}}}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))

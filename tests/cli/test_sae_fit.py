@@ -13,7 +13,8 @@ SHRINK = [
     "--data.init_args.toyworld.n_documents", "120", "--data.init_args.context_length", "32",
     "--data.init_args.batch_size", "128", "--data.init_args.buffer_size", "512", "--data.init_args.val_texts", "8",
     "--data.init_args.num_threads", "1", "--data.init_args.cache_dir", "null",
-    "--model.init_args.expansion_factor", "2", "--model.init_args.k", "4", "--model.init_args.init_sample_size", "256",
+    "--model.init_args.sae.expansion_factor", "2", "--model.init_args.sae.k", "4",
+    "--model.init_args.init_sample_size", "256",
     "--trainer.max_steps", "6", "--trainer.val_check_interval", "3", "--trainer.limit_val_batches", "1",
     "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
 ]

@@ -7,6 +7,7 @@ import torch
 
 from datamodules import ActivationDataModule
 from difflens.corpus import ToyWorldCorpus
+from difflens.sae import SAESpec
 from lightning_modules import SparseDictionaryModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -30,7 +31,7 @@ def parts(tiny_model_dir, out):
     dm = ActivationDataModule(model=str(tiny_model_dir), hook_name="transformer.h.1",
                               toyworld=ToyWorldCorpus(n_documents=60, seed=5), context_length=32,
                               lm_batch_size=16, batch_size=128, buffer_size=256, val_texts=4, val_batch_size=4)
-    model = SparseDictionaryModule(architecture="topk", d_sae=72, k=4, init_sample_size=256, dead_tokens=300,
+    model = SparseDictionaryModule(SAESpec(architecture="topk", d_sae=72, k=4, dead_tokens=300), init_sample_size=256,
                                    output_dir=str(out / "sae"), data=dm)
     return dm, model
 

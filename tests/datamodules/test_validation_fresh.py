@@ -7,14 +7,15 @@ import pytest
 from datamodules import HypothesisValidationDataModule
 from difflens.decoding import SamplingConfig
 from difflens.errors import ConfigError, DataError
+from difflens.models import ModelSpec
 from difflens.validation.fresh import sample_fresh_texts
 
 
-def texts_dir(path, sampling: dict | None):
+def texts_dir(path, sampling: dict | None, models: dict | None = None):
     path.mkdir(parents=True)
     (path / "texts.jsonl").write_text("")
     if sampling is not None:
-        (path / "decode_meta.json").write_text(json.dumps({"sampling": sampling, "seed": 0}))
+        (path / "decode_meta.json").write_text(json.dumps({"sampling": sampling, "seed": 0, "models": models}))
     return str(path / "texts.jsonl")
 
 
@@ -49,3 +50,25 @@ def test_unreadable_decoding_metadata_is_a_clear_error(tmp_path):
     (tmp_path / "run" / "decode_meta.json").write_text("{half")
     with pytest.raises(DataError, match=r"decode_meta.json is not a decoding run's metadata"):
         HypothesisValidationDataModule(decoded, "h.jsonl").fresh_sampling()
+
+
+def test_fresh_samples_load_each_model_as_its_decoding_run_did(tmp_path):
+    # what a decoding run of base and base + adapter (4-bit) records in decode_meta.json
+    recorded = {"base": "m", "base_adapter": None, "base_quantization": None, "intervention": "m",
+                "intervention_adapter": "lora/", "intervention_quantization": "4bit", "intervention_dtype": "auto"}
+    decoded = texts_dir(tmp_path / "run", {"max_new_tokens": 20}, recorded)
+
+    def spec(base, intervention):
+        return HypothesisValidationDataModule(decoded, "h.jsonl", base=base, intervention=intervention).model_spec
+
+    assert spec({"name_or_path": "m"}, {"name_or_path": "m"})("intervention") == \
+        ModelSpec("m", adapter="lora/", quantization="4bit", dtype="auto")
+    # a setting given here wins over the recorded one; another model takes nothing recorded
+    assert spec(None, ModelSpec("m", dtype="bfloat16"))("intervention") == \
+        ModelSpec("m", adapter="lora/", quantization="4bit", dtype="bfloat16")
+    assert spec(ModelSpec("other"), None)("base") == ModelSpec("other")
+
+
+def test_a_bad_model_spec_is_named_by_its_data_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"^data\.base\.quantization must be"):
+        HypothesisValidationDataModule("t.jsonl", "h.jsonl", base={"name_or_path": "m", "quantization": "2bit"})

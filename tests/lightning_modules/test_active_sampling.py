@@ -13,6 +13,7 @@ from cli.decoding import sample_actively
 from datamodules import ActivePromptDataModule
 from difflens.active import ActiveSamplingConfig
 from difflens.active.planner import prompt_round
+from difflens.models import ModelSpec
 from difflens.prompts import ToyWorldPrompts
 from difflens.records import DecodedText, read_records
 from lightning_modules import ActiveSampler
@@ -33,7 +34,8 @@ def bag_of_words(texts):
 def run(out, base, intervention, logger=False, devices=1, record_ranks=False, batch_size=8, **active):
     settings = {"budget": 40, "round_size": 8, "n_clusters": 3, "areas_per_round": 2, "representatives": 4,
                 "ari_threshold": 1.0, "patience": 3, "max_rounds": 10, **active}
-    model = ActiveSampler(str(base), str(intervention), num_threads=1, active=ActiveSamplingConfig(**settings))
+    model = ActiveSampler(ModelSpec(str(base)), ModelSpec(str(intervention)), num_threads=1,
+                          active=ActiveSamplingConfig(**settings))
     model.embed = bag_of_words
     data = ActivePromptDataModule(free=12, toyworld=ToyWorldPrompts(n=12, words=2), batch_size=batch_size,
                                  max_new_tokens=12)

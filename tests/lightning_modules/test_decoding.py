@@ -14,6 +14,7 @@ from callbacks import DecodedTextWriter
 from cli.decoding import decode
 from datamodules import PromptDataModule
 from difflens.errors import ConfigError, DataError
+from difflens.models import ModelSpec
 from difflens.prompts import PromptFile, ToyWorldPrompts
 from difflens.records import DecodedText, read_records
 from lightning_modules import PairedDecoder
@@ -53,7 +54,7 @@ def run(out, module, datamodule, devices=1, callbacks=(), record_ranks=False, pa
 
 
 def decoder(tiny_model_dir, other_model_dir):
-    return PairedDecoder(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir))
+    return PairedDecoder(base=ModelSpec(str(tiny_model_dir)), intervention=ModelSpec(str(other_model_dir)))
 
 
 def texts(out):
@@ -113,9 +114,16 @@ def test_rerun_with_other_sampling_settings_is_refused(tmp_path, tiny_model_dir,
         run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(free=1, toyworld=None, temperature=0.5))
 
 
+def test_rerun_with_another_model_is_refused(tmp_path, tiny_model_dir, other_model_dir):
+    run(tmp_path, decoder(tiny_model_dir, other_model_dir), data(free=1, toyworld=None))
+    other_dtype = PairedDecoder(ModelSpec(str(tiny_model_dir)), ModelSpec(str(other_model_dir), dtype="bfloat16"))
+    with pytest.raises(ConfigError, match=r"models=.*intervention_dtype"):
+        run(tmp_path, other_dtype, data(free=1, toyworld=None))
+
+
 def test_two_processes_write_the_same_texts_as_one(tmp_path, tiny_model_dir, other_model_dir):
     # with each text scored by both models (two tokenizers): the log ratios are per batch too
-    scoring = dict(base_model=str(tiny_model_dir), intervention_model=str(other_model_dir), score_texts=True)
+    scoring = dict(base=ModelSpec(str(tiny_model_dir)), intervention=ModelSpec(str(other_model_dir)), score_texts=True)
     run(tmp_path / "one", PairedDecoder(**scoring), data())
     run(tmp_path / "two", PairedDecoder(**scoring), data(), devices=2, record_ranks=True)
     written = written_per_rank(tmp_path, 2)
@@ -144,3 +152,80 @@ def test_parquet_output_matches_jsonl(tmp_path, tiny_model_dir, other_model_dir)
         parquet=True)
     rows = pq.read_table(tmp_path / "texts.parquet").to_pylist()
     assert rows == [asdict(r) for r in texts(tmp_path)] and len(rows) == 6
+
+
+# ---- the two model specs -------------------------------------------------------------------------
+
+DECODE_YAML = """
+trainer: {accelerator: cpu, logger: false}
+model:
+  class_path: PairedDecoder
+  init_args:
+    base:
+      name_or_path: org/base
+    intervention:
+      name_or_path: org/base
+      adapter: lora/
+      revision: v1
+    num_threads: 1
+data:
+  class_path: PromptDataModule
+  init_args: {free: 2}
+"""
+
+
+def cli_model(tmp_path, *flags):
+    """The `PairedDecoder` the CLI builds from ``DECODE_YAML`` and ``flags`` (no weights load)."""
+    from cli.lightning import DifflensCLI
+
+    config = tmp_path / "decode.yaml"
+    config.write_text(DECODE_YAML)
+    return DifflensCLI(args=["--config", str(config), *flags], run=False).model
+
+
+def test_specs_parse_from_yaml_and_from_flags(tmp_path):
+    assert cli_model(tmp_path).specs == {"base": ModelSpec("org/base"),
+                                         "intervention": ModelSpec("org/base", adapter="lora/", revision="v1")}
+    model = cli_model(tmp_path, "--model.base.name_or_path=org/other", "--model.intervention.dtype", "bfloat16")
+    assert model.specs["base"] == ModelSpec("org/other")
+    assert model.specs["intervention"] == ModelSpec("org/base", adapter="lora/", revision="v1", dtype="bfloat16")
+    assert model.hparams["intervention"]["adapter"] == "lora/"  # loggers get plain mappings
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--model.intervention.quantization=3bit", r"^model\.intervention\.quantization must be '4bit', '8bit' or null"),
+    ("--model.base.dtype=fp33", r"^model\.base\.dtype must be float32, bfloat16, float16, auto or null, got 'fp33'"),
+])
+def test_a_bad_spec_value_is_named_by_its_key(tmp_path, flag, message):
+    with pytest.raises(ConfigError, match=message):
+        cli_model(tmp_path, flag)
+
+
+@pytest.mark.parametrize("intervention, message", [
+    ({"name_or_path": "m", "quantization": "3bit"}, r"^model\.intervention\.quantization must be"),
+    ({"adapter": "lora/"}, r"^model\.intervention\.name_or_path is required"),
+    ({"name_or_path": "m", "adaptor": "lora/"}, r"^model\.intervention: unknown setting\(s\) \['adaptor'\]"),
+    ("m", r"^model\.intervention must be a mapping with name_or_path"),
+])
+def test_a_bad_spec_given_in_python_is_named_by_its_key(intervention, message):
+    with pytest.raises(ConfigError, match=message):
+        PairedDecoder({"name_or_path": "m"}, intervention)
+
+
+# decode_meta.json: the keys and values runs decoded before recorded, so that they still resume
+@pytest.mark.parametrize("base, intervention, names", [
+    (ModelSpec("b"), ModelSpec("i"),
+     {"base": "b", "base_adapter": None, "base_quantization": None,
+      "intervention": "i", "intervention_adapter": None, "intervention_quantization": None}),
+    (ModelSpec("b", dtype="auto", revision="v1"), ModelSpec("b", adapter="a/", quantization="4bit", tokenizer="t"),
+     {"base": "b", "base_adapter": None, "base_quantization": None, "base_revision": "v1", "base_dtype": "auto",
+      "intervention": "b", "intervention_adapter": "a/", "intervention_quantization": "4bit",
+      "intervention_tokenizer": "t"}),
+])
+def test_model_names_keep_the_recorded_keys(base, intervention, names):
+    assert PairedDecoder(base, intervention).model_names() == names
+
+
+def test_a_spec_without_dtype_decodes_in_float32():
+    specs = PairedDecoder(ModelSpec("b"), ModelSpec("i", dtype="bfloat16")).model_specs()
+    assert (specs["base"].dtype, specs["intervention"].dtype) == ("float32", "bfloat16")

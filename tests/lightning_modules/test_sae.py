@@ -10,6 +10,7 @@ import torch
 from callbacks import ActivationSampleCallback
 from difflens.activations import CONTEXT_AFTER, CONTEXT_BEFORE
 from difflens.errors import DataError
+from difflens.sae import SAESpec
 from lightning_modules import SparseDictionaryModule
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -61,8 +62,8 @@ class PlantedFeatures(pl.LightningDataModule):
 
 
 def fit(tmp_path, datamodule, architecture="topk", **trainer_kw):
-    model = SparseDictionaryModule(architecture=architecture, d_sae=32, k=3, lr=1e-2, warmup_steps=5,
-                                   dead_tokens=2000, output_dir=str(tmp_path / "sae"), data=datamodule)
+    model = SparseDictionaryModule(SAESpec(architecture=architecture, d_sae=32, k=3, dead_tokens=2000), lr=1e-2,
+                                   warmup_steps=5, output_dir=str(tmp_path / "sae"), data=datamodule)
     samples = ActivationSampleCallback(str(tmp_path / "samples"), every_n_steps=1, k=10, n_features=32)
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[samples], **trainer_kw)

@@ -10,6 +10,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from callbacks import SaffronCallback
 from datamodules import HypothesisValidationDataModule
 from difflens.errors import DataError
+from difflens.models import ModelSpec
 from difflens.records import DecodedText, Hypothesis, read_records, write_records
 from lightning_modules import HypothesisValidator
 from tests.judges import ToyWorldJudge
@@ -123,7 +124,7 @@ def test_unknown_text_ids_and_small_pool_are_clear_errors(tmp_path):
     write_records(tmp_path / "bad.jsonl", hyps)
     with pytest.raises(DataError, match=r"hypothesis 'h0001' references 1 text id\(s\) not in the texts file"):
         run(tmp_path / "out", texts, tmp_path / "bad.jsonl")
-    with pytest.raises(DataError, match=r"not enough held-out base texts.*set data.base_model"):
+    with pytest.raises(DataError, match=r"not enough held-out base texts.*set data\.base\.name_or_path"):
         run(tmp_path / "out2", texts, hypotheses, n_per_model=40)
 
 
@@ -144,8 +145,9 @@ def test_fresh_samples_and_generative_validation(tmp_path, tokenizer):
     models = save_two_models(tmp_path, tokenizer)
     texts, hypotheses = write_inputs(tmp_path / "in", n_texts=40)  # 20 held out per model, 4 x 8 needed
     data = HypothesisValidationDataModule(str(texts), str(hypotheses), out_dir=str(tmp_path / "out"), n_per_model=8,
-                                          base_model=str(models["base"]),
-                                          intervention_model=str(models["intervention"]), fresh_max_new_tokens=12)
+                                          base=ModelSpec(str(models["base"])),
+                                          intervention=ModelSpec(str(models["intervention"])),
+                                          fresh_max_new_tokens=12)
     model = HypothesisValidator(generative=True, n_generated=6, test="generative_sign", data=data)
     model.judge = ToyWorldJudge()
     trainer = pl.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
@@ -171,7 +173,7 @@ def test_a_conditional_hypothesis_is_validated_on_fresh_continuations_of_its_pro
     hyps[1].condition = condition
     write_records(hypotheses, hyps)
     kwargs = dict(n_per_model=6, condition_n_per_model=5, fresh_max_new_tokens=10,
-                  base_model=str(models["base"]), intervention_model=str(models["intervention"]))
+                  base=ModelSpec(str(models["base"])), intervention=ModelSpec(str(models["intervention"])))
     run(tmp_path / "out", texts, hypotheses, **kwargs)
     drawn = read_records(tmp_path / "out/condition_texts.jsonl", DecodedText)
     assert sorted(t.model for t in drawn) == ["base"] * 5 + ["intervention"] * 5

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 from callbacks import SaffronCallback
 from datamodules import HypothesisValidationDataModule
 from difflens.errors import ConfigError
+from difflens.models import ModelSpec
 from difflens.records import DecodedText, Hypothesis, read_records, write_records
 from difflens.validation import read_plan
 from lightning_modules import HypothesisValidator
@@ -95,8 +96,8 @@ def test_too_few_held_out_pairs_draw_fresh_pairs_and_conditions_are_paired(tmp_p
     write_records(hypotheses, hyps)
     # 30 prompts, 9 shown: 21 held-out pairs for 2 x 12; the conditional one gets 4 pairs of its own
     data, model = run(tmp_path / "out", texts, hypotheses, n_per_model=12, condition_n_per_model=4,
-                      fresh_max_new_tokens=8, base_model=str(models["base"]),
-                      intervention_model=str(models["intervention"]))
+                      fresh_max_new_tokens=8, base=ModelSpec(str(models["base"])),
+                      intervention=ModelSpec(str(models["intervention"])))
     fresh = read_records(tmp_path / "out/fresh_pairs.jsonl", DecodedText)
     assert sorted(t.model for t in fresh) == ["base"] * 3 + ["intervention"] * 3
     for base, intervention in zip(fresh[:3], fresh[3:]):

@@ -104,13 +104,14 @@ print("RESULT " + json.dumps({"stages": stages, "wall": wall, "cpu": cpu, "tasks
 ACTIVE_DRIVER = PRELUDE + r"""
 import gc
 import hashlib
+import inspect
 from dataclasses import asdict
 from pathlib import Path
 
 from callbacks.decoded_text_writer import DecodedTextWriter
 from datamodules.active_prompts import ActivePromptDataModule
-from difflens.records import MODELS, DecodedText
 from difflens.models import ModelSpec
+from difflens.records import MODELS, DecodedText
 from lightning_modules.active_sampling import ActiveSampler
 
 run_dir = Path(args["run_dir"])
@@ -119,8 +120,12 @@ for line in open(args["extra"], encoding="utf-8"):
     row = json.loads(line)
     extra[row["model"]].append(row["text"])
 
-sampler = ActiveSampler(ModelSpec("stand-in base"), ModelSpec("stand-in intervention"), active=args["active"],
-                        assistant={"backend": "offline"})
+# a baseline from before the per-side ModelSpec takes the two models' names
+if "base" in inspect.signature(ActiveSampler).parameters:
+    models = (ModelSpec("stand-in base"), ModelSpec("stand-in intervention"))
+else:
+    models = ("stand-in base", "stand-in intervention")
+sampler = ActiveSampler(*models, active=args["active"], assistant={"backend": "offline"})
 data = ActivePromptDataModule(free=args["n"], seed=0, batch_size=64)
 t0, c0 = time.perf_counter(), time.process_time()
 data.setup("predict")

@@ -67,12 +67,12 @@ QUANTIZATIONS = (None, "4bit", "8bit")
 
 
 def check_quantization(quantization: str | None, flag: str = "quantization") -> None:
-    """Raise a `ConfigError` naming ``flag`` unless ``quantization`` is '4bit', '8bit' or None.
+    """Raise a `SettingError` naming ``flag`` unless ``quantization`` is '4bit', '8bit' or None.
 
     Constructors call this so that a bad value fails at config time, before any weights load.
     """
     if quantization not in QUANTIZATIONS:
-        raise ConfigError(f"{flag} must be '4bit', '8bit' or null, got {quantization!r}")
+        raise SettingError(flag, f"must be '4bit', '8bit' or null, got {quantization!r}", quantization)
 
 
 def quantization_config(quantization: Quantization | None, compute_dtype: torch.dtype = torch.float32):
@@ -217,9 +217,7 @@ class ModelSpec:
         if not isinstance(self.name_or_path, str) or not self.name_or_path:
             raise SettingError("name_or_path", "is required (a Hub id or a save_pretrained directory)",
                                self.name_or_path)
-        if self.quantization not in QUANTIZATIONS:
-            raise SettingError("quantization", f"must be '4bit', '8bit' or null, got {self.quantization!r}",
-                               self.quantization)
+        check_quantization(self.quantization)
         if self.dtype not in (None, "auto") and not isinstance(getattr(torch, str(self.dtype), None), torch.dtype):
             raise SettingError("dtype", f"must be float32, bfloat16, float16, auto or null, got {self.dtype!r}",
                                self.dtype)

@@ -10,11 +10,11 @@
   many), and renders
   each theme as a sentence ("Texts from the intervention model talk about the ocean
   and the sea more often, mentioning wave, tide and reef").
-- ``judge``: combines exact keyword evidence (the hypothesis's own words and quoted phrases,
-  plus the words of the toy-world topic or style it names) with the MiniLM cosine similarity
-  between hypothesis and text, standardised against a fixed set of reference texts. With no
-  keyword and the reference texts' average similarity the score is exactly 0.5; a hypothesis
-  that says "less often" turns the evidence round.
+- ``judge``: combines exact keyword evidence (the hypothesis's quoted phrases and content words,
+  the words of the toy-world topic it names, and the markers of the style it names, as written)
+  with the MiniLM cosine similarity between hypothesis and text, standardised against a fixed
+  set of reference texts. With no keyword and the reference texts' average similarity the score
+  is exactly 0.5; a hypothesis that says "less often" turns the evidence round.
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from difflens.assistants.base import Assistant
-from difflens.assistants.grounding import NEGATION, TOPIC_CUES, ground, words
+from difflens.assistants.grounding import NEGATION, STYLE_CUES, TOPIC_CUES, ground, words
 from difflens.assistants.log_odds import STOPWORDS, log_odds_dirichlet, ngram_counts, sentences
 from difflens.assistants.prompts import check_subject
 from difflens.errors import ConfigError, DataError, ModelLoadError
-from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld
+from difflens.toyworld import STYLE_BY_NAME, STYLES, TOPIC_BY_NAME, TOPICS, ToyWorld, marker_pattern
 
 # Words of a hypothesis sentence that say how, not what: never keyword evidence.
 _FRAME_WORDS = frozenset(
@@ -93,6 +93,11 @@ def _topic_words(name: str) -> frozenset[str]:
 
 # Each style's markers as space-joined lower-case words ("you know,": "you know").
 _STYLE_MARKERS = {s.name: tuple(" ".join(words(m)) for m in s.markers) for s in STYLES}
+# Words that say what a style is (its name, description and synonyms), as opposed to its markers.
+_STYLE_DESCRIPTION_WORDS = frozenset(
+    w for s in STYLES for w in (*s.name.split("_"), *words(s.description), *STYLE_CUES[s.name][0])
+) - {w for markers in _STYLE_MARKERS.values() for m in markers for w in m.split()}
+_QUOTED_PHRASE = re.compile(r'"([^"]+)"')
 
 
 def _term_attribute(term: str) -> str | None:
@@ -127,6 +132,7 @@ class _Theme:
 @dataclass
 class _JudgeFeatures:
     keywords: tuple[str, ...]  # lower-case words and phrases, matched as whole words
+    markers: re.Pattern | None  # the named style's markers, as written
     sign: float  # +1: the property is more frequent in B; -1: "less often"
     embedding: np.ndarray  # (d,)
     baseline_mean: float
@@ -362,6 +368,8 @@ class OfflineAssistant(Assistant):
                 continue
             joined = " ".join(words(text))
             hits = sum(_contains(joined, k) for k in features.keywords)
+            if features.markers is not None:
+                hits += len(set(features.markers.findall(" ".join(text.lower().split()))))
             z_sim = (float(sim) - features.baseline_mean) / features.baseline_std
             logit = features.sign * (self.keyword_weight * math.log1p(hits) + self.similarity_weight * z_sim)
             out.append(round(1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0))), 4))
@@ -403,7 +411,9 @@ class OfflineAssistant(Assistant):
                                                          convert_to_numpy=True)  # (R, d)
         h = embedder.encode([hypothesis], normalize_embeddings=True, convert_to_numpy=True)[0]  # (d,)
         ref = self._reference_embeddings @ h  # (R,)
-        features = _JudgeFeatures(_keywords(hypothesis), -1.0 if NEGATION.search(hypothesis.lower()) else 1.0,
+        keywords, markers = _evidence(hypothesis)
+        sign = -1.0 if NEGATION.search(hypothesis.lower()) else 1.0
+        features = _JudgeFeatures(keywords, marker_pattern(markers) if markers else None, sign,
                                   h, float(ref.mean()), float(max(ref.std(), 1e-3)))
         with self._lock:
             self._features[hypothesis] = features
@@ -422,15 +432,30 @@ def _overlap(a: str, b: str) -> bool:
     return any(x[-k:] == y[:k] for x, y in ((wa, wb), (wb, wa)) for k in range(1, min(len(x), len(y))))
 
 
-def _keywords(hypothesis: str) -> tuple[str, ...]:
-    """Words and phrases whose presence in a text is evidence for the hypothesis: its quoted
-    phrases, its content words, and the words of the toy-world topics and styles it names."""
-    found = {" ".join(words(q)) for q in re.findall(r'"([^"]+)"', hypothesis)}
-    found.update(w for w in words(hypothesis) if w not in STOPWORDS and w not in _FRAME_WORDS and len(w) > 2)
+def _evidence(hypothesis: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a text can contain that is evidence for the hypothesis: words and phrases, matched
+    as whole words, and the markers of the toy-world style it names, matched as written.
+
+    The phrases are the hypothesis's quoted phrases, its content words outside the quotes and
+    the words of the toy-world topic it names. A quoted phrase's own words are not evidence one
+    by one ("whether", of "it is unclear whether", is in questions too), and neither are words
+    that describe a style ("gloomy", "sentiment", "chatty register") unless the named topic has
+    them (photography's "negative"): texts show a style by its markers. A marker keeps its
+    punctuation ("you know," is casual; "did you know that" is a question), and a quoted phrase
+    that is a marker without it counts as the marker.
+    """
     grounding = ground(hypothesis)
-    for name in grounding.topics[:1]:
-        found.update(_topic_words(name))
+    topic_words = frozenset().union(*(_topic_words(name) for name in grounding.topics[:1]))
+    found = {" ".join(words(q)) for q in _QUOTED_PHRASE.findall(hypothesis)}
+    found.update(w for w in words(_QUOTED_PHRASE.sub(" ", hypothesis))
+                 if w not in STOPWORDS and w not in _FRAME_WORDS and len(w) > 2
+                 and (w not in _STYLE_DESCRIPTION_WORDS or w in topic_words))
+    found |= topic_words
+    if topic_words:  # a style named only by the topic's words ("negative" of photography) is not named
+        grounding = ground(" ".join(w for w in words(hypothesis) if w not in topic_words))
+    markers: tuple[str, ...] = ()
     for name in grounding.styles[:1]:
-        found.update(" ".join(words(m)) for m in STYLE_BY_NAME[name].markers)
+        markers = tuple(sorted(m.lower() for m in STYLE_BY_NAME[name].markers))
+        found -= set(_STYLE_MARKERS[name])
     found.discard("")
-    return tuple(sorted(found))
+    return tuple(sorted(found)), markers

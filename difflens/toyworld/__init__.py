@@ -10,10 +10,12 @@ from difflens.toyworld.generator import (
     Mixture,
     ToyWorld,
     corpus_statistics,
+    marker_pattern,
 )
 from difflens.toyworld.vocabulary import STYLES, TOPICS, Style, Topic
 
 __all__ = [
     "CATEGORIES", "STYLES", "STYLE_BY_NAME", "TOPICS", "TOPIC_BY_NAME", "WORD_TO_TOPIC",
     "Annotation", "Document", "Mixture", "Style", "Topic", "ToyWorld", "corpus_statistics",
+    "marker_pattern",
 ]

@@ -302,10 +302,14 @@ def _insert(sentences: list[_Sentence], new: _Sentence, rng: random.Random) -> l
 
 _WORD = re.compile(r"[a-z]+")
 
-# A marker must stand as whole words: "lol" is not found inside "lollipop".
-_MARKER_PATTERNS = {
-    s.name: re.compile("|".join(rf"(?<![a-z]){re.escape(m)}(?![a-z])" for m in s.markers)) for s in STYLES
-}
+def marker_pattern(markers: Iterable[str]) -> re.Pattern:
+    """A pattern finding any of ``markers`` in lower-case text, as written (punctuation
+    included: "you know," is not in "did you know that") and as whole words ("lol" is not
+    in "lollipop")."""
+    return re.compile("|".join(rf"(?<![a-z]){re.escape(m)}(?![a-z])" for m in markers))
+
+
+_MARKER_PATTERNS = {s.name: marker_pattern(s.markers) for s in STYLES}
 
 _STYLE_APPLIERS = {name: getattr(ToyWorld, f"_{name}") for name in _APPLY_ORDER}
 

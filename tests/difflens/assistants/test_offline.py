@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from difflens.assistants import OfflineAssistant
-from difflens.assistants.offline import _plural_predicate
+from difflens.assistants.offline import _evidence, _plural_predicate
 from difflens.errors import ConfigError, DataError
 from difflens.toyworld import STYLE_BY_NAME, STYLES, ToyWorld
 
@@ -116,6 +116,49 @@ def test_judge_separates_texts_of_the_planted_topic(assistant, ocean_groups):
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert np.mean(scores[: len(ocean)]) > 0.8
     assert assistant.judge(hypothesis, ocean[0]) == pytest.approx(scores[0], abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def labelled_documents():
+    texts = [d.text for d in ToyWorld(seed=123).documents(600)]
+    return texts, [ToyWorld.annotate(t).styles for t in texts]
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.name)
+def test_judge_flags_a_style_where_the_toy_world_finds_its_markers(style, assistant, labelled_documents):
+    # A style hypothesis as the proposer renders it, judged on toy-world documents of every
+    # topic and style: flags (score > 0.75, the validator's default) agree with the toy world's
+    # own marker detection. Other styles' texts are where a false positive would come from:
+    # "you know" of "did you know that" is no casual marker, "whether" alone no hedge.
+    texts, labels = labelled_documents
+    markers = [m.rstrip(",!") for m in style.markers]
+    hypothesis = (f"Texts from the intervention model more often {_plural_predicate(style.description)}, "
+                  f'with phrases such as "{markers[0]}" and "{markers[-1]}"')
+    flags = np.array(assistant.judge_batch(hypothesis, texts)) > 0.75
+    shows = np.array([style.name in styles for styles in labels])
+    tpr, fpr = flags[shows].mean(), flags[~shows].mean()
+    print(f"{style.name}: true positive rate {tpr:.2f} on {shows.sum()}, false positive rate {fpr:.3f}")
+    assert tpr >= 0.7
+    assert fpr <= 0.065
+
+
+def test_judge_reads_markers_as_written(assistant):
+    casual = ('Texts from the intervention model more often use a casual, chatty register, '
+              'with phrases such as "you know"')
+    hedging = ('Texts from the intervention model more often hedge their statements with uncertainty, '
+               'with phrases such as "it is unclear whether"')
+    question = "Did you know that the tide rolls near the reef? Have you ever wondered whether the wave is salty?"
+    chatty = "You know, the tide rolls near the reef. The wave is salty."
+    casual_scores = assistant.judge_batch(casual, [question, chatty])
+    assert casual_scores[1] > 0.75 > casual_scores[0]
+    assert assistant.judge(hedging, question) < 0.75
+    # A word that describes a style is no evidence for it (texts show a style by its markers);
+    # the topic that has the word keeps it.
+    keywords, markers = _evidence("Texts from the intervention model more often have a gloomy, negative sentiment")
+    assert keywords == () and "miserable" in markers
+    keywords, markers = _evidence("Texts from the intervention model talk about photography more often, "
+                                  "mentioning negative and zoom")
+    assert "negative" in keywords and markers == ()
 
 
 def test_half_means_no_evidence(embedder):

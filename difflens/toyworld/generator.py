@@ -302,6 +302,7 @@ def _insert(sentences: list[_Sentence], new: _Sentence, rng: random.Random) -> l
 
 _WORD = re.compile(r"[a-z]+")
 
+
 def marker_pattern(markers: Iterable[str]) -> re.Pattern:
     """A pattern finding any of ``markers`` in lower-case text, as written (punctuation
     included: "you know," is not in "did you know that") and as whole words ("lol" is not
